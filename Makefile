@@ -1,0 +1,37 @@
+# Two entry points, each creating .venv on a fresh machine:
+#   make run   - the main job on the embedded default (synthetic data)
+#   make test  - lint, format check and the whole test suite
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+RUN_DIR ?= runs/demo
+USERS ?= 2000
+SEED ?= 0
+
+.PHONY: run test venv bench clean
+
+venv: $(STAMP)
+
+# torch 2.13.0 first, from the CPU build on this disk: a bare `torch` would pull a CUDA build.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/basket synth --users $(USERS) --seed $(SEED) --out $(RUN_DIR)/data
+	$(BIN)/basket validate $(RUN_DIR)/data --report $(RUN_DIR)/validation
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/pytest
+
+bench: $(STAMP)
+	$(BIN)/python bench/bench_load.py
+
+clean:
+	rm -rf runs bench/out .pytest_cache .ruff_cache

@@ -1,0 +1,89 @@
+"""The product vocabulary: which products a model scores, and their dense indices.
+
+Index order is by purchase count (most bought first, ties by product id), so the
+first indices are also the popularity fallback. Products outside the vocabulary
+map to -1: models cannot recommend them, but they still count in the truth.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from basket.data import schema as s
+
+
+@dataclass(frozen=True)
+class VocabConfig:
+    """How to choose the vocabulary: the `top_n` most bought products with at least `min_count` purchases."""
+
+    top_n: int | None = 10_000
+    min_count: int = 1
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """Products a model scores: index i is `product_ids[i]`, named `product_names[i]`."""
+
+    product_ids: np.ndarray  # (V,) int32
+    product_names: np.ndarray  # (V,) object
+    counts: np.ndarray  # (V,) int64 purchases in the data it was built from
+
+    def __len__(self) -> int:
+        return len(self.product_ids)
+
+    def index_of(self, product_ids: np.ndarray) -> np.ndarray:
+        """Vocabulary index of each product id, -1 where the product is not in the vocabulary."""
+        product_ids = np.asarray(product_ids)
+        order = np.argsort(self.product_ids, kind="stable")
+        sorted_ids = self.product_ids[order]
+        pos = np.searchsorted(sorted_ids, product_ids)
+        pos = np.minimum(pos, len(sorted_ids) - 1)
+        found = (
+            sorted_ids[pos] == product_ids if len(sorted_ids) else np.zeros(len(product_ids), bool)
+        )
+        return np.where(found, order[pos], -1)
+
+    @classmethod
+    def build(
+        cls, product_ids: np.ndarray, products: pd.DataFrame, config: VocabConfig
+    ) -> Vocabulary:
+        """Vocabulary from purchased `product_ids` (one per order line) and the products table."""
+        ids, counts = np.unique(np.asarray(product_ids), return_counts=True)
+        keep = counts >= config.min_count
+        ids, counts = ids[keep], counts[keep]
+        order = np.lexsort((ids, -counts))[: config.top_n]
+        ids, counts = ids[order].astype(np.int32), counts[order].astype(np.int64)
+        names = (
+            products.set_index(s.PRODUCT_ID)[s.PRODUCT_NAME]
+            .reindex(ids)
+            .fillna("")
+            .to_numpy(dtype=object)
+        )
+        return cls(ids, names, counts)
+
+    def save(self, path: Path | str) -> Path:
+        """Write `vocab.parquet` (index, product_id, product_name, count)."""
+        frame = pd.DataFrame(
+            {
+                "index": np.arange(len(self), dtype=np.int32),
+                s.PRODUCT_ID: self.product_ids,
+                s.PRODUCT_NAME: self.product_names.astype(str),
+                "count": self.counts,
+            }
+        )
+        frame.to_parquet(path, index=False)
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: Path | str) -> Vocabulary:
+        """Read a vocabulary written by `save`."""
+        frame = pd.read_parquet(path).sort_values("index")
+        return cls(
+            frame[s.PRODUCT_ID].to_numpy(np.int32),
+            frame[s.PRODUCT_NAME].to_numpy(dtype=object),
+            frame["count"].to_numpy(np.int64),
+        )

@@ -1,0 +1,131 @@
+"""Every metric, once: ranking metrics at K and thresholded basket F1.
+
+Pure functions from arrays to floats. Predictions are a ranked matrix of
+product ids, (users, K) padded with -1; the truth is ragged (offsets + product
+ids), so products a model cannot score still count as misses. Users with an
+empty true basket are left out of the averages (there is nothing to recall).
+
+Ranges: every metric lies in [0, 1]; higher is better.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+PAD = -1
+
+
+def hit_matrix(ranked: np.ndarray, truth_offsets: np.ndarray, truth_ids: np.ndarray) -> np.ndarray:
+    """(U, K) bool: whether the product at each rank is in that user's true basket."""
+    ranked = np.asarray(ranked)
+    n_users = ranked.shape[0]
+    sizes = np.diff(truth_offsets)
+    truth_user = np.repeat(np.arange(n_users, dtype=np.int64), sizes)
+    stride = int(max(ranked.max(initial=0), np.max(truth_ids, initial=0))) + 2
+    truth_keys = truth_user * stride + np.asarray(truth_ids, dtype=np.int64)
+    rank_keys = np.arange(n_users, dtype=np.int64)[:, None] * stride + ranked
+    return np.isin(rank_keys, truth_keys) & (ranked != PAD)
+
+
+def _first_unique(ranked: np.ndarray) -> np.ndarray:
+    """`ranked` with repeated ids in a row replaced by PAD, so a repeat never counts twice."""
+    order = np.argsort(ranked, axis=1, kind="stable")
+    sorted_ids = np.take_along_axis(ranked, order, axis=1)
+    repeat = np.zeros_like(ranked, dtype=bool)
+    repeat[:, 1:] = sorted_ids[:, 1:] == sorted_ids[:, :-1]
+    mask = np.zeros_like(repeat)
+    np.put_along_axis(mask, order, repeat, axis=1)
+    return np.where(mask, PAD, ranked)
+
+
+def ranking_metrics(
+    ranked: np.ndarray, truth_offsets: np.ndarray, truth_ids: np.ndarray, k: int
+) -> dict[str, float]:
+    """recall@k, precision@k, f1@k, ndcg@k and hit@k averaged over users with a non-empty truth.
+
+    recall = hits / |truth|; precision = hits / k; f1 = their harmonic mean per
+    user; ndcg = DCG of the hits / the ideal DCG of min(|truth|, k) hits;
+    hit = at least one hit.
+    """
+    ranked = _first_unique(np.asarray(ranked)[:, :k])
+    sizes = np.diff(truth_offsets)
+    hits = hit_matrix(ranked, truth_offsets, truth_ids)
+    scored = sizes > 0
+    n_hits = hits.sum(axis=1)
+    recall = np.divide(n_hits, sizes, out=np.zeros(len(sizes)), where=scored)
+    precision = n_hits / k
+    f1 = np.divide(
+        2 * precision * recall, precision + recall, out=np.zeros(len(sizes)), where=n_hits > 0
+    )
+    discount = 1.0 / np.log2(np.arange(2, k + 2))
+    dcg = (hits * discount[: hits.shape[1]]).sum(axis=1)
+    ideal = np.concatenate([[0.0], np.cumsum(discount)])[np.minimum(sizes, k)]
+    ndcg = np.divide(dcg, ideal, out=np.zeros(len(sizes)), where=ideal > 0)
+    mean = lambda values: float(values[scored].mean()) if scored.any() else 0.0  # noqa: E731
+    return {
+        f"recall@{k}": mean(recall),
+        f"precision@{k}": mean(precision),
+        f"f1@{k}": mean(f1),
+        f"ndcg@{k}": mean(ndcg),
+        f"hit@{k}": mean(n_hits > 0),
+    }
+
+
+def basket_f1(
+    pred_offsets: np.ndarray,
+    pred_ids: np.ndarray,
+    truth_offsets: np.ndarray,
+    truth_ids: np.ndarray,
+) -> dict[str, float]:
+    """F1 of predicted baskets (ragged sets) against the true ones.
+
+    - f1_micro: 2 TP / (2 TP + FP + FN) over all (user, product) pairs.
+    - f1_macro: F1 per product, averaged over products that are in a true or a
+      predicted basket (label-averaged, as scikit-learn's `average="macro"`).
+    - f1_samples: F1 per user, averaged over users with a non-empty truth (the
+      Instacart competition's "mean F1"); an empty prediction scores 0.
+    """
+    n_users = len(truth_offsets) - 1
+    pred_user = np.repeat(np.arange(n_users, dtype=np.int64), np.diff(pred_offsets))
+    truth_user = np.repeat(np.arange(n_users, dtype=np.int64), np.diff(truth_offsets))
+    stride = int(max(np.max(pred_ids, initial=0), np.max(truth_ids, initial=0))) + 1
+    pred_keys = np.unique(pred_user * stride + np.asarray(pred_ids, dtype=np.int64))
+    truth_keys = np.unique(truth_user * stride + np.asarray(truth_ids, dtype=np.int64))
+    true_positive = np.intersect1d(pred_keys, truth_keys, assume_unique=True)
+
+    tp, fp, fn = (
+        len(true_positive),
+        len(pred_keys) - len(true_positive),
+        len(truth_keys) - len(true_positive),
+    )
+    micro = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0
+
+    def per(group: np.ndarray, keys: np.ndarray, size: int) -> np.ndarray:
+        return np.bincount(group(keys), minlength=size)
+
+    by_user = lambda keys: keys // stride  # noqa: E731
+    by_product = lambda keys: keys % stride  # noqa: E731
+    tp_u, pred_u, truth_u = (
+        per(by_user, x, n_users) for x in (true_positive, pred_keys, truth_keys)
+    )
+    denominator_u = pred_u + truth_u
+    f1_u = np.divide(2 * tp_u, denominator_u, out=np.zeros(n_users), where=denominator_u > 0)
+    samples = float(f1_u[truth_u > 0].mean()) if (truth_u > 0).any() else 0.0
+
+    tp_p, pred_p, truth_p = (
+        per(by_product, x, stride) for x in (true_positive, pred_keys, truth_keys)
+    )
+    denominator_p = pred_p + truth_p
+    present = denominator_p > 0
+    macro = float((2 * tp_p[present] / denominator_p[present]).mean()) if present.any() else 0.0
+    return {"f1_micro": micro, "f1_macro": macro, "f1_samples": samples}
+
+
+def threshold_baskets(scores: np.ndarray, product_ids: np.ndarray, threshold: float):
+    """Ragged predicted baskets from a (U, P) probability matrix: products scoring >= threshold.
+
+    Returns (offsets, product ids) for `basket_f1`.
+    """
+    rows, cols = np.nonzero(np.asarray(scores) >= threshold)
+    offsets = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=scores.shape[0]))])
+    return offsets, np.asarray(product_ids)[cols]
