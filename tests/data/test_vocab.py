@@ -1,0 +1,47 @@
+"""The product vocabulary: size limits, index lookup, out-of-vocabulary handling, round trip."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from basket.data import VocabConfig, Vocabulary
+
+PRODUCTS = pd.DataFrame(
+    {"product_id": [1, 2, 3, 4], "product_name": ["Banana", "Milk", "Eggs", "Tea"]}
+)
+BOUGHT = np.array([2, 2, 2, 1, 1, 3, 4, 4])
+
+
+def test_vocabulary_orders_products_by_purchase_count():
+    vocab = Vocabulary.build(BOUGHT, PRODUCTS, VocabConfig(top_n=None))
+    assert vocab.product_ids.tolist() == [2, 1, 4, 3]
+    assert vocab.product_names.tolist() == ["Milk", "Banana", "Tea", "Eggs"]
+
+
+def test_top_n_and_min_count_limit_the_vocabulary():
+    assert len(Vocabulary.build(BOUGHT, PRODUCTS, VocabConfig(top_n=2))) == 2
+    assert Vocabulary.build(
+        BOUGHT, PRODUCTS, VocabConfig(top_n=None, min_count=2)
+    ).product_ids.tolist() == [
+        2,
+        1,
+        4,
+    ]
+
+
+def test_products_outside_the_vocabulary_map_to_minus_one():
+    vocab = Vocabulary.build(BOUGHT, PRODUCTS, VocabConfig(top_n=2))
+    assert vocab.index_of(np.array([1, 3, 2, 99])).tolist() == [1, -1, 0, -1]
+
+
+def test_vocabulary_round_trips_through_parquet(tmp_path):
+    vocab = Vocabulary.build(BOUGHT, PRODUCTS, VocabConfig(top_n=None))
+    loaded = Vocabulary.load(vocab.save(tmp_path / "vocab.parquet"))
+    assert loaded.product_ids.tolist() == vocab.product_ids.tolist()
+    assert loaded.product_names.tolist() == vocab.product_names.tolist()
+    assert pd.read_parquet(tmp_path / "vocab.parquet").columns[:3].tolist() == [
+        "index",
+        "product_id",
+        "product_name",
+    ]

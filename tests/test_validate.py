@@ -1,0 +1,213 @@
+"""Great Expectations validation: clean data passes; each kind of corruption is caught and named."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from basket.cli import main
+from basket.data import DataFileError
+from basket.validate import validate
+
+
+def _edit(folder, table, change):
+    path = folder / f"{table}.csv"
+    frame = change(pd.read_csv(path))
+    frame.to_csv(path, index=False)
+
+
+def _set(column, value, row=3):
+    def change(frame):
+        frame[column] = frame[column].astype(object)
+        frame.loc[row, column] = value
+        return frame
+
+    return change
+
+
+def _shift_user_order_numbers(frame):
+    frame.loc[frame["user_id"] == 2, "order_number"] += 1
+    return frame
+
+
+def _gap_in_order_numbers(frame):
+    user = frame["user_id"] == 3
+    frame.loc[user & (frame["order_number"] >= 3), "order_number"] += 1
+    return frame
+
+
+def _days_on_first_order(frame):
+    frame.loc[frame.index[frame["order_number"] == 1][0], "days_since_prior_order"] = 5
+    return frame
+
+
+def _no_days_on_later_order(frame):
+    frame.loc[frame.index[frame["order_number"] == 4][0], "days_since_prior_order"] = np.nan
+    return frame
+
+
+CORRUPTIONS = [
+    # (what, table, change, file in summary, words the summary must contain)
+    (
+        "text in an integer column",
+        "orders",
+        _set("order_dow", "Monday"),
+        "orders.csv",
+        "order_dow holds integers",
+    ),
+    (
+        "day of week out of range",
+        "orders",
+        _set("order_dow", 7),
+        "orders.csv",
+        "order_dow is a day of week",
+    ),
+    (
+        "hour out of range",
+        "orders",
+        _set("order_hour_of_day", 24),
+        "orders.csv",
+        "order_hour_of_day is an hour",
+    ),
+    (
+        "days above the cap",
+        "orders",
+        _set("days_since_prior_order", 31),
+        "orders.csv",
+        "lies in 0-30",
+    ),
+    (
+        "days on a first order",
+        "orders",
+        _days_on_first_order,
+        "orders.csv",
+        "empty on a user's first order",
+    ),
+    (
+        "days missing later",
+        "orders",
+        _no_days_on_later_order,
+        "orders.csv",
+        "every order after the first",
+    ),
+    (
+        "unknown eval_set",
+        "orders",
+        _set("eval_set", "validation"),
+        "orders.csv",
+        "prior, train or test",
+    ),
+    ("null user", "orders", _set("user_id", np.nan), "orders.csv", "user_id is never empty"),
+    (
+        "duplicate order id",
+        "orders",
+        _set("order_id", 1, row=10),
+        "orders.csv",
+        "order_id identifies one order",
+    ),
+    ("order numbers not from 1", "orders", _shift_user_order_numbers, "orders.csv", "without gaps"),
+    ("gap in order numbers", "orders", _gap_in_order_numbers, "orders.csv", "without gaps"),
+    (
+        "duplicate line",
+        "order_products__prior",
+        lambda f: pd.concat([f, f.iloc[[5]]]),
+        "order_products__prior.csv",
+        "a product appears once per order",
+    ),
+    (
+        "line of a missing order",
+        "order_products__prior",
+        _set("order_id", 9_999_999),
+        "order_products__prior.csv",
+        "order_id exists in orders",
+    ),
+    (
+        "line of a missing product",
+        "order_products__train",
+        _set("product_id", 9_999_999),
+        "order_products__train.csv",
+        "product_id exists in products",
+    ),
+    (
+        "null product",
+        "order_products__prior",
+        _set("product_id", np.nan),
+        "order_products__prior.csv",
+        "never empty",
+    ),
+    (
+        "product of a missing aisle",
+        "products",
+        _set("aisle_id", 999),
+        "products.csv",
+        "aisle_id exists in aisles",
+    ),
+    (
+        "missing column",
+        "products",
+        lambda f: f.drop(columns=["department_id"]),
+        "products.csv",
+        "department_id",
+    ),
+]
+
+
+def test_clean_synthetic_data_passes(synth_dir, tmp_path):
+    report = validate(synth_dir, report_dir=tmp_path / "report")
+    assert report.success, report.summary()
+    assert report.expectations_run > 50
+    assert "Validation passed" in report.summary()
+    result = json.loads((tmp_path / "report" / "validation_result.json").read_text())
+    assert result["success"] is True and "orders" in result["suites"]
+    assert (tmp_path / "report" / "data_docs" / "index.html").is_file()
+
+
+@pytest.mark.parametrize(
+    ("what", "table", "change", "file", "words"), CORRUPTIONS, ids=[c[0] for c in CORRUPTIONS]
+)
+def test_corruption_is_caught_and_named(data_copy, what, table, change, file, words):
+    _edit(data_copy, table, change)
+    report = validate(data_copy)
+    assert not report.success, f"{what} was not caught"
+    matching = [f for f in report.failures if f.file == file and words in f.describe()]
+    assert matching, f"{what}: no failure in {file} mentioning {words!r}:\n{report.summary()}"
+
+
+def test_summary_shows_counts_examples_and_row_ids(data_copy):
+    _edit(data_copy, "orders", _set("order_dow", 9))
+    summary = validate(data_copy).summary()
+    assert "Validation FAILED" in summary
+    assert "orders.csv · order_dow" in summary
+    assert "1 row(s)" in summary and "e.g. 9" in summary
+    assert "order_id=" in summary and "user_id=" in summary
+
+
+def test_missing_optional_files_skip_their_checks(data_copy):
+    (data_copy / "aisles.csv").unlink()
+    report = validate(data_copy)
+    assert report.success, report.summary()
+    assert any("needs aisles" in reason for reason in report.skipped)
+
+
+def test_missing_required_file_is_a_clear_error(data_copy):
+    (data_copy / "order_products__prior.csv").unlink()
+    with pytest.raises(DataFileError, match="order_products__prior"):
+        validate(data_copy)
+
+
+def test_cli_exit_codes(data_copy, tmp_path, capsys):
+    assert main(["validate", str(data_copy), "--report", str(tmp_path / "r")]) == 0
+    _edit(data_copy, "orders", _set("order_hour_of_day", 25))
+    assert main(["validate", str(data_copy)]) == 1
+    assert "order_hour_of_day is an hour" in capsys.readouterr().out
+    assert main(["validate", str(tmp_path / "missing")]) == 2
+    assert "not a folder" in capsys.readouterr().err
+
+
+def test_cli_synth_writes_a_valid_folder(tmp_path, capsys):
+    assert main(["synth", "--users", "120", "--seed", "5", "--out", str(tmp_path / "d")]) == 0
+    assert "120 users" in capsys.readouterr().out
+    assert validate(tmp_path / "d").success
