@@ -97,3 +97,6 @@ def test_order_rhythm_is_per_user(synth_dir):
     assert per_user.std() > 3  # weekly shoppers and monthly shoppers both exist
     dow = orders["order_dow"].value_counts(normalize=True)
     assert pd.Index(range(7)).isin(dow.index).all()
+    assert (
+        dow[0] > dow[3] and dow[1] > dow[3]
+    )  # Sunday and Monday busier than midweek, as in Instacart

@@ -15,7 +15,8 @@ What it plants (documented in the README, so a model can be checked for finding 
 - basket sizes with mean near 10 and a long tail (negative binomial per order
   around a per-user mean); order rhythm per user (days_since_prior_order, NaN on
   a first order, capped at 30 with the spike at 30 that the real data has); the
-  day of week follows from the days elapsed, hours peak mid-morning to afternoon;
+  day of week peaks on Sunday and Monday with a favourite day per user, hours
+  peak mid-morning to afternoon around a per-user preferred hour;
 - eval_set as in the Kaggle release: each user's last order is `train` (its lines
   in order_products__train) or `test` (no lines published); all others `prior`.
 
@@ -37,7 +38,10 @@ from basket.data import schema as s
 from basket.data.catalogue import COMPLEMENTARY_AISLES, Catalogue, build_catalogue, max_products
 
 INSTACART_PRODUCTS = 49_688
-_DOW_START = np.array([0.19, 0.17, 0.13, 0.12, 0.12, 0.13, 0.14])
+_DOW_SHAPE = np.array(
+    [0.19, 0.17, 0.13, 0.12, 0.12, 0.13, 0.14]
+)  # Instacart: Sunday, Monday busiest
+_DOW_CDF = np.cumsum(_DOW_SHAPE)
 _HOUR_PREFERENCE = np.array(
     [
         1,
@@ -197,7 +201,7 @@ def generate(config: SynthConfig) -> SynthTables:
     days = np.full(total_orders, np.nan, dtype=np.float32)
     dow = np.zeros(total_orders, dtype=np.int8)
     hour = np.zeros(total_orders, dtype=np.int8)
-    current_dow = rng.choice(7, n_users, p=_DOW_START)
+    favourite_dow = rng.choice(7, n_users, p=_DOW_SHAPE)
     line_order, line_product, line_staple = [], [], []
 
     for position in range(int(n_orders.max())):
@@ -207,8 +211,11 @@ def generate(config: SynthConfig) -> SynthTables:
             gap = rng.gamma(3.0, interval[active] / 3.0)
             since_bought[active] += gap[:, None]
             days[order_index] = np.minimum(np.rint(gap), 30)
-            current_dow[active] = (current_dow[active] + np.rint(gap).astype(np.int64)) % 7
-        dow[order_index] = current_dow[active]
+        # Half of a user's orders fall on their favourite day, the rest follow the weekly shape.
+        on_favourite = rng.random(len(active)) < 0.5
+        dow[order_index] = np.where(
+            on_favourite, favourite_dow[active], _draw(rng, _DOW_CDF, len(active))
+        )
         hour[order_index] = np.clip(
             hour_pref[active] + np.rint(rng.normal(0, 2, len(active))), 0, 23
         )
