@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import time
 from pathlib import Path
@@ -35,6 +36,40 @@ def _validate(args: argparse.Namespace) -> int:
     report = validate(args.data_dir, report_dir=args.report, expectations_dir=args.expectations)
     print(report.summary())
     return 0 if report.success else 1
+
+
+def _train_overrides(args: argparse.Namespace) -> dict:
+    """CLI flags that were given, as nested config overrides."""
+    train = {
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "pos_weights": args.pos_weights,
+        "thresholds": args.thresholds,
+        "targets_per_user": args.targets_per_user,
+        "seed": args.seed,
+    }
+    overrides = {
+        "models": args.models,
+        "train": {key: value for key, value in train.items() if value is not None},
+        "vocab": {"top_n": args.vocab_size} if args.vocab_size else {},
+        "embed": {"epochs": args.embed_epochs} if args.embed_epochs else {},
+    }
+    return {key: value for key, value in overrides.items() if value}
+
+
+def _train(args: argparse.Namespace) -> int:
+    from basket.config import load_config
+    from basket.train import metrics_table, train_predictors
+
+    config = load_config(args.config, _train_overrides(args))
+    started = time.perf_counter()
+    result = train_predictors(args.data_dir, args.out, config)
+    print(f"\nheld-out metrics (evaluation split, k={config.train.k}):")
+    print(metrics_table(result.metrics, config.train.k))
+    for name, model_dir in result.model_dirs.items():
+        print(f"{name}: {model_dir}  (grid: {args.out / 'grid' / (name + '_grid.png')})")
+    print(f"done in {time.perf_counter() - started:.0f}s")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -73,12 +108,39 @@ def build_parser() -> argparse.ArgumentParser:
         help="suites folder (default: the repo's expectations/)",
     )
     validate.set_defaults(run=_validate)
+
+    train = commands.add_parser(
+        "train", help="train CNNGRU and AttentionGRU with the pos_weight x threshold grid"
+    )
+    train.add_argument("data_dir", type=Path, help="Instacart-layout folder")
+    train.add_argument(
+        "--out", type=Path, required=True, help="run folder for models, grids and report"
+    )
+    train.add_argument(
+        "--config", type=Path, default=None, help="JSON or TOML file overriding the defaults"
+    )
+    train.add_argument("--models", nargs="+", choices=["cnngru", "attentiongru"], default=None)
+    train.add_argument("--epochs", type=int, default=None)
+    train.add_argument("--batch-size", type=int, default=None)
+    train.add_argument("--pos-weights", type=float, nargs="+", default=None)
+    train.add_argument("--thresholds", type=float, nargs="+", default=None)
+    train.add_argument("--targets-per-user", type=int, default=None)
+    train.add_argument(
+        "--vocab-size", type=int, default=None, help="top-N products the models score"
+    )
+    train.add_argument("--embed-epochs", type=int, default=None)
+    train.add_argument("--seed", type=int, default=None)
+    train.set_defaults(run=_train)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the `basket` command; returns the process exit code (2 for unusable input)."""
     args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S"
+    )
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
     try:
         return args.run(args)
     except DataFileError as err:

@@ -84,6 +84,8 @@ def basket_f1(
       predicted basket (label-averaged, as scikit-learn's `average="macro"`).
     - f1_samples: F1 per user, averaged over users with a non-empty truth (the
       Instacart competition's "mean F1"); an empty prediction scores 0.
+    - precision_samples / recall_samples: per-user precision (0 for an empty
+      prediction) and recall, averaged over the same users.
     """
     n_users = len(truth_offsets) - 1
     pred_user = np.repeat(np.arange(n_users, dtype=np.int64), np.diff(pred_offsets))
@@ -110,7 +112,10 @@ def basket_f1(
     )
     denominator_u = pred_u + truth_u
     f1_u = np.divide(2 * tp_u, denominator_u, out=np.zeros(n_users), where=denominator_u > 0)
-    samples = float(f1_u[truth_u > 0].mean()) if (truth_u > 0).any() else 0.0
+    scored = truth_u > 0
+    samples = float(f1_u[scored].mean()) if scored.any() else 0.0
+    precision_u = np.divide(tp_u, pred_u, out=np.zeros(n_users), where=pred_u > 0)
+    recall_u = np.divide(tp_u, truth_u, out=np.zeros(n_users), where=scored)
 
     tp_p, pred_p, truth_p = (
         per(by_product, x, stride) for x in (true_positive, pred_keys, truth_keys)
@@ -118,7 +123,13 @@ def basket_f1(
     denominator_p = pred_p + truth_p
     present = denominator_p > 0
     macro = float((2 * tp_p[present] / denominator_p[present]).mean()) if present.any() else 0.0
-    return {"f1_micro": micro, "f1_macro": macro, "f1_samples": samples}
+    return {
+        "f1_micro": micro,
+        "f1_macro": macro,
+        "f1_samples": samples,
+        "precision_samples": float(precision_u[scored].mean()) if scored.any() else 0.0,
+        "recall_samples": float(recall_u[scored].mean()) if scored.any() else 0.0,
+    }
 
 
 def threshold_baskets(scores: np.ndarray, product_ids: np.ndarray, threshold: float):
@@ -129,3 +140,43 @@ def threshold_baskets(scores: np.ndarray, product_ids: np.ndarray, threshold: fl
     rows, cols = np.nonzero(np.asarray(scores) >= threshold)
     offsets = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=scores.shape[0]))])
     return offsets, np.asarray(product_ids)[cols]
+
+
+def repeat_new_recall(
+    ranked: np.ndarray,
+    truth_offsets: np.ndarray,
+    truth_ids: np.ndarray,
+    seen_offsets: np.ndarray,
+    seen_ids: np.ndarray,
+    k: int,
+) -> dict[str, float]:
+    """Recall@k on repeat items (bought before by that user) and on new items, separately.
+
+    `seen_*` is each user's set of previously bought product ids (ragged). Each
+    recall averages over users whose truth holds at least one item of that kind.
+    """
+    n_users = len(truth_offsets) - 1
+    stride = (
+        int(
+            max(
+                np.max(ranked, initial=0), np.max(truth_ids, initial=0), np.max(seen_ids, initial=0)
+            )
+        )
+        + 2
+    )
+    truth_user = np.repeat(np.arange(n_users, dtype=np.int64), np.diff(truth_offsets))
+    seen_user = np.repeat(np.arange(n_users, dtype=np.int64), np.diff(seen_offsets))
+    truth_keys = truth_user * stride + np.asarray(truth_ids, dtype=np.int64)
+    is_repeat = np.isin(truth_keys, seen_user * stride + np.asarray(seen_ids, dtype=np.int64))
+    ranked = _first_unique(np.asarray(ranked)[:, :k])
+    rank_keys = np.arange(n_users, dtype=np.int64)[:, None] * stride + ranked
+    found = np.isin(truth_keys, rank_keys[ranked != PAD])
+    out = {}
+    for name, kind in (("repeat", is_repeat), ("new", ~is_repeat)):
+        wanted = np.bincount(truth_user[kind], minlength=n_users)
+        hit = np.bincount(truth_user[kind & found], minlength=n_users)
+        scored = wanted > 0
+        out[f"recall_{name}@{k}"] = (
+            float((hit[scored] / wanted[scored]).mean()) if scored.any() else 0.0
+        )
+    return out

@@ -70,6 +70,15 @@ class Histories:
         """(L,) order position of each line."""
         return np.repeat(np.arange(len(self.order_ids)), self.basket_sizes())
 
+    def bought(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each user's distinct purchased product ids, ragged: (offsets (U + 1,), product ids)."""
+        user = self.user_of_order()[self.order_of_line()].astype(np.int64)
+        stride = int(self.product_ids.max(initial=0)) + 1
+        keys = np.unique(user * stride + self.product_ids)
+        return _offsets(np.bincount(keys // stride, minlength=self.n_users)), (
+            keys % stride
+        ).astype(np.int32)
+
     def baskets(self, user: int) -> list[np.ndarray]:
         """One user's baskets (product ids), oldest first; for inspection and tests."""
         first, last = self.order_offsets[user], self.order_offsets[user + 1]

@@ -1,0 +1,104 @@
+"""Per (user, product) purchase statistics from histories, as sparse arrays.
+
+For every product a user bought (inside the vocabulary) it records how many of
+their orders held it, and how many orders ago they last bought it. Sorted by
+user with offsets, so a batch of users is a slice, never a dense users x
+products matrix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from basket.data.history import Histories, _offsets, _ranges
+from basket.data.vocab import Vocabulary
+
+N_FEATURES = 6
+
+
+@dataclass(frozen=True)
+class UserProductStats:
+    """Sparse (user, product) statistics; entries of user u are `offsets[u]:offsets[u + 1]`."""
+
+    offsets: np.ndarray  # (U + 1,) int64
+    items: np.ndarray  # (S,) int32 vocabulary index
+    counts: np.ndarray  # (S,) int32 orders that held the product
+    orders_since: np.ndarray  # (S,) int32 orders since the last purchase (0: the last order)
+    days_since: np.ndarray  # (S,) float32 days from the last purchase to the order to predict
+    mean_interval: np.ndarray  # (S,) float32 mean days between purchases (NaN if bought once)
+    n_orders: np.ndarray  # (U,) int32 orders of each user
+
+    def features(self) -> np.ndarray:
+        """(S, 6) float32: log1p(count), share of orders, recency exp(-orders since / 3),
+        in last order, log1p(days since), and days since / own mean interval (the
+        repurchase cycle; 0 when bought once)."""
+        share = self.counts / np.repeat(np.maximum(self.n_orders, 1), np.diff(self.offsets))
+        cycle = np.nan_to_num(self.days_since / np.maximum(self.mean_interval, 1.0), nan=0.0)
+        return np.stack(
+            [
+                np.log1p(self.counts),
+                share,
+                np.exp(-self.orders_since / 3.0),
+                (self.orders_since == 0).astype(np.float64),
+                np.log1p(self.days_since),
+                np.minimum(cycle, 5.0),
+            ],
+            axis=1,
+        ).astype(np.float32)
+
+    def rows(self, users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For `users` (positions): each entry's row in the batch and its position in these arrays."""
+        users = np.asarray(users)
+        entries = _ranges(self.offsets[users], self.offsets[users + 1])
+        batch_row = np.repeat(np.arange(len(users)), np.diff(self.offsets)[users])
+        return batch_row, entries
+
+
+def user_product_stats(histories: Histories, vocab: Vocabulary) -> UserProductStats:
+    """Count, recency and repurchase interval of every in-vocabulary product each user bought."""
+    items = vocab.index_of(histories.product_ids)
+    order_of_line = histories.order_of_line()
+    user_of_order = histories.user_of_order()
+    user_of_line = user_of_order[order_of_line]
+    # Days elapsed since each user's first order, at each order and at the order to predict.
+    gaps = np.nan_to_num(histories.days_since_prior.astype(np.float64), nan=0.0)
+    elapsed = np.cumsum(gaps)
+    elapsed -= np.repeat(
+        elapsed[histories.order_offsets[:-1]] if len(elapsed) else [], histories.orders_per_user()
+    )
+    mean_gap = np.divide(
+        elapsed[histories.order_offsets[1:] - 1],
+        np.maximum(histories.orders_per_user() - 1, 1),
+    )
+    next_gap = np.where(
+        np.isnan(histories.next_days_since_prior), mean_gap, histories.next_days_since_prior
+    )
+    now = elapsed[histories.order_offsets[1:] - 1] + next_gap
+    # Orders ago: 0 for the user's last order.
+    orders_ago = (histories.order_offsets[user_of_line + 1] - 1 - order_of_line).astype(np.int64)
+    known = items >= 0
+    key = user_of_line[known].astype(np.int64) * len(vocab) + items[known]
+    unique_key, inverse = np.unique(key, return_inverse=True)
+    counts = np.bincount(inverse, minlength=len(unique_key))
+    orders_since = np.full(len(unique_key), np.iinfo(np.int64).max)
+    np.minimum.at(orders_since, inverse, orders_ago[known])
+    line_elapsed = elapsed[order_of_line][known]
+    last_bought = np.full(len(unique_key), -np.inf)
+    np.maximum.at(last_bought, inverse, line_elapsed)
+    first_bought = np.full(len(unique_key), np.inf)
+    np.minimum.at(first_bought, inverse, line_elapsed)
+    user = unique_key // len(vocab)
+    interval = np.where(
+        counts > 1, (last_bought - first_bought) / np.maximum(counts - 1, 1), np.nan
+    )
+    return UserProductStats(
+        offsets=_offsets(np.bincount(user, minlength=histories.n_users)),
+        items=(unique_key % len(vocab)).astype(np.int32),
+        counts=counts.astype(np.int32),
+        orders_since=orders_since.astype(np.int32),
+        days_since=np.maximum(now[user] - last_bought, 0).astype(np.float32),
+        mean_interval=interval.astype(np.float32),
+        n_orders=histories.orders_per_user().astype(np.int32),
+    )

@@ -1,0 +1,1 @@
+"""Candidate recommenders; each implements `basket.models.base.Recommender`."""

@@ -1,0 +1,216 @@
+"""The neural predictors: CNNGRU and AttentionGRU, assembled from small modules.
+
+    orders (B, N, M) product indices ──embedding──► (B, N, M, E)
+        OrderEncoderCNN | OrderEncoderAttention   one vector per order        (B, N, H)
+        + order context (dow, hour, days since)                              (B, N, H + C)
+        OrderSequenceGRU                          last hidden state          (B, H)
+        + next-order context ──► PredictionHead   one logit per product      (B, V)
+        RepeatGate: products bought before are scored from own frequency, recency, cycle x user
+
+Padding (products past an order's end, orders before a short history) never
+changes a logit: padded products embed to exact zeros and are masked out of the
+pooling, padded orders are left out of the GRU by packing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence
+
+CONTEXT_FEATURES = 6  # sin/cos day of week, sin/cos hour, days since prior / 30, first order
+
+
+@dataclass(frozen=True)
+class PredictorConfig:
+    """Architecture of CNNGRU / AttentionGRU; defaults from the research plan."""
+
+    encoder: str = "cnn"  # "cnn" (CNNGRU) or "attention" (AttentionGRU)
+    n_orders: int = 5  # N_ORDERS: the customer's last orders the GRU reads
+    max_products: int = 40  # products kept per order, in cart order (Instacart p99 is ~40)
+    order_hidden: int = 128  # ORDER_HIDDEN: order vector and GRU width
+    embed_dim: int = 64  # width of the EV file's vectors
+    attn_heads: int = 4  # ATTN_HEADS
+    n_layers: int = 2  # N_LAYERS of the GRU
+    dropout: float = 0.1  # DROPOUT
+    kernel_size: int = 3  # CNN window over neighbouring products in the cart
+    fine_tune_embeddings: bool = True
+    repeat_gate: bool = True  # mix the customer's own purchase frequency into the logits
+    gate_hidden: int = 64  # width of the repeat scorer
+
+
+@dataclass
+class Batch:
+    """Model inputs for B users (tensors); `stat_*` are sparse (user, product) features."""
+
+    orders: torch.Tensor  # (B, N, M) long, padding = V
+    order_context: torch.Tensor  # (B, N, C) float
+    lengths: torch.Tensor  # (B,) long, real orders (>= 1)
+    next_context: torch.Tensor  # (B, C) float
+    stat_rows: torch.Tensor  # (S,) long, row in the batch
+    stat_items: torch.Tensor  # (S,) long, vocabulary index
+    stat_features: torch.Tensor  # (S, F) float
+
+
+class OrderEncoderCNN(nn.Module):
+    """1-D convolution over an order's product embeddings, then max pooling to one vector."""
+
+    def __init__(self, embed_dim: int, hidden: int, kernel_size: int):
+        super().__init__()
+        self.conv = nn.Conv1d(embed_dim, hidden, kernel_size, padding=kernel_size // 2)
+        self.pool = nn.AdaptiveMaxPool1d(1)
+
+    def forward(self, products: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        features = torch.relu(self.conv(products.transpose(1, 2)))  # (B, H, M)
+        features = features.masked_fill(~mask[:, None, :], float("-inf"))
+        pooled = self.pool(features).squeeze(-1)  # (B, H)
+        return pooled.masked_fill(~mask.any(dim=1, keepdim=True), 0.0)
+
+
+class OrderEncoderAttention(nn.Module):
+    """Multi-head attention pooling: a learned query attends over an order's products."""
+
+    def __init__(self, embed_dim: int, hidden: int, heads: int):
+        super().__init__()
+        self.query = nn.Parameter(torch.randn(1, 1, embed_dim) * 0.02)
+        self.attention = nn.MultiheadAttention(embed_dim, heads, batch_first=True)
+        self.project = nn.Linear(embed_dim, hidden)
+
+    def forward(self, products: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        empty = ~mask.any(dim=1)  # (B,)
+        ignore = ~mask
+        ignore[empty, 0] = False  # an empty order attends to one zero vector, then is zeroed
+        query = self.query.expand(products.shape[0], -1, -1)  # (B, 1, E)
+        pooled, _ = self.attention(
+            query, products, products, key_padding_mask=ignore, need_weights=False
+        )
+        vector = torch.relu(self.project(pooled.squeeze(1)))  # (B, H)
+        return vector.masked_fill(empty[:, None], 0.0)
+
+
+class OrderSequenceGRU(nn.Module):
+    """A GRU over the order vectors, oldest first; its last hidden state summarises the customer."""
+
+    def __init__(self, input_dim: int, hidden: int, layers: int, dropout: float):
+        super().__init__()
+        self.gru = nn.GRU(
+            input_dim, hidden, layers, batch_first=True, dropout=dropout if layers > 1 else 0.0
+        )
+
+    def forward(self, orders: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        packed = pack_padded_sequence(
+            orders, lengths.clamp(min=1).cpu(), batch_first=True, enforce_sorted=False
+        )
+        _, hidden = self.gru(packed)  # (layers, B, H)
+        return hidden[-1]
+
+
+class PredictionHead(nn.Module):
+    """Fully connected layers from the customer summary to one logit per product."""
+
+    def __init__(self, input_dim: int, hidden: int, n_products: int, dropout: float):
+        super().__init__()
+        self.layers = nn.Sequential(
+            nn.Linear(input_dim, hidden),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, n_products),
+        )
+
+    def forward(self, state: torch.Tensor) -> torch.Tensor:
+        return self.layers(state)  # (B, V)
+
+
+class RepeatGate(nn.Module):
+    """Repeat/explore gate: products the customer bought before are scored from their own
+    frequency, recency and cycle, modulated by the customer summary; never-bought products
+    keep the head's (explore) logit. A learned share of the head's logit reaches repeats too."""
+
+    def __init__(self, n_features: int, state_dim: int, hidden: int, user_dim: int = 8):
+        super().__init__()
+        self.normalise = nn.LayerNorm(n_features)
+        self.user = nn.Linear(state_dim, user_dim)
+        self.score = nn.Sequential(
+            nn.Linear(n_features + user_dim, hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, 1),
+        )
+        self.head_share = nn.Parameter(torch.tensor(0.1))
+
+    def forward(self, batch: Batch, state: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        user = self.user(state)[batch.stat_rows]  # (S, user_dim)
+        features = torch.cat(
+            [self.normalise(batch.stat_features), user], dim=-1
+        )  # (S, F + user_dim)
+        repeat = self.score(features).squeeze(-1)  # (S,)
+        mixed = logits.clone()
+        mixed[batch.stat_rows, batch.stat_items] = (
+            repeat + self.head_share * logits[batch.stat_rows, batch.stat_items]
+        )
+        return mixed
+
+
+class NextBasketNet(nn.Module):
+    """Order encoder + GRU + head (+ repeat gate): logits over the vocabulary for each customer."""
+
+    def __init__(self, config: PredictorConfig, n_products: int, n_stat_features: int):
+        super().__init__()
+        self.config = config
+        self.n_products = n_products
+        self.products = nn.Embedding(n_products + 1, config.embed_dim, padding_idx=n_products)
+        if config.encoder == "cnn":
+            self.encoder = OrderEncoderCNN(
+                config.embed_dim, config.order_hidden, config.kernel_size
+            )
+        elif config.encoder == "attention":
+            self.encoder = OrderEncoderAttention(
+                config.embed_dim, config.order_hidden, config.attn_heads
+            )
+        else:
+            raise ValueError(f"encoder must be 'cnn' or 'attention', got {config.encoder!r}")
+        width = config.order_hidden + CONTEXT_FEATURES
+        self.sequence = OrderSequenceGRU(
+            width, config.order_hidden, config.n_layers, config.dropout
+        )
+        self.head = PredictionHead(width, config.order_hidden, n_products, config.dropout)
+        self.gate = (
+            RepeatGate(n_stat_features, width, config.gate_hidden) if config.repeat_gate else None
+        )
+
+    def load_embeddings(self, vectors: torch.Tensor) -> None:
+        """Start from the EV file's (V, E) vectors; the padding row stays zero."""
+        with torch.no_grad():
+            self.products.weight[: self.n_products] = vectors
+            self.products.weight[self.n_products] = 0.0
+        self.products.weight.requires_grad_(self.config.fine_tune_embeddings)
+
+    def forward(self, batch: Batch) -> torch.Tensor:
+        b, n, m = batch.orders.shape
+        products = self.products(batch.orders.view(b * n, m))  # (B*N, M, E)
+        mask = batch.orders.view(b * n, m) != self.n_products  # (B*N, M)
+        orders = self.encoder(products, mask).view(b, n, -1)  # (B, N, H)
+        orders = torch.cat([orders, batch.order_context], dim=-1)  # (B, N, H + C)
+        summary = self.sequence(orders, batch.lengths)  # (B, H)
+        state = torch.cat([summary, batch.next_context], dim=-1)  # (B, H + C)
+        logits = self.head(state)  # (B, V)
+        return self.gate(batch, state, logits) if self.gate is not None else logits
+
+
+def CNNGRU(config: PredictorConfig, n_products: int, n_stat_features: int) -> NextBasketNet:
+    """The CNN order encoder + GRU predictor."""
+    return NextBasketNet(_with_encoder(config, "cnn"), n_products, n_stat_features)
+
+
+def AttentionGRU(config: PredictorConfig, n_products: int, n_stat_features: int) -> NextBasketNet:
+    """The attention order encoder + GRU predictor."""
+    return NextBasketNet(_with_encoder(config, "attention"), n_products, n_stat_features)
+
+
+def _with_encoder(config: PredictorConfig, encoder: str) -> PredictorConfig:
+    from dataclasses import replace
+
+    return replace(config, encoder=encoder)

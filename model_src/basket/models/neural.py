@@ -1,0 +1,80 @@
+"""CNNGRU / AttentionGRU as `Recommender`s: scoring, saving and loading without pickle."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import torch
+
+from basket.data.history import Histories
+from basket.data.user_products import N_FEATURES
+from basket.data.vocab import Vocabulary
+from basket.embed import write_embeddings
+from basket.models.base import Recommendations, recommend_in_chunks
+from basket.models.encoding import encode
+from basket.models.modules import NextBasketNet, PredictorConfig
+
+SCORE_BATCH = 512
+
+
+@dataclass
+class NeuralRecommender:
+    """A trained NextBasketNet with its vocabulary and tuned decision threshold."""
+
+    net: NextBasketNet
+    vocab: Vocabulary
+    threshold: float = 0.5
+    kind: ClassVar[str] = "neural"
+
+    @property
+    def name(self) -> str:
+        return "cnngru" if self.net.config.encoder == "cnn" else "attentiongru"
+
+    @torch.no_grad()
+    def score(self, histories: Histories) -> np.ndarray:
+        """(U, V) float32 probabilities that each product is in each user's next basket."""
+        self.net.eval()
+        config = self.net.config
+        encoded = encode(histories, self.vocab, config.n_orders, config.max_products)
+        out = np.empty((histories.n_users, len(self.vocab)), dtype=np.float32)
+        for start in range(0, histories.n_users, SCORE_BATCH):
+            users = np.arange(start, min(start + SCORE_BATCH, histories.n_users))
+            out[users] = torch.sigmoid(self.net(encoded.batch(users))).numpy()
+        return out
+
+    def recommend(self, histories: Histories, k: int = 10) -> Recommendations:
+        """Top-k by probability; the basket is every product at or above the tuned threshold."""
+        return recommend_in_chunks(self, histories, k)
+
+    def save(self, model_dir: Path, extra: dict | None = None) -> Path:
+        """model.json, vocab.parquet, embeddings.parquet and weights.pt (a plain state dict)."""
+        model_dir = Path(model_dir)
+        model_dir.mkdir(parents=True, exist_ok=True)
+        self.vocab.save(model_dir / "vocab.parquet")
+        vectors = self.net.products.weight.detach()[: len(self.vocab)].numpy()
+        write_embeddings(self.vocab, vectors, model_dir / "embeddings.parquet")
+        torch.save(self.net.state_dict(), model_dir / "weights.pt")
+        meta = {
+            "kind": self.kind,
+            "name": self.name,
+            "threshold": self.threshold,
+            "config": asdict(self.net.config),
+            **(extra or {}),
+        }
+        (model_dir / "model.json").write_text(json.dumps(meta, indent=1, default=str))
+        return model_dir
+
+    @classmethod
+    def load(cls, model_dir: Path) -> NeuralRecommender:
+        """Rebuild from `save`'s files; weights load with weights_only=True."""
+        model_dir = Path(model_dir)
+        meta = json.loads((model_dir / "model.json").read_text())
+        vocab = Vocabulary.load(model_dir / "vocab.parquet")
+        net = NextBasketNet(PredictorConfig(**meta["config"]), len(vocab), N_FEATURES)
+        net.load_state_dict(torch.load(model_dir / "weights.pt", weights_only=True))
+        net.eval()
+        return cls(net, vocab, threshold=meta["threshold"])

@@ -1,0 +1,58 @@
+"""P-TopFreq: each customer's most frequent products, ties broken by recency, filled by popularity.
+
+The reference every learned model must beat: in next-basket data most items of
+the next basket are repeats of the customer's own past purchases.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+
+from basket.data.history import Histories
+from basket.data.user_products import user_product_stats
+from basket.data.vocab import Vocabulary
+from basket.models.base import Recommendations, recommend_in_chunks
+
+
+@dataclass
+class PTopFreq:
+    """Score = own purchase count + recency tie-break + a popularity fill below any own product."""
+
+    vocab: Vocabulary
+    threshold: float = 0.5  # share of the customer's orders that held the product
+    kind: ClassVar[str] = "p_topfreq"
+
+    def score(self, histories: Histories) -> np.ndarray:
+        """(U, V): share of orders with the product, +1e-3 x recency, + popularity rank in [0, 1e-6)."""
+        stats = user_product_stats(histories, self.vocab)
+        popularity = 1e-6 * (1.0 - np.arange(len(self.vocab)) / max(len(self.vocab), 1))
+        scores = np.tile(popularity.astype(np.float32), (histories.n_users, 1))
+        row, entry = stats.rows(np.arange(histories.n_users))
+        share = stats.counts[entry] / np.maximum(stats.n_orders[row], 1)
+        scores[row, stats.items[entry]] = share + 1e-3 * np.exp(-stats.orders_since[entry])
+        return scores
+
+    def recommend(self, histories: Histories, k: int = 10) -> Recommendations:
+        """Top-k of `score`; the basket is products in at least `threshold` of the customer's orders."""
+        return recommend_in_chunks(self, histories, k)
+
+    def save(self, model_dir: Path) -> Path:
+        """Write model.json and vocab.parquet."""
+        model_dir = Path(model_dir)
+        model_dir.mkdir(parents=True, exist_ok=True)
+        self.vocab.save(model_dir / "vocab.parquet")
+        (model_dir / "model.json").write_text(
+            json.dumps({"kind": self.kind, "threshold": self.threshold})
+        )
+        return model_dir
+
+    @classmethod
+    def load(cls, model_dir: Path) -> PTopFreq:
+        """Read a model written by `save`."""
+        meta = json.loads((Path(model_dir) / "model.json").read_text())
+        return cls(Vocabulary.load(Path(model_dir) / "vocab.parquet"), threshold=meta["threshold"])
