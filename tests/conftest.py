@@ -22,3 +22,12 @@ def data_copy(synth_dir, tmp_path) -> Path:
     target = tmp_path / "data"
     shutil.copytree(synth_dir, target)
     return target
+
+
+@pytest.fixture(scope="session")
+def prepared(synth_dir):
+    """The 300-user folder loaded, with splits and a vocabulary."""
+    from basket.data import VocabConfig
+    from basket.data.prepare import prepare
+
+    return prepare(synth_dir, VocabConfig())

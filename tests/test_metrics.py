@@ -57,3 +57,14 @@ def test_threshold_baskets_pick_products_at_or_above_the_threshold():
     offsets, ids = threshold_baskets(scores, np.array([10, 20, 30]), threshold=0.5)
     assert offsets.tolist() == [0, 2, 2]
     assert ids.tolist() == [10, 30]
+
+
+def test_repeat_and_new_recall_are_split_by_what_the_user_bought_before():
+    from basket.metrics import repeat_new_recall
+
+    # user 0 bought {2} before and wants {2, 9}: 2 is a repeat, 9 is new; user 1 bought {7}, wants {7}.
+    seen_offsets, seen = np.array([0, 1, 2, 2]), np.array([2, 7])
+    ranked = np.array([[2, 1, 3], [4, 5, 6], [1, 1, 1]])
+    scores = repeat_new_recall(ranked, OFFSETS, TRUTH, seen_offsets, seen, k=3)
+    assert scores["recall_repeat@3"] == pytest.approx((1 + 0) / 2)
+    assert scores["recall_new@3"] == pytest.approx(0.0)

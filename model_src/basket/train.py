@@ -142,8 +142,9 @@ def fit(
         lr=config.learning_rate,
         weight_decay=config.weight_decay,
     )
+    # Halve the rate after two epochs without a validation gain, never below 5% of the start.
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-        optimiser, mode="max", factor=0.5, patience=0
+        optimiser, mode="max", factor=0.5, patience=1, min_lr=config.learning_rate * 0.05
     )
     loss_fn = nn.BCEWithLogitsLoss(pos_weight=torch.full((net.n_products,), float(pos_weight)))
     best, best_state, stale, epochs = -1.0, None, 0, []
