@@ -77,7 +77,8 @@ def _in_child(kind: str, folder: Path) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def _ensure_data(users: int, folder: Path) -> Path:
+def ensure_instacart_data(users: int, folder: Path) -> Path:
+    """The synthetic folder for `users` (Instacart scale by default), generated once and cached."""
     from basket.data.synth import SynthConfig, write_synthetic
 
     config = SynthConfig(
@@ -96,7 +97,8 @@ def _ensure_data(users: int, folder: Path) -> Path:
     return folder
 
 
-def _ensure_parquet(csv_folder: Path) -> Path:
+def ensure_parquet_copy(csv_folder: Path) -> Path:
+    """A parquet copy of the CSV folder beside it, rewritten when a CSV is newer."""
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
@@ -124,8 +126,8 @@ def main() -> None:
         print(json.dumps(_measure(*args.measure)))
         return
 
-    csv_folder = _ensure_data(args.users, args.out)
-    parquet_folder = _ensure_parquet(csv_folder)
+    csv_folder = ensure_instacart_data(args.users, args.out)
+    parquet_folder = ensure_parquet_copy(csv_folder)
     size_mb = sum(p.stat().st_size for p in csv_folder.glob("*.csv")) / 1e6
     baseline = _in_child("pandas.read_csv", csv_folder)
     ours_csv = _in_child("basket load_tables (CSV)", csv_folder)

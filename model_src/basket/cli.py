@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 import time
@@ -38,8 +39,8 @@ def _validate(args: argparse.Namespace) -> int:
     return 0 if report.success else 1
 
 
-def _train_overrides(args: argparse.Namespace) -> dict:
-    """CLI flags that were given, as nested config overrides."""
+def _training_overrides(args: argparse.Namespace) -> dict:
+    """The training flags that were given, as nested config overrides."""
     train = {
         "epochs": args.epochs,
         "batch_size": args.batch_size,
@@ -58,18 +59,63 @@ def _train_overrides(args: argparse.Namespace) -> dict:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from basket.compare import report_table
     from basket.config import load_config
-    from basket.train import metrics_table, train_predictors
+    from basket.train import train_predictors
 
-    config = load_config(args.config, _train_overrides(args))
+    config = load_config(args.config, _training_overrides(args))
     started = time.perf_counter()
     result = train_predictors(args.data_dir, args.out, config)
     print(f"\nheld-out metrics (evaluation split, k={config.train.k}):")
-    print(metrics_table(result.metrics, config.train.k))
+    print(report_table(result.metrics))
     for name, model_dir in result.model_dirs.items():
         print(f"{name}: {model_dir}  (grid: {args.out / 'grid' / (name + '_grid.png')})")
     print(f"done in {time.perf_counter() - started:.0f}s")
     return 0
+
+
+def _retrain(args: argparse.Namespace) -> int:
+    from basket.compare import report_table
+    from basket.config import load_config
+    from basket.retrain import ValidationFailed, retrain
+
+    config = load_config(args.config, _training_overrides(args))
+    try:
+        result = retrain(args.data_dir, args.out, config)
+    except ValidationFailed as failed:
+        print(failed.report.summary())
+        print("retrain stopped before training: no winner was written.")
+        return 1
+    report = json.loads(result.report_path.read_text())
+    print(f"\n{report_table(report['candidates'], report['primary_metric'], report['winner'])}\n")
+    print(f"winner: {result.winner} -> {result.winner_dir}")
+    print(
+        f"report: {result.report_path} (and report.md, candidates.png, precision_recall_at_k.png)"
+    )
+    print(f"stages (s): {report['stage_seconds']}; total {result.seconds:.0f}s")
+    return 0
+
+
+def _add_training_flags(parser: argparse.ArgumentParser) -> None:
+    """Flags shared by `train` and `retrain`; each maps onto a field of the run config."""
+    parser.add_argument("data_dir", type=Path, help="Instacart-layout folder")
+    parser.add_argument(
+        "--out", type=Path, required=True, help="run folder for models, report and plots"
+    )
+    parser.add_argument(
+        "--config", type=Path, default=None, help="JSON or TOML file overriding the defaults"
+    )
+    parser.add_argument("--models", nargs="+", choices=["cnngru", "attentiongru"], default=None)
+    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--pos-weights", type=float, nargs="+", default=None)
+    parser.add_argument("--thresholds", type=float, nargs="+", default=None)
+    parser.add_argument("--targets-per-user", type=int, default=None)
+    parser.add_argument(
+        "--vocab-size", type=int, default=None, help="top-N products the models score"
+    )
+    parser.add_argument("--embed-epochs", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=None)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -102,35 +148,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--report", type=Path, default=None, help="write GX result JSON and Data Docs here"
     )
     validate.add_argument(
-        "--expectations",
-        type=Path,
-        default=None,
-        help="suites folder (default: the repo's expectations/)",
+        "--expectations", type=Path, default=None, help="suites folder (default: expectations/)"
     )
     validate.set_defaults(run=_validate)
 
     train = commands.add_parser(
         "train", help="train CNNGRU and AttentionGRU with the pos_weight x threshold grid"
     )
-    train.add_argument("data_dir", type=Path, help="Instacart-layout folder")
-    train.add_argument(
-        "--out", type=Path, required=True, help="run folder for models, grids and report"
-    )
-    train.add_argument(
-        "--config", type=Path, default=None, help="JSON or TOML file overriding the defaults"
-    )
-    train.add_argument("--models", nargs="+", choices=["cnngru", "attentiongru"], default=None)
-    train.add_argument("--epochs", type=int, default=None)
-    train.add_argument("--batch-size", type=int, default=None)
-    train.add_argument("--pos-weights", type=float, nargs="+", default=None)
-    train.add_argument("--thresholds", type=float, nargs="+", default=None)
-    train.add_argument("--targets-per-user", type=int, default=None)
-    train.add_argument(
-        "--vocab-size", type=int, default=None, help="top-N products the models score"
-    )
-    train.add_argument("--embed-epochs", type=int, default=None)
-    train.add_argument("--seed", type=int, default=None)
+    _add_training_flags(train)
     train.set_defaults(run=_train)
+
+    retrain = commands.add_parser(
+        "retrain",
+        help="the nightly pipeline: validate, embed, train all candidates, compare, write the winner",
+    )
+    _add_training_flags(retrain)
+    retrain.set_defaults(run=_retrain)
     return parser
 
 

@@ -11,6 +11,8 @@ from typing import Any
 from basket.data.vocab import VocabConfig
 from basket.embed import EmbedConfig
 from basket.models.modules import PredictorConfig
+from basket.models.tifu_knn import TifuConfig
+from basket.models.xgb import XGBConfig
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,18 @@ class RunConfig:
     embed: EmbedConfig = field(default_factory=EmbedConfig)
     predictor: PredictorConfig = field(default_factory=PredictorConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    xgboost: XGBConfig = field(default_factory=XGBConfig)
+    tifu: TifuConfig = field(default_factory=TifuConfig)
+    baselines: tuple[str, ...] = ("p_topfreq", "tifu_knn", "xgboost")
+    primary_metric: str = "recall@10"
+    basket_thresholds: tuple[float, ...] = (
+        0.1,
+        0.2,
+        0.3,
+        0.4,
+        0.5,
+        0.6,
+    )  # for XGBoost and baselines
 
 
 def _merge(instance: Any, overrides: dict[str, Any]) -> Any:

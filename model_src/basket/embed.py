@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 
 from basket.data.history import Histories
 from basket.data.vocab import Vocabulary
+from basket.sparse import normalise_rows
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +72,7 @@ def co_purchase_profiles(
     ppmi = sp.csr_matrix(
         (pmi[positive], (row[positive], col[positive])), shape=(len(vocab), len(vocab))
     )
-    norms = np.sqrt(np.asarray(ppmi.multiply(ppmi).sum(axis=1)).ravel())
-    return sp.diags(1.0 / np.maximum(norms, 1e-12)) @ ppmi
+    return normalise_rows(ppmi)
 
 
 class ProductAutoencoder(nn.Module):

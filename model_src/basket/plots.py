@@ -45,3 +45,44 @@ def plot_grid(table: pd.DataFrame, k: int, title: str, path: Path) -> Path:
     figure.savefig(path, dpi=110)
     plt.close(figure)
     return path
+
+
+def plot_candidates(metrics: dict[str, dict[str, float]], winner: str, path: Path) -> Path:
+    """Grouped bars: recall@10, precision@10, NDCG@10 and basket F1 per candidate."""
+    plt = _pyplot()
+    columns = ["recall@10", "precision@10", "ndcg@10", "basket_f1_samples"]
+    names = sorted(metrics, key=lambda n: -metrics[n]["recall@10"])
+    figure, axis = plt.subplots(figsize=(10, 4.2))
+    width = 0.8 / len(columns)
+    for i, column in enumerate(columns):
+        values = [metrics[n].get(column, 0.0) for n in names]
+        axis.bar([x + i * width for x in range(len(names))], values, width, label=column)
+    axis.set_xticks([x + width * (len(columns) - 1) / 2 for x in range(len(names))])
+    axis.set_xticklabels([f"{n}\n(winner)" if n == winner else n for n in names])
+    axis.set_ylim(0, 1)
+    axis.grid(axis="y", alpha=0.3)
+    axis.legend(fontsize=8, ncol=4, loc="upper right")
+    axis.set_title("held-out metrics per candidate")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
+def plot_precision_recall_at_k(curves: dict[str, dict[str, list[float]]], path: Path) -> Path:
+    """Precision@K and recall@K for K = 1..20, one line per candidate."""
+    plt = _pyplot()
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for name, curve in curves.items():
+        ks = range(1, len(curve["precision"]) + 1)
+        axes[0].plot(ks, curve["precision"], marker=".", label=name)
+        axes[1].plot(ks, curve["recall"], marker=".", label=name)
+    for axis, label in zip(axes, ("precision@K", "recall@K"), strict=True):
+        axis.set_xlabel("K")
+        axis.set_ylabel(label)
+        axis.grid(alpha=0.3)
+    axes[1].legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path

@@ -51,6 +51,26 @@ def training_examples(
     return concat(parts)
 
 
+def bucketed_batches(
+    lengths: np.ndarray, batch_size: int, generator: torch.Generator
+) -> list[np.ndarray]:
+    """Shuffled batches of examples with similar longest orders, in shuffled order.
+
+    Within windows of 50 batches, examples are sorted by length before cutting
+    batches, so a batch rarely pads to the longest order of the whole data set;
+    every example still appears exactly once per epoch.
+    """
+    order = torch.randperm(len(lengths), generator=generator).numpy()
+    window = batch_size * 50
+    batches = []
+    for start in range(0, len(order), window):
+        chunk = order[start : start + window]
+        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
+        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
+    shuffle = torch.randperm(len(batches), generator=generator).numpy()
+    return [batches[i] for i in shuffle]
+
+
 def train_one_epoch(
     net: NextBasketNet,
     examples: Encoded,
@@ -62,8 +82,7 @@ def train_one_epoch(
 ) -> float:
     """One pass over `examples` in shuffled batches; returns the mean training loss."""
     net.train()
-    order = torch.randperm(examples.n_users, generator=generator).numpy()
-    batches = np.array_split(order, max(1, int(np.ceil(len(order) / config.batch_size))))
+    batches = bucketed_batches(examples.longest_order(), config.batch_size, generator)
     total = 0.0
     bar = tqdm(batches, desc=desc, unit="batch", leave=False, mininterval=1.0, disable=None)
     for users in bar:
@@ -233,29 +252,8 @@ def grid_search(
     at_best = table[table["pos_weight"] == best_weight]
     threshold = float(at_best.sort_values("f1_micro", ascending=False)["threshold"].iloc[0])
     table["chosen"] = (table["pos_weight"] == best_weight) & (table["threshold"] == threshold)
-    return GridResult(
-        NeuralRecommender(nets[best_weight], vocab, threshold),
-        float(best_weight),
-        table,
-        epoch_logs,
-    )
-
-
-def evaluate_on_holdout(model, inputs: Histories, targets: Targets, k: int) -> dict[str, float]:
-    """Held-out metrics of any Recommender: ranking@k, repeat/new recall@k, thresholded basket F1."""
-    from basket.metrics import repeat_new_recall
-
-    answer = model.recommend(inputs, k)
-    metrics = ranking_metrics(answer.product_ids, targets.offsets, targets.product_ids, k)
-    seen_offsets, seen_ids = inputs.bought()
-    metrics |= repeat_new_recall(
-        answer.product_ids, targets.offsets, targets.product_ids, seen_offsets, seen_ids, k
-    )
-    basket = basket_f1(
-        answer.basket_offsets, answer.basket_product_ids, targets.offsets, targets.product_ids
-    )
-    metrics |= {"f1_micro": basket["f1_micro"], "f1_samples": basket["f1_samples"]}
-    return metrics
+    model = NeuralRecommender(nets[best_weight], vocab, threshold, pos_weight=float(best_weight))
+    return GridResult(model, float(best_weight), table, epoch_logs)
 
 
 @dataclass(frozen=True)
@@ -277,6 +275,7 @@ def train_predictors(data_dir: Path | str, run_dir: Path | str, config=None) -> 
     plots, and a held-out report beside P-TopFreq, all under `run_dir`."""
     import json
 
+    from basket.compare import evaluate_candidate
     from basket.config import RunConfig, config_dict
     from basket.data.prepare import prepare
     from basket.embed import embed_products, read_embeddings
@@ -306,11 +305,8 @@ def train_predictors(data_dir: Path | str, run_dir: Path | str, config=None) -> 
     )
     embeddings = read_embeddings(embeddings_path, vocab)
 
-    metrics = {
-        "p_topfreq": evaluate_on_holdout(
-            PTopFreq(vocab), splits.eval_inputs, splits.eval_targets, k
-        )
-    }
+    holdout = (splits.eval_inputs, splits.eval_targets, k)
+    metrics = {"p_topfreq": evaluate_candidate(PTopFreq(vocab), *holdout)[0]}
     model_dirs = {}
     for name in config.models:
         grid = grid_search(
@@ -319,7 +315,7 @@ def train_predictors(data_dir: Path | str, run_dir: Path | str, config=None) -> 
         )  # fmt: skip
         grid.table.to_csv(run_dir / "grid" / f"{name}_grid.csv", index=False)
         plot_grid(grid.table, k, name, run_dir / "grid" / f"{name}_grid.png")
-        metrics[name] = evaluate_on_holdout(grid.model, splits.eval_inputs, splits.eval_targets, k)
+        metrics[name] = evaluate_candidate(grid.model, *holdout)[0]
         model_dirs[name] = grid.model.save(
             run_dir / "models" / name,
             extra={
@@ -334,22 +330,3 @@ def train_predictors(data_dir: Path | str, run_dir: Path | str, config=None) -> 
     report = {"k": k, "seconds": time.perf_counter() - started, "candidates": metrics}
     (run_dir / "train_report.json").write_text(json.dumps(report, indent=1))
     return TrainResult(run_dir, model_dirs, metrics)
-
-
-def metrics_table(metrics: dict[str, dict[str, float]], k: int) -> str:
-    """A markdown table of held-out metrics, one row per model."""
-    columns = [
-        f"recall@{k}",
-        f"precision@{k}",
-        f"ndcg@{k}",
-        f"hit@{k}",
-        f"recall_repeat@{k}",
-        f"recall_new@{k}",
-        "f1_micro",
-    ]
-    lines = ["| model | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
-    for name, row in metrics.items():
-        lines.append(
-            f"| {name} | " + " | ".join(f"{row.get(c, float('nan')):.4f}" for c in columns) + " |"
-        )
-    return "\n".join(lines)

@@ -10,6 +10,7 @@ scoring, the TorchServe handler and Triton all call `recommend`.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Protocol, runtime_checkable
@@ -49,8 +50,8 @@ class Recommender(Protocol):
         """Top-k and thresholded basket for every user of `histories`."""
         ...
 
-    def save(self, model_dir: Path) -> Path:
-        """Write weights and metadata that load without pickle."""
+    def save(self, model_dir: Path, extra: dict | None = None) -> Path:
+        """Write weights and metadata (plus `extra` in model.json) that load without pickle."""
         ...
 
 
@@ -61,6 +62,16 @@ def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     part_scores = np.take_along_axis(scores, part, axis=1)
     order = np.lexsort((part, -part_scores), axis=1)
     return np.take_along_axis(part, order, axis=1), np.take_along_axis(part_scores, order, axis=1)
+
+
+def decode_baskets(model, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, columns) of each user's predicted basket, by the model's `decoding`."""
+    from basket.models.decoding import expected_f1_baskets, threshold_baskets
+
+    if getattr(model, "decoding", "threshold") == "expected_f1":
+        calibrate = getattr(model, "calibrated", None)
+        return expected_f1_baskets(calibrate(scores) if calibrate else scores)
+    return threshold_baskets(scores, model.threshold)
 
 
 def recommend_in_chunks(
@@ -74,7 +85,7 @@ def recommend_in_chunks(
         index, value = top_k(matrix, k)
         ids.append(model.vocab.product_ids[index])
         scores.append(value.astype(np.float32))
-        rows, cols = np.nonzero(matrix >= model.threshold)
+        rows, cols = decode_baskets(model, matrix)
         basket_counts.append(np.bincount(rows, minlength=part.n_users))
         basket_ids.append(model.vocab.product_ids[cols])
     width = min(k, len(model.vocab))
@@ -87,3 +98,20 @@ def recommend_in_chunks(
         ).astype(np.int64),
         basket_product_ids=np.concatenate(basket_ids) if basket_ids else np.zeros(0, np.int32),
     )
+
+
+class ChunkedRecommender:
+    """Mixin: `recommend` through `recommend_in_chunks`, for models that define `score`."""
+
+    def recommend(self, histories: Histories, k: int = 10) -> Recommendations:
+        """Top-k by score and the predicted basket (the model's threshold or expected F1)."""
+        return recommend_in_chunks(self, histories, k)
+
+
+def write_model_dir(model_dir: Path, vocab: Vocabulary, meta: dict) -> Path:
+    """Create `model_dir` with vocab.parquet and model.json (`meta`); the model adds its weights."""
+    model_dir = Path(model_dir)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    vocab.save(model_dir / "vocab.parquet")
+    (model_dir / "model.json").write_text(json.dumps(meta, indent=1, default=str))
+    return model_dir

@@ -48,6 +48,7 @@ class Encoded:
     stat_offsets: np.ndarray  # (U + 1,)
     stat_items: torch.Tensor  # (S,)
     stat_features: torch.Tensor  # (S, F)
+    pad: int = 0  # the padding index (vocabulary size)
     target_offsets: np.ndarray | None = None  # (U + 1,)
     target_items: torch.Tensor | None = None  # (T,) vocabulary indices of the target basket
 
@@ -55,13 +56,20 @@ class Encoded:
     def n_users(self) -> int:
         return self.orders.shape[0]
 
+    def longest_order(self) -> np.ndarray:
+        """(U,) products in each user's longest encoded order (for length bucketing)."""
+        return (self.orders != self.pad).sum(dim=-1).amax(dim=-1).numpy()
+
     def batch(self, users: np.ndarray) -> Batch:
         """The model inputs of `users` (positions)."""
         entries = _ranges(self.stat_offsets[users], self.stat_offsets[users + 1])
         rows = np.repeat(np.arange(len(users)), np.diff(self.stat_offsets)[users])
         index = torch.from_numpy(np.asarray(users))
+        orders = self.orders[index]
+        # Padding sits at the end of each order: drop the columns no order of this batch uses.
+        longest = int((orders != self.pad).sum(dim=-1).max()) if orders.numel() else 0
         return Batch(
-            orders=self.orders[index].long(),
+            orders=orders[:, :, : max(longest, 1)].long(),
             order_context=self.order_context[index],
             lengths=self.lengths[index],
             next_context=self.next_context[index],
@@ -124,6 +132,7 @@ def encode(
         stat_offsets=stats.offsets,
         stat_items=torch.from_numpy(stats.items),
         stat_features=torch.from_numpy(stats.features()),
+        pad=pad,
     )
     if targets is not None:
         target_items = vocab.index_of(targets.product_ids)
@@ -153,6 +162,7 @@ def concat(parts: list[Encoded]) -> Encoded:
         stat_offsets=offsets("stat_offsets"),
         stat_items=torch.cat([p.stat_items for p in parts]),
         stat_features=torch.cat([p.stat_features for p in parts]),
+        pad=parts[0].pad,
         target_offsets=offsets("target_offsets") if with_targets else None,
         target_items=torch.cat([p.target_items for p in parts]) if with_targets else None,
     )

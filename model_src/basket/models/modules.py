@@ -63,9 +63,10 @@ class OrderEncoderCNN(nn.Module):
         self.pool = nn.AdaptiveMaxPool1d(1)
 
     def forward(self, products: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        features = torch.relu(self.conv(products.transpose(1, 2)))  # (B, H, M)
+        features = self.conv(products.transpose(1, 2))  # (B, H, M)
         features = features.masked_fill(~mask[:, None, :], float("-inf"))
-        pooled = self.pool(features).squeeze(-1)  # (B, H)
+        # ReLU is monotonic, so relu(max) == max(relu): applying it after pooling is exact and cheap.
+        pooled = torch.relu(self.pool(features).squeeze(-1))  # (B, H)
         return pooled.masked_fill(~mask.any(dim=1, keepdim=True), 0.0)
 
 

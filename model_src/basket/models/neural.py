@@ -14,7 +14,7 @@ from basket.data.history import Histories
 from basket.data.user_products import N_FEATURES
 from basket.data.vocab import Vocabulary
 from basket.embed import write_embeddings
-from basket.models.base import Recommendations, recommend_in_chunks
+from basket.models.base import ChunkedRecommender, write_model_dir
 from basket.models.encoding import encode
 from basket.models.modules import NextBasketNet, PredictorConfig
 
@@ -22,12 +22,14 @@ SCORE_BATCH = 512
 
 
 @dataclass
-class NeuralRecommender:
+class NeuralRecommender(ChunkedRecommender):
     """A trained NextBasketNet with its vocabulary and tuned decision threshold."""
 
     net: NextBasketNet
     vocab: Vocabulary
     threshold: float = 0.5
+    pos_weight: float = 1.0
+    decoding: str = "threshold"  # or "expected_f1"
     kind: ClassVar[str] = "neural"
 
     @property
@@ -46,26 +48,25 @@ class NeuralRecommender:
             out[users] = torch.sigmoid(self.net(encoded.batch(users))).numpy()
         return out
 
-    def recommend(self, histories: Histories, k: int = 10) -> Recommendations:
-        """Top-k by probability; the basket is every product at or above the tuned threshold."""
-        return recommend_in_chunks(self, histories, k)
+    def calibrated(self, scores: np.ndarray) -> np.ndarray:
+        """Undo pos_weight's inflation of the odds (x pos_weight) for expected-F1 decoding."""
+        return scores / (scores + self.pos_weight * (1.0 - scores))
 
     def save(self, model_dir: Path, extra: dict | None = None) -> Path:
         """model.json, vocab.parquet, embeddings.parquet and weights.pt (a plain state dict)."""
-        model_dir = Path(model_dir)
-        model_dir.mkdir(parents=True, exist_ok=True)
-        self.vocab.save(model_dir / "vocab.parquet")
-        vectors = self.net.products.weight.detach()[: len(self.vocab)].numpy()
-        write_embeddings(self.vocab, vectors, model_dir / "embeddings.parquet")
-        torch.save(self.net.state_dict(), model_dir / "weights.pt")
         meta = {
             "kind": self.kind,
             "name": self.name,
             "threshold": self.threshold,
+            "pos_weight": self.pos_weight,
+            "decoding": self.decoding,
             "config": asdict(self.net.config),
             **(extra or {}),
         }
-        (model_dir / "model.json").write_text(json.dumps(meta, indent=1, default=str))
+        model_dir = write_model_dir(model_dir, self.vocab, meta)
+        vectors = self.net.products.weight.detach()[: len(self.vocab)].numpy()
+        write_embeddings(self.vocab, vectors, model_dir / "embeddings.parquet")
+        torch.save(self.net.state_dict(), model_dir / "weights.pt")
         return model_dir
 
     @classmethod
@@ -77,4 +78,10 @@ class NeuralRecommender:
         net = NextBasketNet(PredictorConfig(**meta["config"]), len(vocab), N_FEATURES)
         net.load_state_dict(torch.load(model_dir / "weights.pt", weights_only=True))
         net.eval()
-        return cls(net, vocab, threshold=meta["threshold"])
+        return cls(
+            net,
+            vocab,
+            threshold=meta["threshold"],
+            pos_weight=meta.get("pos_weight", 1.0),
+            decoding=meta.get("decoding", "threshold"),
+        )

@@ -16,11 +16,11 @@ import numpy as np
 from basket.data.history import Histories
 from basket.data.user_products import user_product_stats
 from basket.data.vocab import Vocabulary
-from basket.models.base import Recommendations, recommend_in_chunks
+from basket.models.base import ChunkedRecommender, write_model_dir
 
 
 @dataclass
-class PTopFreq:
+class PTopFreq(ChunkedRecommender):
     """Score = own purchase count + recency tie-break + a popularity fill below any own product."""
 
     vocab: Vocabulary
@@ -37,19 +37,12 @@ class PTopFreq:
         scores[row, stats.items[entry]] = share + 1e-3 * np.exp(-stats.orders_since[entry])
         return scores
 
-    def recommend(self, histories: Histories, k: int = 10) -> Recommendations:
-        """Top-k of `score`; the basket is products in at least `threshold` of the customer's orders."""
-        return recommend_in_chunks(self, histories, k)
-
-    def save(self, model_dir: Path) -> Path:
-        """Write model.json and vocab.parquet."""
-        model_dir = Path(model_dir)
-        model_dir.mkdir(parents=True, exist_ok=True)
-        self.vocab.save(model_dir / "vocab.parquet")
-        (model_dir / "model.json").write_text(
-            json.dumps({"kind": self.kind, "threshold": self.threshold})
+    def save(self, model_dir: Path, extra: dict | None = None) -> Path:
+        """Write model.json (plus `extra`) and vocab.parquet; the basket is products in at
+        least `threshold` of the customer's orders."""
+        return write_model_dir(
+            model_dir, self.vocab, {"kind": self.kind, "threshold": self.threshold, **(extra or {})}
         )
-        return model_dir
 
     @classmethod
     def load(cls, model_dir: Path) -> PTopFreq:

@@ -1,0 +1,137 @@
+"""TIFU-KNN (Hu et al., SIGIR 2020): time-decayed, grouped personal item frequency + k nearest users.
+
+A customer's baskets, newest first, are cut into groups of `group_size`. Inside
+a group basket j (0 = newest) weighs `within_decay ** j`, averaged over the
+group; group g (0 = newest) weighs `group_decay ** g`, averaged over groups.
+That gives one vector per customer over the vocabulary (sparse). The score
+mixes it with the mean vector of the `neighbours` most similar customers
+(cosine) from the fitted database: alpha * own + (1 - alpha) * neighbours.
+A customer is never their own neighbour.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import scipy.sparse as sp
+
+from basket.data.history import Histories
+from basket.data.vocab import Vocabulary
+from basket.models.base import ChunkedRecommender, write_model_dir
+from basket.sparse import normalise_rows
+
+QUERY_CHUNK = 256
+
+
+@dataclass(frozen=True)
+class TifuConfig:
+    """Defaults: the paper's Instacart setting, with fewer neighbours for small panels."""
+
+    group_size: int = 3
+    within_decay: float = 0.9
+    group_decay: float = 0.7
+    neighbours: int = 300
+    alpha: float = 0.9
+
+
+def tifu_vectors(histories: Histories, vocab: Vocabulary, config: TifuConfig) -> sp.csr_matrix:
+    """(U, V) sparse time-decayed, grouped item-frequency vectors, one row per user."""
+    n_orders = histories.orders_per_user()
+    order_user = histories.user_of_order()
+    from_end = (
+        histories.order_offsets[order_user + 1] - 1 - np.arange(len(order_user))
+    )  # 0 = newest
+    group = from_end // config.group_size
+    n_groups = (n_orders + config.group_size - 1) // config.group_size
+    # The oldest group may be short: average over the baskets it holds.
+    group_len = np.minimum(config.group_size, n_orders[order_user] - group * config.group_size)
+    weight = (
+        config.within_decay ** (from_end % config.group_size)
+        / group_len
+        * config.group_decay**group
+        / n_groups[order_user]
+    )
+    items = vocab.index_of(histories.product_ids)
+    line_order = histories.order_of_line()
+    known = items >= 0
+    matrix = sp.csr_matrix(
+        (weight[line_order[known]], (order_user[line_order[known]], items[known])),
+        shape=(histories.n_users, len(vocab)),
+    )
+    matrix.sum_duplicates()
+    return matrix
+
+
+@dataclass
+class TifuKNN(ChunkedRecommender):
+    """Fitted on a database of customers' histories; scores any customers against it."""
+
+    vocab: Vocabulary
+    config: TifuConfig = field(default_factory=TifuConfig)
+    threshold: float = 0.1
+    database: sp.csr_matrix | None = None
+    database_users: np.ndarray | None = None
+    kind: ClassVar[str] = "tifu_knn"
+
+    def fit(self, histories: Histories) -> TifuKNN:
+        """Build the neighbour database from `histories` (inputs only, never targets)."""
+        self.database = tifu_vectors(histories, self.vocab, self.config)
+        self.database_users = histories.user_ids.copy()
+        return self
+
+    def score(self, histories: Histories) -> np.ndarray:
+        """(U, V): alpha x own vector + (1 - alpha) x mean of the k most similar database users."""
+        own = tifu_vectors(histories, self.vocab, self.config)
+        database = normalise_rows(self.database)
+        k = min(self.config.neighbours, database.shape[0] - 1)
+        out = np.empty((histories.n_users, len(self.vocab)), dtype=np.float32)
+        for start in range(0, histories.n_users, QUERY_CHUNK):
+            rows = slice(start, min(start + QUERY_CHUNK, histories.n_users))
+            similarity = (normalise_rows(own[rows]) @ database.T).toarray()  # (q, D)
+            is_self = histories.user_ids[rows][:, None] == self.database_users[None, :]
+            similarity[is_self] = -np.inf
+            if k > 0:
+                nearest = np.argpartition(-similarity, k - 1, axis=1)[:, :k]  # (q, k)
+                picks = sp.csr_matrix(
+                    (
+                        np.full(nearest.size, 1.0 / k),
+                        (np.repeat(np.arange(nearest.shape[0]), k), nearest.ravel()),
+                    ),
+                    shape=(nearest.shape[0], database.shape[0]),
+                )
+                neighbours = (picks @ self.database).toarray()
+            else:
+                neighbours = 0.0
+            mixed = self.config.alpha * own[rows].toarray() + (1 - self.config.alpha) * neighbours
+            out[rows] = mixed
+        return out
+
+    def save(self, model_dir: Path, extra: dict | None = None) -> Path:
+        """model.json, vocab.parquet and database.npz (sparse vectors; loads without pickle)."""
+        meta = {
+            "kind": self.kind,
+            "threshold": self.threshold,
+            "config": asdict(self.config),
+            **(extra or {}),
+        }
+        model_dir = write_model_dir(model_dir, self.vocab, meta)
+        sp.save_npz(model_dir / "database.npz", self.database)
+        np.save(model_dir / "database_users.npy", self.database_users, allow_pickle=False)
+        return model_dir
+
+    @classmethod
+    def load(cls, model_dir: Path) -> TifuKNN:
+        """Read a model written by `save`."""
+        model_dir = Path(model_dir)
+        meta = json.loads((model_dir / "model.json").read_text())
+        return cls(
+            vocab=Vocabulary.load(model_dir / "vocab.parquet"),
+            config=TifuConfig(**meta["config"]),
+            threshold=meta["threshold"],
+            database=sp.load_npz(model_dir / "database.npz").tocsr(),
+            database_users=np.load(model_dir / "database_users.npy", allow_pickle=False),
+        )

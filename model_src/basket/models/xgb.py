@@ -1,0 +1,149 @@
+"""The XGBoost candidate: a binary:logistic ranker over (customer, candidate product) rows.
+
+Trained on examples from several cut points per customer (all before the
+validation basket), with early stopping on the validation split. Saved in
+XGBoost's UBJ format beside a product table; nothing is pickled.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+import xgboost as xgb
+
+from basket.data.history import Histories, Targets, holdout_last
+from basket.data.vocab import Vocabulary
+from basket.models.base import ChunkedRecommender, write_model_dir
+from basket.models.xgb_features import FEATURES, ProductTable, candidate_features, labels
+
+
+@dataclass(frozen=True)
+class XGBConfig:
+    """Candidate generation and booster settings."""
+
+    explore: int = 20  # popular products added to every customer's candidates
+    targets_per_user: int = 3  # cut points per customer for training rows
+    rounds: int = 400
+    early_stopping_rounds: int = 25
+    max_depth: int = 6
+    learning_rate: float = 0.1
+    subsample: float = 0.9
+    colsample_bytree: float = 0.9
+    min_child_weight: float = 5.0
+    seed: int = 0
+    threads: int = 2
+
+
+@dataclass
+class XGBoostRecommender(ChunkedRecommender):
+    """Scores each customer's candidates with a boosted-tree model; other products score 0."""
+
+    vocab: Vocabulary
+    products: ProductTable
+    config: XGBConfig = field(default_factory=XGBConfig)
+    booster: xgb.Booster | None = None
+    threshold: float = 0.2
+    decoding: str = "threshold"  # or "expected_f1"
+    kind: ClassVar[str] = "xgboost"
+
+    def fit(
+        self, train_history: Histories, valid_inputs: Histories, valid_targets: Targets
+    ) -> XGBoostRecommender:
+        """Train on cut points of `train_history`; stop early on the validation split."""
+        parts, history = [], train_history
+        for _ in range(self.config.targets_per_user):
+            history, targets = holdout_last(history)
+            if history.n_users == 0:
+                break
+            candidates = candidate_features(history, self.vocab, self.products, self.config.explore)
+            parts.append((candidates, targets))
+        features = np.concatenate([c.features for c, _ in parts])
+        y = np.concatenate([self._labels(c, t) for c, t in parts])
+        train = xgb.DMatrix(features, label=y, feature_names=list(FEATURES))
+        valid_candidates = candidate_features(
+            valid_inputs, self.vocab, self.products, self.config.explore
+        )
+        valid = xgb.DMatrix(
+            valid_candidates.features,
+            label=self._labels(valid_candidates, valid_targets),
+            feature_names=list(FEATURES),
+        )
+        params = {
+            "objective": "binary:logistic",
+            "eval_metric": "logloss",
+            "max_depth": self.config.max_depth,
+            "eta": self.config.learning_rate,
+            "subsample": self.config.subsample,
+            "colsample_bytree": self.config.colsample_bytree,
+            "min_child_weight": self.config.min_child_weight,
+            "seed": self.config.seed,
+            "nthread": self.config.threads,
+            "tree_method": "hist",
+        }
+        self.booster = xgb.train(
+            params,
+            train,
+            num_boost_round=self.config.rounds,
+            evals=[(valid, "valid")],
+            early_stopping_rounds=self.config.early_stopping_rounds,
+            verbose_eval=False,
+        )
+        return self
+
+    def _labels(self, candidates, targets: Targets) -> np.ndarray:
+        items = self.vocab.index_of(targets.product_ids)
+        known = items >= 0
+        owner = np.repeat(np.arange(len(targets.user_ids)), targets.sizes())[known]
+        offsets = np.concatenate(
+            [[0], np.cumsum(np.bincount(owner, minlength=len(targets.user_ids)))]
+        )
+        return labels(candidates, items[known], offsets, len(self.vocab))
+
+    def score(self, histories: Histories) -> np.ndarray:
+        """(U, V) probabilities for candidates; 0 for products that are not candidates."""
+        candidates = candidate_features(histories, self.vocab, self.products, self.config.explore)
+        probabilities = self.booster.predict(
+            xgb.DMatrix(candidates.features, feature_names=list(FEATURES)),
+            iteration_range=(0, self.booster.best_iteration + 1),
+        )
+        out = np.zeros((histories.n_users, len(self.vocab)), dtype=np.float32)
+        out[candidates.users, candidates.items] = probabilities
+        return out
+
+    def save(self, model_dir: Path, extra: dict | None = None) -> Path:
+        """model.json, vocab.parquet, products.parquet and booster.ubj (XGBoost's own format)."""
+        meta = {
+            "kind": self.kind,
+            "threshold": self.threshold,
+            "decoding": self.decoding,
+            "config": asdict(self.config),
+            "best_iteration": self.booster.best_iteration,
+            "features": list(FEATURES),
+            **(extra or {}),
+        }
+        model_dir = write_model_dir(model_dir, self.vocab, meta)
+        self.products.frame(self.vocab).to_parquet(model_dir / "products.parquet", index=False)
+        self.booster.save_model(model_dir / "booster.ubj")
+        return model_dir
+
+    @classmethod
+    def load(cls, model_dir: Path) -> XGBoostRecommender:
+        """Read a model written by `save`."""
+        model_dir = Path(model_dir)
+        meta = json.loads((model_dir / "model.json").read_text())
+        booster = xgb.Booster()
+        booster.load_model(model_dir / "booster.ubj")
+        booster.best_iteration = meta["best_iteration"]
+        return cls(
+            vocab=Vocabulary.load(model_dir / "vocab.parquet"),
+            products=ProductTable.from_frame(pd.read_parquet(model_dir / "products.parquet")),
+            config=XGBConfig(**meta["config"]),
+            booster=booster,
+            threshold=meta["threshold"],
+            decoding=meta.get("decoding", "threshold"),
+        )

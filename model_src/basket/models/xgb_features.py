@@ -1,0 +1,202 @@
+"""Features of (customer, candidate product) pairs for the XGBoost ranker, built vectorised.
+
+Candidates: every vocabulary product the customer bought before, plus the
+`explore` most popular products they have not bought. Features (FEATURES):
+
+- customer x product: own count, share of orders, recency, in last order,
+  days since last purchase, days since / own mean interval (the cycle);
+- product: log popularity, reorder rate (share of purchases that repeat an
+  earlier one by the same customer), aisle and department ids;
+- customer: orders, mean basket size, mean days between orders, reorder share;
+- affinity: the customer's share of lines in the product's aisle and department;
+- the order to predict: day of week, hour, days since prior;
+- embeddings: cosine of the product's EV vector to the customer's last basket
+  and to their whole history.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from basket.data import schema as s
+from basket.data.history import Histories, _offsets
+from basket.data.user_products import user_product_stats
+from basket.data.vocab import Vocabulary
+
+FEATURES = (
+    "up_log_count", "up_share", "up_recency", "up_in_last", "up_log_days_since", "up_cycle",
+    "p_log_popularity", "p_reorder_rate", "p_aisle", "p_department",
+    "u_orders", "u_basket_mean", "u_days_mean", "u_reorder_share",
+    "aisle_affinity", "department_affinity",
+    "next_dow", "next_hour", "next_days_since",
+    "emb_last_basket", "emb_history",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ProductTable:
+    """Per vocabulary product: popularity, reorder rate, aisle, department, unit embedding."""
+
+    log_popularity: np.ndarray
+    reorder_rate: np.ndarray
+    aisle: np.ndarray
+    department: np.ndarray
+    embeddings: np.ndarray  # (V, E), rows L2-normalised
+
+    @classmethod
+    def build(
+        cls, histories: Histories, vocab: Vocabulary, products: pd.DataFrame, embeddings: np.ndarray
+    ):
+        """Product statistics from `histories` (model inputs only) and the catalogue."""
+        stats = user_product_stats(histories, vocab)
+        purchases = np.bincount(stats.items, weights=stats.counts, minlength=len(vocab))
+        repeats = np.bincount(stats.items, weights=stats.counts - 1, minlength=len(vocab))
+        catalogue = products.set_index(s.PRODUCT_ID).reindex(vocab.product_ids)
+        unit = embeddings / np.maximum(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-12)
+        return cls(
+            log_popularity=np.log1p(purchases).astype(np.float32),
+            reorder_rate=(repeats / np.maximum(purchases, 1)).astype(np.float32),
+            aisle=catalogue[s.AISLE_ID].fillna(0).to_numpy(np.int32),
+            department=catalogue[s.DEPARTMENT_ID].fillna(0).to_numpy(np.int32),
+            embeddings=unit.astype(np.float32),
+        )
+
+    def frame(self, vocab: Vocabulary) -> pd.DataFrame:
+        """As a table for saving (product_id first)."""
+        out = pd.DataFrame(
+            {
+                "product_id": vocab.product_ids,
+                "log_popularity": self.log_popularity,
+                "reorder_rate": self.reorder_rate,
+                "aisle": self.aisle,
+                "department": self.department,
+            }
+        )
+        return pd.concat([out, pd.DataFrame(self.embeddings).add_prefix("e")], axis=1)
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame) -> ProductTable:
+        """Inverse of `frame`."""
+        embedding_columns = [c for c in frame.columns if c.startswith("e") and c[1:].isdigit()]
+        return cls(
+            frame["log_popularity"].to_numpy(np.float32),
+            frame["reorder_rate"].to_numpy(np.float32),
+            frame["aisle"].to_numpy(np.int32),
+            frame["department"].to_numpy(np.int32),
+            frame[embedding_columns].to_numpy(np.float32),
+        )
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """Rows of (user position, vocabulary index) with their feature matrix."""
+
+    users: np.ndarray  # (R,)
+    items: np.ndarray  # (R,)
+    features: np.ndarray  # (R, len(FEATURES)) float32
+
+
+def _share_by(
+    user_of_line: np.ndarray, group_of_line: np.ndarray, n_users: int, n_groups: int
+) -> np.ndarray:
+    """(U, G) share of each user's lines falling in each group (aisle or department)."""
+    counts = np.bincount(user_of_line * n_groups + group_of_line, minlength=n_users * n_groups)
+    counts = counts.reshape(n_users, n_groups).astype(np.float32)
+    return counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+
+
+def candidate_features(
+    histories: Histories, vocab: Vocabulary, products: ProductTable, explore: int
+) -> Candidates:
+    """Candidates and features for every user of `histories`."""
+    stats = user_product_stats(histories, vocab)
+    n_users, n_products = histories.n_users, len(vocab)
+    bought_user = np.repeat(np.arange(n_users), np.diff(stats.offsets))
+    popular = np.argsort(-products.log_popularity, kind="stable")[:explore]
+    explore_user = np.repeat(np.arange(n_users), len(popular))
+    explore_item = np.tile(popular, n_users)
+    fresh = ~np.isin(explore_user.astype(np.int64) * n_products + explore_item,
+                     bought_user.astype(np.int64) * n_products + stats.items)  # fmt: skip
+    users = np.concatenate([bought_user, explore_user[fresh]])
+    items = np.concatenate([stats.items, explore_item[fresh]]).astype(np.int64)
+    own = np.zeros((len(users), 6), dtype=np.float32)
+    own[: len(bought_user)] = stats.features()
+
+    # Customer-level features.
+    sizes = histories.basket_sizes()
+    order_user = histories.user_of_order()
+    n_orders = histories.orders_per_user()
+    basket_mean = np.bincount(order_user, weights=sizes, minlength=n_users) / np.maximum(
+        n_orders, 1
+    )
+    gaps = np.nan_to_num(histories.days_since_prior.astype(np.float64), nan=0.0)
+    days_mean = np.bincount(order_user, weights=gaps, minlength=n_users) / np.maximum(
+        n_orders - 1, 1
+    )
+    lines_per_user = np.bincount(order_user, weights=sizes, minlength=n_users)
+    repeat_lines = np.bincount(bought_user, weights=stats.counts - 1, minlength=n_users)
+    reorder_share = repeat_lines / np.maximum(lines_per_user, 1)
+
+    # Aisle and department affinity from all lines (in vocabulary).
+    line_items = vocab.index_of(histories.product_ids)
+    line_user = order_user[histories.order_of_line()]
+    known = line_items >= 0
+    n_aisles, n_departments = int(products.aisle.max()) + 1, int(products.department.max()) + 1
+    aisle_share = _share_by(line_user[known], products.aisle[line_items[known]], n_users, n_aisles)
+    department_share = _share_by(
+        line_user[known], products.department[line_items[known]], n_users, n_departments
+    )
+
+    # Embedding similarity to the last basket and to the whole history.
+    last_order = histories.order_offsets[1:] - 1
+    line_order = histories.order_of_line()
+    in_last = known & (line_order == last_order[line_user])
+    profile_last = np.zeros((n_users, products.embeddings.shape[1]), dtype=np.float32)
+    np.add.at(profile_last, line_user[in_last], products.embeddings[line_items[in_last]])
+    profile_all = np.zeros_like(profile_last)
+    np.add.at(profile_all, line_user[known], products.embeddings[line_items[known]])
+    for profile in (profile_last, profile_all):
+        profile /= np.maximum(np.linalg.norm(profile, axis=1, keepdims=True), 1e-12)
+    item_vectors = products.embeddings[items]
+
+    features = np.column_stack(
+        [
+            own,
+            products.log_popularity[items],
+            products.reorder_rate[items],
+            products.aisle[items],
+            products.department[items],
+            n_orders[users],
+            basket_mean[users],
+            days_mean[users],
+            reorder_share[users],
+            aisle_share[users, products.aisle[items]],
+            department_share[users, products.department[items]],
+            histories.next_dow[users],
+            histories.next_hour[users],
+            histories.next_days_since_prior[users],
+            np.einsum("re,re->r", item_vectors, profile_last[users]),
+            np.einsum("re,re->r", item_vectors, profile_all[users]),
+        ]
+    ).astype(np.float32)
+    order = np.lexsort((items, users))
+    return Candidates(users[order], items[order], features[order])
+
+
+def labels(
+    candidates: Candidates, targets_items: np.ndarray, targets_offsets: np.ndarray, n_products: int
+) -> np.ndarray:
+    """(R,) 1 where the candidate is in that user's target basket (vocabulary indices)."""
+    owner = np.repeat(np.arange(len(targets_offsets) - 1), np.diff(targets_offsets))
+    truth = owner.astype(np.int64) * n_products + targets_items
+    return np.isin(candidates.users.astype(np.int64) * n_products + candidates.items, truth).astype(
+        np.float32
+    )
+
+
+def candidate_offsets(candidates: Candidates, n_users: int) -> np.ndarray:
+    """(U + 1,) offsets of each user's candidates (rows are sorted by user)."""
+    return _offsets(np.bincount(candidates.users, minlength=n_users))

@@ -1,0 +1,89 @@
+"""Reference baselines against hand-computed cases: P-TopFreq and TIFU-KNN."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from basket.data.history import Histories, _offsets
+from basket.data.vocab import VocabConfig, Vocabulary
+from basket.models.tifu_knn import TifuConfig, TifuKNN, tifu_vectors
+from basket.models.top_freq import PTopFreq
+
+
+def histories_from(baskets_per_user: list[list[list[int]]], user_ids=None) -> Histories:
+    """Histories from nested lists (users -> baskets -> product ids), for hand-made cases."""
+    orders = [basket for user in baskets_per_user for basket in user]
+    products = np.array([p for basket in orders for p in basket], dtype=np.int32)
+    n_orders = len(orders)
+    return Histories(
+        user_ids=np.array(user_ids or range(1, len(baskets_per_user) + 1), dtype=np.int32),
+        order_offsets=_offsets(np.array([len(u) for u in baskets_per_user])),
+        order_ids=np.arange(1, n_orders + 1, dtype=np.int32),
+        order_dow=np.zeros(n_orders, np.int8),
+        order_hour=np.full(n_orders, 10, np.int8),
+        days_since_prior=np.full(n_orders, 7.0, np.float32),
+        line_offsets=_offsets(np.array([len(b) for b in orders])),
+        product_ids=products,
+        next_dow=np.zeros(len(baskets_per_user), np.int8),
+        next_hour=np.full(len(baskets_per_user), 10, np.int8),
+        next_days_since_prior=np.full(len(baskets_per_user), 7.0, np.float32),
+    )
+
+
+PRODUCTS = pd.DataFrame({"product_id": range(1, 8), "product_name": [f"p{i}" for i in range(1, 8)]})
+
+
+def vocab_of(*bought) -> Vocabulary:
+    return Vocabulary.build(np.array(bought), PRODUCTS, VocabConfig(top_n=None))
+
+
+def test_top_freq_ranks_by_frequency_then_recency_then_popularity():
+    # Product 1 in 3 of 4 orders; 2 and 3 twice each, 3 more recently; 4 once; popularity 5 > 6.
+    history = histories_from([[[1, 2], [1, 2, 3], [4], [1, 3]]])
+    vocab = vocab_of(5, 5, 5, 6, 6, 1, 2, 3, 4)
+    answer = PTopFreq(vocab).recommend(history, k=6)
+    assert answer.product_ids[0].tolist() == [1, 3, 2, 4, 5, 6]
+
+
+def test_top_freq_basket_holds_products_in_half_the_orders():
+    history = histories_from([[[1, 2], [1, 2, 3], [4], [1, 3]]])
+    answer = PTopFreq(vocab_of(1, 2, 3, 4), threshold=0.5).recommend(history, k=3)
+    assert sorted(answer.basket_product_ids.tolist()) == [1, 2, 3]
+
+
+def test_tifu_vector_matches_the_papers_weights():
+    """4 baskets, groups of 2 from the newest: groups {b4, b3} and {b2, b1}."""
+    history = histories_from([[[1], [2], [1, 3], [3]]])
+    vocab = vocab_of(1, 2, 3)
+    config = TifuConfig(group_size=2, within_decay=0.5, group_decay=0.25, neighbours=0, alpha=1.0)
+    vector = tifu_vectors(history, vocab, config).toarray()[0]
+    # newest group: b4 weight 1, b3 weight 0.5, averaged over 2; older group x 0.25, same inside; / 2 groups
+    expected = {
+        1: (0.5 * 1 / 2) / 2 + 0.25 * (0.5 / 2) / 2,  # in b3 (newest group) and b1 (older group)
+        2: 0.25 * (1 / 2) / 2,  # b2 is the newest of the older group
+        3: (1 / 2 + 0.5 / 2) / 2,  # b4 and b3
+    }
+    for product, weight in expected.items():
+        assert vector[vocab.index_of(np.array([product]))[0]] == pytest.approx(weight)
+
+
+def test_tifu_mixes_the_nearest_neighbours_and_never_the_user_itself():
+    database = histories_from([[[1, 2]], [[1, 2, 3]], [[4]]], user_ids=[10, 11, 12])
+    vocab = vocab_of(1, 2, 3, 4)
+    model = TifuKNN(vocab, TifuConfig(group_size=1, neighbours=1, alpha=0.5)).fit(database)
+    scores = model.score(database.select_users(np.array([0])))[0]
+    # user 10's nearest other user is 11 (shares 1 and 2), not itself and not 12:
+    # 0.5 x own [1, 1, 0, 0] + 0.5 x user 11's [1, 1, 1, 0]
+    index = vocab.index_of(np.array([1, 2, 3, 4]))
+    assert scores[index].tolist() == pytest.approx([1.0, 1.0, 0.5, 0.0])
+
+
+def test_tifu_round_trips_without_pickle(tmp_path):
+    from basket.models import load_model
+
+    database = histories_from([[[1, 2]], [[1, 2, 3]], [[4]]])
+    model = TifuKNN(vocab_of(1, 2, 3, 4), TifuConfig(neighbours=1)).fit(database)
+    loaded = load_model(model.save(tmp_path / "tifu"))
+    np.testing.assert_allclose(loaded.score(database), model.score(database))

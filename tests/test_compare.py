@@ -1,0 +1,67 @@
+"""The comparison: the winner rule, expected-F1 decoding, XGBoost end to end."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from basket.compare import compare, pick_winner
+from basket.models.decoding import expected_f1_baskets, expected_f1_sizes
+
+
+def test_winner_is_the_best_primary_metric_with_ndcg_breaking_ties():
+    metrics = {
+        "a": {"recall@10": 0.50, "ndcg@10": 0.60},
+        "b": {"recall@10": 0.52, "ndcg@10": 0.55},
+        "c": {"recall@10": 0.52, "ndcg@10": 0.58},
+    }
+    assert pick_winner(metrics, "recall@10") == "c"
+    assert pick_winner(metrics, "ndcg@10") == "a"
+
+
+def test_expected_f1_matches_brute_force_enumeration():
+    import itertools
+
+    probabilities = np.array([[0.9, 0.6, 0.35, 0.1]])
+    size, value = expected_f1_sizes(probabilities)
+    best = {}
+    for k in range(1, 5):
+        total = 0.0
+        for truth in itertools.product([0, 1], repeat=4):
+            chance = np.prod(
+                [p if t else 1 - p for p, t in zip(probabilities[0], truth, strict=True)]
+            )
+            total += chance * 2 * sum(truth[:k]) / (k + sum(truth))
+        best[k] = total
+    assert size[0] == max(best, key=best.get)
+    assert value[0] == pytest.approx(max(best.values()))
+
+
+def test_expected_f1_keeps_more_products_when_more_are_likely():
+    sure = np.array([[0.95, 0.9, 0.9, 0.85, 0.05, 0.01]])
+    unsure = np.array([[0.6, 0.2, 0.1, 0.05, 0.05, 0.01]])
+    rows_sure, _ = expected_f1_baskets(sure)
+    rows_unsure, _ = expected_f1_baskets(unsure)
+    assert len(rows_sure) == 4 and len(rows_unsure) == 1
+
+
+def test_xgboost_candidate_trains_scores_and_reloads(prepared, tmp_path):
+    from basket.models import load_model
+    from basket.models.top_freq import PTopFreq
+    from basket.models.xgb import XGBConfig, XGBoostRecommender
+    from basket.models.xgb_features import ProductTable
+
+    splits, vocab = prepared.splits, prepared.vocab
+    embeddings = np.random.default_rng(0).normal(size=(len(vocab), 8)).astype(np.float32)
+    products = ProductTable.build(splits.valid_inputs, vocab, prepared.tables.products, embeddings)
+    model = XGBoostRecommender(vocab, products, XGBConfig(rounds=60, targets_per_user=2))
+    model.fit(splits.valid_inputs, splits.valid_inputs, splits.valid_targets)
+    result = compare(
+        {"xgboost": model, "p_topfreq": PTopFreq(vocab)}, splits.eval_inputs, splits.eval_targets
+    )
+    assert result.metrics["xgboost"]["recall@10"] > 0.3
+    loaded = load_model(model.save(tmp_path / "xgb"))
+    np.testing.assert_allclose(
+        loaded.score(splits.eval_inputs), model.score(splits.eval_inputs), rtol=1e-6
+    )
+    assert (tmp_path / "xgb" / "booster.ubj").is_file()

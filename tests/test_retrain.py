@@ -1,0 +1,108 @@
+"""`basket retrain`: the report contract, the winner, bad data, and no peeking at evaluation baskets."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from basket.cli import main
+from basket.config import load_config
+from basket.data import VocabConfig
+from basket.data.prepare import prepare
+from basket.models import load_model
+from basket.retrain import ValidationFailed, _train_candidates, choose_decoding, retrain
+
+TINY = {
+    "train": {
+        "epochs": 1,
+        "batch_size": 64,
+        "targets_per_user": 1,
+        "pos_weights": [5.0],
+        "thresholds": [0.4, 0.6],
+    },
+    "predictor": {"order_hidden": 32},
+    "embed": {"epochs": 3},
+    "xgboost": {"rounds": 40, "targets_per_user": 1},
+}
+
+
+@pytest.fixture(scope="module")
+def tiny_run(synth_dir, tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("run")
+    return retrain(synth_dir, run_dir, load_config(overrides=TINY))
+
+
+def test_report_follows_the_contract(tiny_run):
+    report = json.loads(tiny_run.report_path.read_text())
+    assert report["primary_metric"] == "recall@10"
+    assert set(report["candidates"]) == {
+        "cnngru",
+        "attentiongru",
+        "xgboost",
+        "p_topfreq",
+        "tifu_knn",
+    }
+    for metrics in report["candidates"].values():
+        assert {"recall@10", "precision@10", "ndcg@10", "basket_f1_samples"} <= set(metrics)
+    best = max(report["candidates"].values(), key=lambda m: m["recall@10"])["recall@10"]
+    assert report["candidates"][report["winner"]]["recall@10"] == best
+    for name in ("report.md", "candidates.png", "precision_recall_at_k.png", "config.json"):
+        assert (tiny_run.run_dir / name).is_file(), name
+
+
+def test_winner_dir_holds_a_loadable_model_with_its_version(tiny_run, prepared):
+    meta = json.loads((tiny_run.winner_dir / "model.json").read_text())
+    assert meta["name"] == tiny_run.winner
+    assert meta["version"].startswith(tiny_run.winner) and len(meta["data_fingerprint"]) == 64
+    assert (tiny_run.winner_dir / "vocab.parquet").is_file()
+    model = load_model(tiny_run.winner_dir)
+    answer = model.recommend(prepared.splits.eval_inputs.select_users(np.arange(5)), k=10)
+    assert answer.product_ids.shape == (5, 10)
+
+
+def test_invalid_data_stops_before_training(data_copy, tmp_path, capsys):
+    orders = pd.read_csv(data_copy / "orders.csv")
+    orders.loc[4, "order_hour_of_day"] = 31
+    orders.to_csv(data_copy / "orders.csv", index=False)
+    with pytest.raises(ValidationFailed, match="order_hour_of_day"):
+        retrain(data_copy, tmp_path / "run", load_config(overrides=TINY))
+    assert not (tmp_path / "run" / "winner").exists() and not (tmp_path / "run" / "models").exists()
+    assert (tmp_path / "run" / "validation" / "validation_result.json").is_file()
+    assert main(["retrain", str(data_copy), "--out", str(tmp_path / "cli")]) == 1
+    assert "no winner was written" in capsys.readouterr().out
+
+
+def test_no_candidate_sees_the_evaluation_baskets(synth_dir, tmp_path):
+    """Scramble every evaluation basket: every trained candidate must score exactly the same."""
+    scrambled = tmp_path / "scrambled"
+    shutil.copytree(synth_dir, scrambled)
+    lines = pd.read_csv(scrambled / "order_products__train.csv")  # the evaluation baskets
+    rng = np.random.default_rng(0)
+    lines["product_id"] = rng.permutation(lines["product_id"].to_numpy())
+    lines = lines.drop_duplicates(["order_id", "product_id"])
+    lines.to_csv(scrambled / "order_products__train.csv", index=False)
+
+    config = load_config(overrides=TINY)
+    original, changed = prepare(synth_dir, VocabConfig()), prepare(scrambled, VocabConfig())
+    assert original.splits.eval_inputs.equals(changed.splits.eval_inputs)
+    assert not np.array_equal(
+        original.splits.eval_targets.product_ids, changed.splits.eval_targets.product_ids
+    )
+    models_a = _train_candidates(original, config, tmp_path / "a")
+    models_b = _train_candidates(changed, config, tmp_path / "b")
+    inputs = original.splits.eval_inputs
+    for name, model in models_a.items():
+        choose_decoding(
+            model, original.splits.valid_inputs, original.splits.valid_targets, (0.2, 0.4)
+        )
+        choose_decoding(
+            models_b[name], changed.splits.valid_inputs, changed.splits.valid_targets, (0.2, 0.4)
+        )
+        np.testing.assert_array_equal(
+            model.score(inputs), models_b[name].score(inputs), err_msg=name
+        )
+        assert model.threshold == models_b[name].threshold, name
