@@ -21,9 +21,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# The main job: synthetic data, validation, then the nightly retrain (winner in $(RUN_DIR)/run/winner).
 run: $(STAMP)
 	$(BIN)/basket synth --users $(USERS) --seed $(SEED) --out $(RUN_DIR)/data
 	$(BIN)/basket validate $(RUN_DIR)/data --report $(RUN_DIR)/validation
+	$(BIN)/basket retrain $(RUN_DIR)/data --out $(RUN_DIR)/run
 
 test: $(STAMP)
 	$(BIN)/ruff check .
@@ -32,6 +34,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_load.py
+	$(BIN)/python bench/bench_train_epoch.py
 
 clean:
 	rm -rf runs bench/out .pytest_cache .ruff_cache

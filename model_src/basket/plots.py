@@ -78,6 +78,7 @@ def plot_precision_recall_at_k(curves: dict[str, dict[str, list[float]]], path: 
         axes[0].plot(ks, curve["precision"], marker=".", label=name)
         axes[1].plot(ks, curve["recall"], marker=".", label=name)
     for axis, label in zip(axes, ("precision@K", "recall@K"), strict=True):
+        axis.set_xticks(range(1, 21))
         axis.set_xlabel("K")
         axis.set_ylabel(label)
         axis.grid(alpha=0.3)
