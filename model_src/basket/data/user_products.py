@@ -15,7 +15,8 @@ import numpy as np
 from basket.data.history import Histories, _offsets, _ranges
 from basket.data.vocab import Vocabulary
 
-N_FEATURES = 6
+OWN_FEATURES = 6  # columns of UserProductStats.features()
+N_FEATURES = OWN_FEATURES + 3  # columns of gate_features(): what the repeat gate reads
 
 
 @dataclass(frozen=True)
@@ -102,3 +103,21 @@ def user_product_stats(histories: Histories, vocab: Vocabulary) -> UserProductSt
         mean_interval=interval.astype(np.float32),
         n_orders=histories.orders_per_user().astype(np.int32),
     )
+
+
+def gate_features(stats: UserProductStats, vocab: Vocabulary) -> np.ndarray:
+    """(S, N_FEATURES) float32: `stats.features()` plus the product's overall popularity
+    (log purchases in the vocabulary's data), the customer's reorder share and log orders."""
+    owner = np.repeat(np.arange(len(stats.n_orders)), np.diff(stats.offsets))
+    lines = np.bincount(owner, weights=stats.counts, minlength=len(stats.n_orders))
+    repeats = np.bincount(owner, weights=stats.counts - 1, minlength=len(stats.n_orders))
+    reorder_share = repeats / np.maximum(lines, 1)
+    extra = np.stack(
+        [
+            np.log1p(vocab.counts[stats.items]),
+            reorder_share[owner],
+            np.log1p(stats.n_orders[owner]),
+        ],
+        axis=1,
+    ).astype(np.float32)
+    return np.concatenate([stats.features(), extra], axis=1)

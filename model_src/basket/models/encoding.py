@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from basket.data.history import Histories, Targets, _ranges
-from basket.data.user_products import user_product_stats
+from basket.data.user_products import gate_features, user_product_stats
 from basket.data.vocab import Vocabulary
 from basket.models.modules import CONTEXT_FEATURES, Batch
 
@@ -131,7 +131,7 @@ def encode(
         ),
         stat_offsets=stats.offsets,
         stat_items=torch.from_numpy(stats.items),
-        stat_features=torch.from_numpy(stats.features()),
+        stat_features=torch.from_numpy(gate_features(stats, vocab)),
         pad=pad,
     )
     if targets is not None:

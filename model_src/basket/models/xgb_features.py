@@ -23,7 +23,7 @@ import pandas as pd
 
 from basket.data import schema as s
 from basket.data.history import Histories, _offsets
-from basket.data.user_products import user_product_stats
+from basket.data.user_products import OWN_FEATURES, user_product_stats
 from basket.data.vocab import Vocabulary
 
 FEATURES = (
@@ -122,7 +122,7 @@ def candidate_features(
                      bought_user.astype(np.int64) * n_products + stats.items)  # fmt: skip
     users = np.concatenate([bought_user, explore_user[fresh]])
     items = np.concatenate([stats.items, explore_item[fresh]]).astype(np.int64)
-    own = np.zeros((len(users), 6), dtype=np.float32)
+    own = np.zeros((len(users), OWN_FEATURES), dtype=np.float32)
     own[: len(bought_user)] = stats.features()
 
     # Customer-level features.
