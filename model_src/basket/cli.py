@@ -96,6 +96,17 @@ def _retrain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _score(args: argparse.Namespace) -> int:
+    from basket.batch import score_users
+
+    result = score_users(args.model, args.data, args.out, k=args.k)
+    print(
+        f"wrote {result.rows:,} recommendations for {result.users:,} users to {result.out_path} "
+        f"in {result.seconds:.1f}s ({result.users_per_second:,.0f} users/s)"
+    )
+    return 0
+
+
 def _add_training_flags(parser: argparse.ArgumentParser) -> None:
     """Flags shared by `train` and `retrain`; each maps onto a field of the run config."""
     parser.add_argument("data_dir", type=Path, help="Instacart-layout folder")
@@ -164,6 +175,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_training_flags(retrain)
     retrain.set_defaults(run=_retrain)
+
+    score = commands.add_parser(
+        "score", help="batch recommendations to parquet (same path as online answers)"
+    )
+    score.add_argument(
+        "--model", type=Path, required=True, help="a model dir (e.g. RUN/winner) or a .mar"
+    )
+    score.add_argument(
+        "--data", type=Path, required=True, help="Instacart-layout folder with the histories"
+    )
+    score.add_argument("--out", type=Path, required=True, help="parquet file to write (atomically)")
+    score.add_argument("--k", type=int, default=10, help="products per user")
+    score.set_defaults(run=_score)
     return parser
 
 

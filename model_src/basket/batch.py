@@ -1,0 +1,125 @@
+"""Batch scoring: a model dir and a data folder in, a parquet of recommendations out.
+
+Users are scored in chunks through the same `Recommender.recommend` the online
+handler uses, so batch and online answers are identical. Each chunk becomes a
+row group of a temporary parquet file beside the target, renamed into place
+only when complete (a reader never sees a half-written file). Columns, as in
+DESIGN.md: user_id, rank, product_id, product_name, score, model_version.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+import zipfile
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from tqdm.auto import tqdm
+
+from basket.data.history import build_histories, scoring_users
+from basket.data.load import load_tables
+
+CHUNK_USERS = 4096
+SCHEMA = pa.schema(
+    [
+        ("user_id", pa.int32()),
+        ("rank", pa.int16()),
+        ("product_id", pa.int32()),
+        ("product_name", pa.string()),
+        ("score", pa.float32()),
+        ("model_version", pa.string()),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class ScoreResult:
+    """What `score_users` wrote and how fast."""
+
+    out_path: Path
+    users: int
+    rows: int
+    seconds: float
+
+    @property
+    def users_per_second(self) -> float:
+        return self.users / max(self.seconds, 1e-9)
+
+
+@contextmanager
+def opened_model_dir(model: Path | str):
+    """A model dir as a folder: itself, or a `.mar` (a zip archive) unpacked to a temp folder."""
+    model = Path(model)
+    if model.is_dir():
+        yield model
+        return
+    if not zipfile.is_zipfile(model):
+        raise FileNotFoundError(f"{model} is neither a model dir nor a .mar archive")
+    with tempfile.TemporaryDirectory(prefix="basket-model-") as folder:
+        with zipfile.ZipFile(model) as archive:
+            archive.extractall(folder)
+        yield Path(folder)
+
+
+def recommendation_table(answer, vocab, version: str) -> pa.Table:
+    """The contract columns for one chunk of `Recommendations` (padding ranks dropped)."""
+    n_users, k = answer.product_ids.shape
+    product_ids = answer.product_ids.ravel()
+    keep = product_ids >= 0
+    names = vocab.product_names[vocab.index_of(product_ids[keep])]
+    return pa.table(
+        {
+            "user_id": np.repeat(answer.user_ids, k)[keep].astype(np.int32),
+            "rank": np.tile(np.arange(1, k + 1, dtype=np.int16), n_users)[keep],
+            "product_id": product_ids[keep].astype(np.int32),
+            "product_name": pa.array(names.astype(str), pa.string()),
+            "score": answer.scores.ravel()[keep].astype(np.float32),
+            "model_version": pa.array(np.full(int(keep.sum()), version, dtype=object), pa.string()),
+        },
+        schema=SCHEMA,
+    )
+
+
+def score_users(
+    model: Path | str, data_dir: Path | str, out_path: Path | str, k: int = 10
+) -> ScoreResult:
+    """Recommend `k` products to every user to score (see `scoring_users`) and write parquet atomically."""
+    from basket.models import load_model
+
+    started = time.perf_counter()
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    with opened_model_dir(model) as model_dir:
+        recommender = load_model(model_dir)
+        version = json.loads((model_dir / "model.json").read_text()).get("version", "unversioned")
+    histories = build_histories(load_tables(data_dir))
+    histories = histories.select_users(scoring_users(histories))
+    handle, temp_name = tempfile.mkstemp(
+        prefix=f".{out_path.name}.", suffix=".tmp", dir=out_path.parent
+    )
+    os.close(handle)
+    rows = 0
+    try:
+        with pq.ParquetWriter(temp_name, SCHEMA) as writer:
+            starts = range(0, histories.n_users, CHUNK_USERS)
+            for start in tqdm(starts, desc="score", unit="chunk", disable=None):
+                chunk = histories.select_users(
+                    np.arange(start, min(start + CHUNK_USERS, histories.n_users))
+                )
+                table = recommendation_table(
+                    recommender.recommend(chunk, k), recommender.vocab, version
+                )
+                writer.write_table(table)
+                rows += table.num_rows
+        os.replace(temp_name, out_path)
+    finally:
+        if os.path.exists(temp_name):
+            os.unlink(temp_name)
+    return ScoreResult(out_path, histories.n_users, rows, time.perf_counter() - started)

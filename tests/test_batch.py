@@ -1,0 +1,101 @@
+"""Batch scoring: contract columns, parity with in-process answers, atomic writes."""
+
+from __future__ import annotations
+
+import zipfile
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import basket.batch as batch
+from basket.cli import main
+from basket.data import build_histories, load_tables
+from basket.data.history import scoring_users
+from basket.models.top_freq import PTopFreq
+
+
+@pytest.fixture(scope="module")
+def model_dir(prepared, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("model") / "p_topfreq"
+    return PTopFreq(prepared.vocab).save(folder, extra={"version": "p_topfreq-test-1"})
+
+
+def test_scores_every_user_with_a_test_order_in_contract_columns(model_dir, synth_dir, tmp_path):
+    result = batch.score_users(model_dir, synth_dir, tmp_path / "recs.parquet", k=5)
+    frame = pd.read_parquet(result.out_path)
+    assert list(frame.columns) == [
+        "user_id",
+        "rank",
+        "product_id",
+        "product_name",
+        "score",
+        "model_version",
+    ]
+    orders = load_tables(synth_dir).orders
+    assert set(frame["user_id"]) == set(orders.loc[orders["eval_set"] == "test", "user_id"])
+    assert frame.groupby("user_id")["rank"].apply(list).map(lambda r: r == [1, 2, 3, 4, 5]).all()
+    assert (frame.groupby("user_id")["score"].diff().dropna() <= 0).all()
+    assert (frame["model_version"] == "p_topfreq-test-1").all() and frame[
+        "product_name"
+    ].str.len().gt(0).all()
+
+
+def test_batch_answers_equal_in_process_recommendations(model_dir, synth_dir, prepared, tmp_path):
+    frame = pd.read_parquet(
+        batch.score_users(model_dir, synth_dir, tmp_path / "r.parquet").out_path
+    )
+    histories = build_histories(load_tables(synth_dir))
+    histories = histories.select_users(scoring_users(histories))
+    answer = PTopFreq(prepared.vocab).recommend(histories.select_users(np.arange(3)), k=10)
+    for row, user in enumerate(answer.user_ids):
+        mine = frame[frame["user_id"] == user].sort_values("rank")
+        assert mine["product_id"].tolist() == answer.product_ids[row].tolist()
+        np.testing.assert_allclose(mine["score"].to_numpy(), answer.scores[row], rtol=1e-6)
+
+
+def test_rerun_gives_the_same_file_and_a_mar_archive_works(model_dir, synth_dir, tmp_path):
+    first = batch.score_users(model_dir, synth_dir, tmp_path / "a.parquet").out_path
+    archive = tmp_path / "model.mar"
+    with zipfile.ZipFile(archive, "w") as mar:
+        for path in model_dir.iterdir():
+            mar.write(path, path.name)
+    second = batch.score_users(archive, synth_dir, tmp_path / "b.parquet").out_path
+    assert first.read_bytes() == second.read_bytes()
+
+
+def test_a_failure_leaves_no_partial_file(model_dir, synth_dir, tmp_path, monkeypatch):
+    monkeypatch.setattr(batch, "CHUNK_USERS", 20)
+    calls = {"n": 0}
+    original = PTopFreq.recommend
+
+    def fail_on_second_chunk(self, histories, k=10):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("disk on fire")
+        return original(self, histories, k)
+
+    monkeypatch.setattr(PTopFreq, "recommend", fail_on_second_chunk)
+    out = tmp_path / "recs.parquet"
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        batch.score_users(model_dir, synth_dir, out)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_score(model_dir, synth_dir, tmp_path, capsys):
+    assert (
+        main(
+            [
+                "score",
+                "--model",
+                str(model_dir),
+                "--data",
+                str(synth_dir),
+                "--out",
+                str(tmp_path / "o.parquet"),
+            ]
+        )
+        == 0
+    )
+    assert "users/s" in capsys.readouterr().out
+    assert len(pd.read_parquet(tmp_path / "o.parquet")) > 0
