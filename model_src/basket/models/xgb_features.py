@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from basket.data import schema as s
 from basket.data.history import Histories, _offsets
@@ -108,6 +109,26 @@ def _share_by(
     return counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
 
 
+def _row_dots(
+    left: np.ndarray, left_rows: np.ndarray, right: np.ndarray, right_rows: np.ndarray
+) -> np.ndarray:
+    """Dot products of left[left_rows[r]] and right[right_rows[r]] for every r, in chunks that stay
+    in cache (gathering all rows at once would build two arrays of rows x dims)."""
+    out = np.empty(len(left_rows), dtype=np.float32)
+    for start in range(0, len(left_rows), 1 << 18):
+        part = slice(start, start + (1 << 18))
+        out[part] = np.einsum("re,re->r", left[left_rows[part]], right[right_rows[part]])
+    return out
+
+
+def _bought_matrix(
+    users: np.ndarray, items: np.ndarray, n_users: int, n_products: int
+) -> sp.csr_matrix:
+    """(users x products) sparse count of lines."""
+    ones = np.ones(len(users), dtype=np.float32)
+    return sp.csr_matrix((ones, (users, items)), shape=(n_users, n_products))
+
+
 def candidate_features(
     histories: Histories, vocab: Vocabulary, products: ProductTable, explore: int
 ) -> Candidates:
@@ -118,8 +139,13 @@ def candidate_features(
     popular = np.argsort(-products.log_popularity, kind="stable")[:explore]
     explore_user = np.repeat(np.arange(n_users), len(popular))
     explore_item = np.tile(popular, n_users)
-    fresh = ~np.isin(explore_user.astype(np.int64) * n_products + explore_item,
-                     bought_user.astype(np.int64) * n_products + stats.items)  # fmt: skip
+    # Which popular products each user already bought: a (users x explore) table, no set lookups.
+    slot = np.full(n_products, -1)
+    slot[popular] = np.arange(len(popular))
+    in_popular = slot[stats.items] >= 0
+    already = np.zeros((n_users, len(popular)), dtype=bool)
+    already[bought_user[in_popular], slot[stats.items[in_popular]]] = True
+    fresh = ~already.ravel()
     users = np.concatenate([bought_user, explore_user[fresh]])
     items = np.concatenate([stats.items, explore_item[fresh]]).astype(np.int64)
     own = np.zeros((len(users), OWN_FEATURES), dtype=np.float32)
@@ -154,13 +180,17 @@ def candidate_features(
     last_order = histories.order_offsets[1:] - 1
     line_order = histories.order_of_line()
     in_last = known & (line_order == last_order[line_user])
-    profile_last = np.zeros((n_users, products.embeddings.shape[1]), dtype=np.float32)
-    np.add.at(profile_last, line_user[in_last], products.embeddings[line_items[in_last]])
-    profile_all = np.zeros_like(profile_last)
-    np.add.at(profile_all, line_user[known], products.embeddings[line_items[known]])
+    # Sums of product vectors per user, as sparse (users x products) @ (products x dims).
+    profile_last = (
+        _bought_matrix(line_user[in_last], line_items[in_last], n_users, n_products)
+        @ products.embeddings
+    )
+    profile_all = (
+        _bought_matrix(line_user[known], line_items[known], n_users, n_products)
+        @ products.embeddings
+    )
     for profile in (profile_last, profile_all):
         profile /= np.maximum(np.linalg.norm(profile, axis=1, keepdims=True), 1e-12)
-    item_vectors = products.embeddings[items]
 
     features = np.column_stack(
         [
@@ -178,8 +208,8 @@ def candidate_features(
             histories.next_dow[users],
             histories.next_hour[users],
             histories.next_days_since_prior[users],
-            np.einsum("re,re->r", item_vectors, profile_last[users]),
-            np.einsum("re,re->r", item_vectors, profile_all[users]),
+            _row_dots(products.embeddings, items, profile_last, users),
+            _row_dots(products.embeddings, items, profile_all, users),
         ]
     ).astype(np.float32)
     order = np.lexsort((items, users))
