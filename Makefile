@@ -32,9 +32,12 @@ test: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest
 
+# Benchmarks at Instacart scale (generates ~700 MB of synthetic data under bench/out once; ~15 minutes).
 bench: $(STAMP)
 	$(BIN)/python bench/bench_load.py
 	$(BIN)/python bench/bench_train_epoch.py
+	$(BIN)/python bench/bench_xgb_features.py
+	$(BIN)/python bench/bench_score.py
 
 clean:
 	rm -rf runs bench/out .pytest_cache .ruff_cache
