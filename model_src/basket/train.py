@@ -28,7 +28,7 @@ from basket.config import TrainConfig
 from basket.data.history import Histories, Targets, holdout_last
 from basket.data.user_products import N_FEATURES
 from basket.data.vocab import Vocabulary
-from basket.metrics import basket_f1, ranking_metrics
+from basket.metrics import basket_f1, ranking_metrics, threshold_baskets
 from basket.models.base import top_k
 from basket.models.encoding import Encoded, concat, encode
 from basket.models.modules import CNNGRU, AttentionGRU, NextBasketNet, PredictorConfig
@@ -124,10 +124,8 @@ def evaluate(
             targets.offsets,
             targets.product_ids,
         )
-        users, items = np.nonzero(probabilities >= threshold)
         basket = basket_f1(
-            np.concatenate([[0], np.cumsum(np.bincount(users, minlength=len(probabilities)))]),
-            vocab.product_ids[items],
+            *threshold_baskets(probabilities, vocab.product_ids, threshold),
             targets.offsets,
             targets.product_ids,
         )

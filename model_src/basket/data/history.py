@@ -131,6 +131,14 @@ class Targets:
         """(U,) number of products in each target basket."""
         return np.diff(self.offsets)
 
+    def in_vocabulary(self, vocab) -> tuple[np.ndarray, np.ndarray]:
+        """The target baskets as vocabulary indices, products outside `vocab` dropped:
+        (offsets (U + 1,), indices)."""
+        items = vocab.index_of(self.product_ids)
+        known = items >= 0
+        owner = np.repeat(np.arange(len(self.user_ids)), self.sizes())[known]
+        return _offsets(np.bincount(owner, minlength=len(self.user_ids))), items[known]
+
 
 def _offsets(counts: np.ndarray) -> np.ndarray:
     return np.concatenate([[0], np.cumsum(counts, dtype=np.int64)])

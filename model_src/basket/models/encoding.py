@@ -135,13 +135,8 @@ def encode(
         pad=pad,
     )
     if targets is not None:
-        target_items = vocab.index_of(targets.product_ids)
-        in_vocab = target_items >= 0
-        owner = np.repeat(np.arange(len(targets.user_ids)), targets.sizes())[in_vocab]
-        encoded.target_offsets = np.concatenate(
-            [[0], np.cumsum(np.bincount(owner, minlength=n_users))]
-        )
-        encoded.target_items = torch.from_numpy(target_items[in_vocab].astype(np.int32))
+        encoded.target_offsets, target_items = targets.in_vocabulary(vocab)
+        encoded.target_items = torch.from_numpy(target_items.astype(np.int32))
     return encoded
 
 

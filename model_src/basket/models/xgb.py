@@ -96,13 +96,8 @@ class XGBoostRecommender(ChunkedRecommender):
         return self
 
     def _labels(self, candidates, targets: Targets) -> np.ndarray:
-        items = self.vocab.index_of(targets.product_ids)
-        known = items >= 0
-        owner = np.repeat(np.arange(len(targets.user_ids)), targets.sizes())[known]
-        offsets = np.concatenate(
-            [[0], np.cumsum(np.bincount(owner, minlength=len(targets.user_ids)))]
-        )
-        return labels(candidates, items[known], offsets, len(self.vocab))
+        offsets, items = targets.in_vocabulary(self.vocab)
+        return labels(candidates, items, offsets, len(self.vocab))
 
     def score(self, histories: Histories) -> np.ndarray:
         """(U, V) probabilities for candidates; 0 for products that are not candidates."""

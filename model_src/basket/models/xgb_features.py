@@ -23,7 +23,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from basket.data import schema as s
-from basket.data.history import Histories, _offsets
+from basket.data.history import Histories
 from basket.data.user_products import OWN_FEATURES, user_product_stats
 from basket.data.vocab import Vocabulary
 
@@ -225,8 +225,3 @@ def labels(
     return np.isin(candidates.users.astype(np.int64) * n_products + candidates.items, truth).astype(
         np.float32
     )
-
-
-def candidate_offsets(candidates: Candidates, n_users: int) -> np.ndarray:
-    """(U + 1,) offsets of each user's candidates (rows are sorted by user)."""
-    return _offsets(np.bincount(candidates.users, minlength=n_users))
