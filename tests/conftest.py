@@ -31,3 +31,23 @@ def prepared(synth_dir):
     from basket.data.prepare import prepare
 
     return prepare(synth_dir, VocabConfig())
+
+
+@pytest.fixture(scope="session")
+def xgb_run_dir(prepared, tmp_path_factory) -> Path:
+    """A retrain-like run folder whose `winner/` is a small XGBoost model (expected-F1 baskets)."""
+    import numpy as np
+
+    from basket.models.xgb import XGBConfig, XGBoostRecommender
+    from basket.models.xgb_features import ProductTable
+
+    splits, vocab = prepared.splits, prepared.vocab
+    embeddings = np.random.default_rng(0).normal(size=(len(vocab), 8)).astype(np.float32)
+    products = ProductTable.build(splits.valid_inputs, vocab, prepared.tables.products, embeddings)
+    model = XGBoostRecommender(
+        vocab, products, XGBConfig(rounds=40, targets_per_user=2), decoding="expected_f1"
+    )
+    model.fit(splits.valid_inputs, splits.valid_inputs, splits.valid_targets)
+    run_dir = tmp_path_factory.mktemp("run")
+    model.save(run_dir / "winner", extra={"name": "xgboost", "version": "xgboost-test-1"})
+    return run_dir

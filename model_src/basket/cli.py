@@ -107,6 +107,30 @@ def _score(args: argparse.Namespace) -> int:
     return 0
 
 
+def _package(args: argparse.Namespace) -> int:
+    from basket.online import RequestLimits
+    from basket.package import ServingConfig, package
+
+    config = ServingConfig(
+        model_name=args.model_name,
+        workers=args.workers,
+        batch_size=args.batch_size,
+        max_batch_delay_ms=args.max_batch_delay,
+        limits=RequestLimits(max_k=args.max_k, max_orders=args.max_orders),
+    )
+    written = package(args.run_dir, args.out, triton_dir=args.triton, config=config)
+    print(f"packaged {written['model']} version {written['version']} as {written['mar']}")
+    if written["triton"]:
+        print(f"wrote the Triton model repository {written['triton']}")
+    return 0
+
+
+def _serving():
+    from basket.package import ServingConfig
+
+    return ServingConfig()
+
+
 def _add_training_flags(parser: argparse.ArgumentParser) -> None:
     """Flags shared by `train` and `retrain`; each maps onto a field of the run config."""
     parser.add_argument("data_dir", type=Path, help="Instacart-layout folder")
@@ -176,6 +200,34 @@ def build_parser() -> argparse.ArgumentParser:
     _add_training_flags(retrain)
     retrain.set_defaults(run=_retrain)
 
+    pack = commands.add_parser(
+        "package", help="archive RUN/winner as a TorchServe .mar (and a Triton repository)"
+    )
+    pack.add_argument("run_dir", type=Path, help="a `basket retrain` run folder")
+    pack.add_argument("--out", type=Path, required=True, help="the .mar to write (atomically)")
+    pack.add_argument("--triton", type=Path, default=None, help="also write a Triton repository")
+    pack.add_argument("--model-name", default="basket", help="name served at /predictions/NAME")
+    pack.add_argument("--workers", type=int, default=_serving().workers, help="TorchServe workers")
+    pack.add_argument(
+        "--batch-size", type=int, default=_serving().batch_size, help="server-side batch size"
+    )
+    pack.add_argument(
+        "--max-batch-delay",
+        type=int,
+        default=_serving().max_batch_delay_ms,
+        help="ms a request may wait for a batch",
+    )
+    pack.add_argument(
+        "--max-k", type=int, default=_serving().limits.max_k, help="largest k a request may ask for"
+    )
+    pack.add_argument(
+        "--max-orders",
+        type=int,
+        default=_serving().limits.max_orders,
+        help="most orders per request",
+    )
+    pack.set_defaults(run=_package)
+
     score = commands.add_parser(
         "score", help="batch recommendations to parquet (same path as online answers)"
     )
@@ -200,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
     try:
         return args.run(args)
-    except DataFileError as err:
+    except (DataFileError, FileNotFoundError) as err:
         print(f"basket {args.command}: error: {err}", file=sys.stderr)
         return 2
 

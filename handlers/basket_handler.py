@@ -1,0 +1,69 @@
+"""TorchServe handler for `basket.mar`: a thin shell over `basket.online.OnlineScorer`.
+
+TorchServe hands the handler a server-side batch of requests; all valid ones
+are scored in one `Recommender.recommend` call (the call batch scoring makes),
+and each request gets its own status: 200 with the answer of DESIGN.md, or a
+4xx JSON error naming what is wrong. The worker never dies on bad input.
+Request limits come from the `basket` section of the archive's model-config.yaml.
+"""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+
+import torch
+from ts.torch_handler.base_handler import BaseHandler
+
+from basket.online import OnlineScorer, RequestLimits
+
+logger = logging.getLogger(__name__)
+
+
+class BasketHandler(BaseHandler):
+    """Multi-label next-basket answers for any kind of `basket` model."""
+
+    def initialize(self, context):
+        """Load the model dir TorchServe unpacked the archive into (`--extra-files`)."""
+        self.manifest = context.manifest
+        self.model_yaml_config = getattr(context, "model_yaml_config", None) or {}
+        settings = self.model_yaml_config.get("basket", {})
+        # One thread per worker: TorchServe runs several workers, one per core.
+        torch.set_num_threads(int(settings.get("torch_threads", 1)))
+        self.scorer = OnlineScorer.from_model_dir(
+            context.system_properties["model_dir"], RequestLimits.from_mapping(settings)
+        )
+        logger.info(
+            "basket model %s (%s) ready, limits %s",
+            self.scorer.version,
+            self.scorer.model.kind,
+            self.scorer.limits.as_dict(),
+        )
+        self.initialized = True
+
+    def preprocess(self, data):
+        """(bodies, sizes): each request's body as TorchServe decoded it, and its byte size."""
+        bodies, sizes = [], []
+        for idx, request in enumerate(data):
+            body = request.get("body")
+            if body is None:
+                body = request.get("data")
+            bodies.append(body)
+            length = (
+                self.context.get_request_header(idx, "Content-Length") if self.context else None
+            )
+            sizes.append(int(length) if length and str(length).isdigit() else None)
+        return bodies, sizes
+
+    def inference(self, data, *args, **kwargs):
+        """One (status, answer) per request."""
+        bodies, sizes = data
+        return self.scorer.answer_batch(bodies, sizes)
+
+    def postprocess(self, data):
+        """Set each request's HTTP status; return the JSON bodies in request order."""
+        for idx, (status, _) in enumerate(data):
+            if status != 200:
+                self.context.set_response_status(status, HTTPStatus(status).phrase, idx)
+            self.context.set_response_content_type(idx, "application/json")
+        return [body for _, body in data]

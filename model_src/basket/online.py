@@ -1,0 +1,385 @@
+"""Online answers: JSON requests in, the DESIGN.md answer out, through `Recommender.recommend`.
+
+A request is a list of past orders, oldest first, each a list of product names
+(matched case-insensitively) or ids; or an object
+
+    {"orders": [...], "k": 10, "next_order": {"order_dow": 2, "order_hour_of_day": 9,
+                                              "days_since_prior_order": 7}}
+
+where an order may also be an object `{"products": [...], "order_dow": ..,
+"order_hour_of_day": .., "days_since_prior_order": ..}` carrying the Instacart
+context batch scoring reads from orders.csv. Missing context is filled the way
+batch scoring fills it for a customer without a `test` order (day and hour
+unknown, -1) and with `DEFAULT_GAP_DAYS` between orders.
+
+`OnlineScorer.answer_batch` parses every request of a server-side batch, scores
+all valid ones in one `recommend` call, and returns one (status, body) per
+request: 200 with the answer, or a 4xx with `{"code", "type", "message"}`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from basket.data.history import Histories, _offsets
+from basket.data.vocab import Vocabulary
+
+# Instacart's median days between orders; used where a request gives no gap.
+DEFAULT_GAP_DAYS = 7.0
+ORDER_CONTEXT = ("order_dow", "order_hour_of_day", "days_since_prior_order")
+CONTEXT_RANGES = {
+    "order_dow": (0, 6),
+    "order_hour_of_day": (0, 23),
+    "days_since_prior_order": (0, 365),
+}
+
+
+@dataclass(frozen=True)
+class RequestLimits:
+    """What one request may ask for; beyond these it gets a 4xx (configurable per archive)."""
+
+    max_body_bytes: int = 1_000_000
+    max_orders: int = 100
+    max_products_per_order: int = 200
+    max_name_length: int = 200
+    max_k: int = 100
+    default_k: int = 10
+
+    @classmethod
+    def from_mapping(cls, values: dict | None) -> RequestLimits:
+        """Limits from a config mapping (e.g. the archive's model-config.yaml), unknown keys ignored."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{key: int(value) for key, value in (values or {}).items() if key in known})
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+class BadRequest(ValueError):
+    """A request the server refuses: `status` is the HTTP code (400 malformed, 413 too large)."""
+
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.status = status
+
+    def body(self) -> dict:
+        """The JSON error body, shaped like TorchServe's own errors."""
+        kind = "PayloadTooLarge" if self.status == 413 else "BadRequest"
+        return {"code": self.status, "type": kind, "message": str(self)}
+
+
+@dataclass
+class ParsedRequest:
+    """One valid request: product ids per order (vocabulary only), context, k, unknown items."""
+
+    orders: list[np.ndarray]
+    order_dow: np.ndarray
+    order_hour: np.ndarray
+    days_since_prior: np.ndarray
+    next_context: tuple[int, int, float]
+    k: int
+    unknown: list = field(default_factory=list)
+
+
+class ProductLookup:
+    """Resolves product names (case-insensitive) and ids to the vocabulary's product ids."""
+
+    def __init__(self, vocab: Vocabulary):
+        self.vocab = vocab
+        names = pd.Index(pd.Series(vocab.product_names, dtype=str).str.casefold())
+        # The vocabulary is ordered by popularity: a repeated name resolves to its most bought product.
+        first = ~names.duplicated()
+        self._names = names[first]
+        self._name_ids = vocab.product_ids[first]
+
+    def resolve(self, items: list) -> tuple[np.ndarray, list]:
+        """(known vocabulary product ids in request order, the items that matched nothing)."""
+        if not items:
+            return np.zeros(0, np.int32), []
+        is_name = np.fromiter((isinstance(item, str) for item in items), bool, len(items))
+        ids = np.full(len(items), -1, dtype=np.int64)
+        if is_name.any():
+            names = pd.Series([items[i] for i in np.flatnonzero(is_name)], dtype=str)
+            pos = self._names.get_indexer(names.str.strip().str.casefold())
+            by_name = np.where(pos >= 0, self._name_ids[np.maximum(pos, 0)], -1)
+            # A name that matches nothing but is all digits is taken as an id.
+            digits = names.str.fullmatch(r"\s*\d{1,9}\s*").to_numpy()
+            by_name = np.where(
+                (by_name < 0) & digits, pd.to_numeric(names.where(digits, "-1")), by_name
+            )
+            ids[is_name] = by_name
+        if (~is_name).any():
+            ids[~is_name] = [items[i] for i in np.flatnonzero(~is_name)]
+        known = self.vocab.index_of(ids) >= 0
+        unknown = [items[i] for i in np.flatnonzero(~known)]
+        return ids[known].astype(np.int32), unknown
+
+
+def _check_item(item, where: str, limits: RequestLimits) -> None:
+    if isinstance(item, bool) or not isinstance(item, (str, int)):
+        raise BadRequest(
+            f"{where} is {type(item).__name__} {json.dumps(item)[:40]}; "
+            "items must be product names (strings) or product ids (integers)"
+        )
+    if isinstance(item, str) and len(item) > limits.max_name_length:
+        raise BadRequest(
+            f"{where} is a name of {len(item)} characters; the limit is {limits.max_name_length}",
+            413,
+        )
+    if isinstance(item, int) and not 0 < item < 2**31:
+        raise BadRequest(f"{where} is id {item}; product ids are positive 32-bit integers")
+
+
+def _context_value(order: dict, key: str, where: str):
+    value = order.get(key)
+    if value is None:
+        return None
+    low, high = CONTEXT_RANGES[key]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+        raise BadRequest(f"{where}.{key} must be a number from {low} to {high}, got {value!r}")
+    return value
+
+
+def _split_order(order, where: str, limits: RequestLimits) -> tuple[list, dict]:
+    """(items, context) of one order given as a list or as an object with `products`."""
+    context = {}
+    if isinstance(order, dict):
+        extra = set(order) - {"products", *ORDER_CONTEXT}
+        if extra or "products" not in order:
+            raise BadRequest(
+                f"{where} must have 'products' and only {', '.join(ORDER_CONTEXT)} besides; "
+                f"got keys {sorted(order)}"
+            )
+        context = {key: _context_value(order, key, where) for key in ORDER_CONTEXT}
+        order = order["products"]
+    if not isinstance(order, list):
+        raise BadRequest(
+            f"{where} is {type(order).__name__}; each order must be a list of product names or ids"
+        )
+    if len(order) > limits.max_products_per_order:
+        raise BadRequest(
+            f"{where} has {len(order)} products; the limit is {limits.max_products_per_order}", 413
+        )
+    for position, item in enumerate(order):
+        _check_item(item, f"{where}[{position}]", limits)
+    return order, context
+
+
+def _unwrap(payload, limits: RequestLimits) -> tuple[list, int, dict]:
+    """(orders, k, next-order context) of a decoded request body."""
+    if isinstance(payload, list):
+        return payload, limits.default_k, {}
+    if not isinstance(payload, dict):
+        raise BadRequest(
+            f"the body is a JSON {type(payload).__name__}; expected a list of orders "
+            'or an object {"orders": [...], "k": 10}'
+        )
+    extra = set(payload) - {"orders", "k", "next_order"}
+    if extra or "orders" not in payload:
+        raise BadRequest(
+            f"the request object needs 'orders' and may have 'k' and 'next_order'; "
+            f"got keys {sorted(payload)}"
+        )
+    k = payload.get("k", limits.default_k)
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= limits.max_k:
+        raise BadRequest(f"k must be an integer from 1 to {limits.max_k}, got {k!r}")
+    following = payload.get("next_order") or {}
+    if not isinstance(following, dict) or set(following) - set(ORDER_CONTEXT):
+        raise BadRequest(f"next_order must be an object with keys among {', '.join(ORDER_CONTEXT)}")
+    following = {key: _context_value(following, key, "next_order") for key in ORDER_CONTEXT}
+    if not isinstance(payload["orders"], list):
+        raise BadRequest("'orders' must be a list of orders, oldest first")
+    return payload["orders"], k, following
+
+
+def decode_body(body, size: int | None, limits: RequestLimits):
+    """The JSON value of a request body (bytes, text or already decoded), size-checked."""
+    if isinstance(body, (bytes, bytearray, str)):
+        size = len(body)
+    if size is not None and size > limits.max_body_bytes:
+        raise BadRequest(
+            f"the body is {size:,} bytes; the limit is {limits.max_body_bytes:,} (max_body_bytes)",
+            413,
+        )
+    if not isinstance(body, (bytes, bytearray, str)):
+        return body
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise BadRequest(f"the body is not valid JSON: {error}") from None
+
+
+def parse_request(payload, lookup: ProductLookup, limits: RequestLimits) -> ParsedRequest:
+    """A decoded request body as a `ParsedRequest`, or `BadRequest` naming what is wrong."""
+    orders, k, following = _unwrap(payload, limits)
+    if len(orders) > limits.max_orders:
+        raise BadRequest(f"{len(orders)} orders; the limit is {limits.max_orders}", 413)
+    parsed, contexts, unknown = [], [], []
+    for position, order in enumerate(orders):
+        items, context = _split_order(order, f"orders[{position}]", limits)
+        ids, missing = lookup.resolve(items)
+        unknown.extend(missing)
+        # Orders with no known product are skipped, like orders without lines in batch data.
+        if len(ids):
+            parsed.append(ids)
+            contexts.append(context)
+    gaps = [c.get("days_since_prior_order") for c in contexts]
+    # A gap not given: none before the first order, `DEFAULT_GAP_DAYS` before the others.
+    gaps = [
+        (math.nan if i == 0 else DEFAULT_GAP_DAYS) if g is None else g for i, g in enumerate(gaps)
+    ]
+    return ParsedRequest(
+        orders=parsed,
+        order_dow=np.array([_or(c.get("order_dow"), -1) for c in contexts], np.int8),
+        order_hour=np.array([_or(c.get("order_hour_of_day"), -1) for c in contexts], np.int8),
+        days_since_prior=np.array(gaps, np.float32),
+        next_context=(
+            _or(following.get("order_dow"), -1),
+            _or(following.get("order_hour_of_day"), -1),
+            _or(following.get("days_since_prior_order"), math.nan),
+        ),
+        k=k,
+        unknown=list(dict.fromkeys(unknown)),
+    )
+
+
+def _or(value, default):
+    return default if value is None else value
+
+
+def requests_to_histories(requests: list[ParsedRequest]) -> Histories:
+    """One `Histories` with a user per request (user id = position), orders oldest first."""
+    orders = [order for request in requests for order in request.orders]
+    sizes = np.array([len(order) for order in orders], dtype=np.int64)
+    return Histories(
+        user_ids=np.arange(len(requests), dtype=np.int32),
+        order_offsets=_offsets(np.array([len(r.orders) for r in requests], dtype=np.int64)),
+        order_ids=np.arange(len(orders), dtype=np.int32),
+        order_dow=np.concatenate([r.order_dow for r in requests]).astype(np.int8),
+        order_hour=np.concatenate([r.order_hour for r in requests]).astype(np.int8),
+        days_since_prior=np.concatenate([r.days_since_prior for r in requests]).astype(np.float32),
+        line_offsets=_offsets(sizes),
+        product_ids=np.concatenate(orders).astype(np.int32) if orders else np.zeros(0, np.int32),
+        next_dow=np.array([r.next_context[0] for r in requests], np.int8),
+        next_hour=np.array([r.next_context[1] for r in requests], np.int8),
+        next_days_since_prior=np.array([r.next_context[2] for r in requests], np.float32),
+    )
+
+
+def history_request(histories: Histories, user: int, k: int = 10) -> dict:
+    """The online request carrying user position `user`'s history and context, as batch reads it."""
+    first, last = histories.order_offsets[user], histories.order_offsets[user + 1]
+    orders = []
+    for order in range(first, last):
+        context = {
+            "order_dow": int(histories.order_dow[order]),
+            "order_hour_of_day": int(histories.order_hour[order]),
+            "days_since_prior_order": _number(histories.days_since_prior[order]),
+        }
+        products = histories.product_ids[
+            histories.line_offsets[order] : histories.line_offsets[order + 1]
+        ]
+        orders.append({"products": products.astype(int).tolist(), **context})
+    following = {
+        "order_dow": int(histories.next_dow[user]) if histories.next_dow[user] >= 0 else None,
+        "order_hour_of_day": int(histories.next_hour[user])
+        if histories.next_hour[user] >= 0
+        else None,
+        "days_since_prior_order": _number(histories.next_days_since_prior[user]),
+    }
+    return {"orders": orders, "k": k, "next_order": following}
+
+
+def _number(value) -> float | None:
+    return None if np.isnan(value) else float(value)
+
+
+class OnlineScorer:
+    """A loaded model answering online requests; the TorchServe handler and tests share it."""
+
+    def __init__(self, model, version: str, limits: RequestLimits | None = None):
+        self.model = model
+        self.version = version
+        self.limits = limits or RequestLimits()
+        self.lookup = ProductLookup(model.vocab)
+        counts = model.vocab.counts.astype(np.float64)
+        self._popularity = (counts / max(counts.sum(), 1.0)).astype(np.float32)
+
+    @classmethod
+    def from_model_dir(cls, model_dir: Path | str, limits: RequestLimits | None = None):
+        """Load the model of `model_dir` (any kind) with its version from model.json."""
+        from basket.models import load_model
+
+        model_dir = Path(model_dir)
+        meta = json.loads((model_dir / "model.json").read_text())
+        return cls(load_model(model_dir), str(meta.get("version", "unversioned")), limits)
+
+    def answer_batch(self, bodies: list, sizes: list | None = None) -> list[tuple[int, dict]]:
+        """(HTTP status, JSON body) for each request body; valid ones scored in one call."""
+        sizes = sizes or [None] * len(bodies)
+        parsed: list[ParsedRequest | BadRequest] = []
+        for body, size in zip(bodies, sizes, strict=True):
+            try:
+                parsed.append(
+                    parse_request(decode_body(body, size, self.limits), self.lookup, self.limits)
+                )
+            except BadRequest as error:
+                parsed.append(error)
+        scorable = [i for i, p in enumerate(parsed) if isinstance(p, ParsedRequest) and p.orders]
+        answers = {}
+        if scorable:
+            requests = [parsed[i] for i in scorable]
+            recs = self.model.recommend(requests_to_histories(requests), max(r.k for r in requests))
+            for row, i in enumerate(scorable):
+                answers[i] = self._answer(recs, row, parsed[i])
+        out = []
+        for i, item in enumerate(parsed):
+            if isinstance(item, BadRequest):
+                out.append((item.status, item.body()))
+            else:
+                out.append((200, answers[i] if i in answers else self._popular(item)))
+        return out
+
+    def _names(self, product_ids: np.ndarray) -> list[str]:
+        return (
+            self.model.vocab.product_names[self.model.vocab.index_of(product_ids)]
+            .astype(str)
+            .tolist()
+        )
+
+    def _answer(self, recs, row: int, request: ParsedRequest) -> dict:
+        ids = recs.product_ids[row, : request.k]
+        keep = ids >= 0
+        ids = ids[keep]
+        basket = recs.basket_product_ids[recs.basket_offsets[row] : recs.basket_offsets[row + 1]]
+        return {
+            "products": self._names(ids),
+            "product_ids": ids.astype(int).tolist(),
+            "scores": recs.scores[row, : request.k][keep].astype(float).tolist(),
+            "basket": self._names(basket),
+            "basket_product_ids": basket.astype(int).tolist(),
+            "unknown": request.unknown,
+            "model_version": self.version,
+            "fallback": None,
+        }
+
+    def _popular(self, request: ParsedRequest) -> dict:
+        """The answer for a customer with no known product: the most bought products."""
+        k = min(request.k, len(self.model.vocab))
+        ids = self.model.vocab.product_ids[:k]
+        return {
+            "products": self._names(ids),
+            "product_ids": ids.astype(int).tolist(),
+            "scores": self._popularity[:k].astype(float).tolist(),
+            "basket": [],
+            "basket_product_ids": [],
+            "unknown": request.unknown,
+            "model_version": self.version,
+            "fallback": "popular",
+        }

@@ -1,0 +1,223 @@
+"""Talking to TorchServe: a local server for tests and benchmarks, and the management API.
+
+`LocalTorchServe` starts the real `torchserve` with the repo's config.properties,
+rewritten to free loopback ports and a given model store, waits until the model
+answers, and stops it. `register_model` is what the nightly DAG calls to load a
+newly published archive into a running server.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_CONFIG = Path(__file__).resolve().parents[2] / "config.properties"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def http(method: str, url: str, body: bytes | None = None, timeout: float = 30.0):
+    """(status, parsed JSON or text) of one HTTP call; 4xx/5xx are returned, not raised."""
+    request = urllib.request.Request(url, data=body, method=method)
+    if body is not None:
+        request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            status, raw = response.status, response.read()
+    except urllib.error.HTTPError as error:
+        status, raw = error.code, error.read()
+    try:
+        return status, json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return status, raw.decode(errors="replace")
+
+
+def server_config(template: Path, ports: dict[str, int], model_store: Path) -> str:
+    """`template` (a config.properties) with loopback `ports` and `model_store` put in."""
+    text = template.read_text()
+    for key, port in ports.items():
+        text = re.sub(rf"(?m)^{key}=.*$", f"{key}=http://127.0.0.1:{port}", text)
+    return re.sub(r"(?m)^model_store=.*$", f"model_store={model_store}", text)
+
+
+@dataclass
+class LocalTorchServe:
+    """A real TorchServe on free ports serving `models` (names of archives in `model_store`)."""
+
+    model_store: Path
+    models: str = "basket=basket.mar"
+    workdir: Path | None = None
+    template: Path = REPO_CONFIG
+    start_timeout_s: float = 180.0
+
+    def __post_init__(self):
+        self.ports = {
+            "inference_address": free_port(),
+            "management_address": free_port(),
+            "metrics_address": free_port(),
+        }
+        self._own_workdir = self.workdir is None
+        self.workdir = Path(self.workdir or tempfile.mkdtemp(prefix="basket-torchserve-"))
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def inference_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['inference_address']}"
+
+    @property
+    def management_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['management_address']}"
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['metrics_address']}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / "torchserve.out"
+
+    def _env(self) -> dict:
+        # Its own TMPDIR: TorchServe keeps one pid file there and refuses a second server.
+        # The interpreter's bin folder first: workers must run the Python that has `basket`.
+        (self.workdir / "tmp").mkdir(parents=True, exist_ok=True)
+        path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+        return {
+            **os.environ,
+            "PATH": path,
+            "TMPDIR": str(self.workdir / "tmp"),
+            # TS_CONFIG_FILE wins over --ts-config in TorchServe's launcher.
+            "TS_CONFIG_FILE": str(self.workdir / "config.properties"),
+        }
+
+    def start(self) -> LocalTorchServe:
+        """Start the server and wait until every model in `models` answers /ping healthy."""
+        if shutil.which("torchserve", path=self._env()["PATH"]) is None:
+            raise FileNotFoundError("torchserve is not installed beside this Python or on PATH")
+        config = self.workdir / "config.properties"
+        config.write_text(
+            server_config(self.template, self.ports, Path(self.model_store).resolve())
+        )
+        command = [
+            shutil.which("torchserve", path=self._env()["PATH"]),
+            "--start",
+            "--foreground",
+            "--ncs",
+            "--ts-config",
+            str(config),
+        ]
+        command += ["--models", self.models]
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(
+                command,
+                cwd=self.workdir,
+                env=self._env(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.wait_ready()
+        return self
+
+    def wait_ready(self) -> None:
+        """Block until /ping says Healthy and the models have a ready worker; raise on failure."""
+        deadline = time.monotonic() + self.start_timeout_s
+        names = [entry.split("=")[0] for entry in self.models.split(",") if entry]
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"torchserve exited early; log:\n{self.log_tail()}")
+            try:
+                status, body = http("GET", f"{self.inference_url}/ping", timeout=2)
+                if status == 200 and all(self._workers_ready(name) for name in names):
+                    return
+            except OSError:
+                pass
+            time.sleep(0.5)
+        self.stop()
+        raise TimeoutError(
+            f"torchserve not ready in {self.start_timeout_s}s; log:\n{self.log_tail()}"
+        )
+
+    def _workers_ready(self, name: str) -> bool:
+        status, body = http("GET", f"{self.management_url}/models/{name}", timeout=2)
+        if status != 200 or not isinstance(body, list):
+            return False
+        workers = [w for model in body for w in model.get("workers", [])]
+        return any(worker.get("status") == "READY" for worker in workers)
+
+    def log_tail(self, lines: int = 60) -> str:
+        """The last lines of the server's console and model log."""
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        model_log = self.workdir / "logs" / "model_log.log"
+        if model_log.exists():
+            text += model_log.read_text(errors="replace")
+        return "\n".join(text.splitlines()[-lines:])
+
+    def stop(self) -> None:
+        """Stop the server (and its Java frontend and Python workers)."""
+        if self.process is None:
+            return
+        subprocess.run(
+            [shutil.which("torchserve", path=self._env()["PATH"]), "--stop"],
+            env=self._env(),
+            capture_output=True,
+            timeout=60,
+        )
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=30)
+        self.process = None
+        if self._own_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self) -> LocalTorchServe:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def register_model(
+    management_url: str, mar_path: Path | str, model_name: str = "basket", workers: int = 2
+) -> dict:
+    """Load `mar_path` into a running TorchServe and make its version the default.
+
+    Returns {"registered": version, "previous": the versions that were loaded before}.
+    Raises RuntimeError with TorchServe's message when it refuses.
+    """
+    status, known = http("GET", f"{management_url}/models/{model_name}/all")
+    previous = (
+        [m.get("modelVersion") for m in known] if status == 200 and isinstance(known, list) else []
+    )
+    query = urllib.parse.urlencode(
+        {"url": str(Path(mar_path).resolve()), "model_name": model_name,
+         "initial_workers": workers, "synchronous": "true"}
+    )  # fmt: skip
+    status, body = http("POST", f"{management_url}/models?{query}", timeout=300)
+    if status not in (200, 201):
+        raise RuntimeError(f"TorchServe refused {mar_path} ({status}): {body}")
+    status, models = http("GET", f"{management_url}/models/{model_name}/all")
+    versions = [m.get("modelVersion") for m in models] if status == 200 else []
+    new = next((v for v in versions if v not in previous), versions[-1] if versions else None)
+    if new is not None:
+        http("PUT", f"{management_url}/models/{model_name}/{new}/set-default")
+    return {"registered": new, "previous": previous}

@@ -1,0 +1,125 @@
+"""Online answers in-process: request parsing, bad input, the popular fallback, batch parity."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from basket.batch import score_users
+from basket.data import build_histories, load_tables
+from basket.data.history import scoring_users
+from basket.online import OnlineScorer, RequestLimits, history_request
+
+
+@pytest.fixture(scope="module")
+def scorer(xgb_run_dir) -> OnlineScorer:
+    return OnlineScorer.from_model_dir(xgb_run_dir / "winner")
+
+
+def _one(scorer, body) -> tuple[int, dict]:
+    return scorer.answer_batch([body])[0]
+
+
+def test_names_match_case_insensitively_and_ids_work_too(scorer):
+    vocab = scorer.model.vocab
+    names, ids = vocab.product_names[:3].astype(str), vocab.product_ids[:3]
+    by_name = [[names[0].upper(), f"  {names[1].lower()} "], [names[2]]]
+    by_id = [[int(ids[0]), str(ids[1])], [int(ids[2])]]
+    status_name, answer_name = _one(scorer, by_name)
+    status_id, answer_id = _one(scorer, by_id)
+    assert status_name == status_id == 200
+    assert answer_name == answer_id
+    assert answer_name["unknown"] == [] and len(answer_name["products"]) == 10
+    assert answer_name["model_version"] == "xgboost-test-1"
+    assert set(answer_name["basket"]) <= set(vocab.product_names.astype(str))
+
+
+def test_unknown_products_are_listed_and_skipped(scorer):
+    name = str(scorer.model.vocab.product_names[0])
+    status, answer = _one(scorer, [[name, "Unicorn Milk", 999_999_999]])
+    assert status == 200
+    assert answer["unknown"] == ["Unicorn Milk", 999_999_999]
+    assert answer == {**_one(scorer, [[name]])[1], "unknown": ["Unicorn Milk", 999_999_999]}
+
+
+def test_empty_history_gets_the_most_bought_products(scorer):
+    vocab = scorer.model.vocab
+    for body in ([], {"orders": [], "k": 3}, [["Unicorn Milk"]]):
+        status, answer = _one(scorer, body)
+        assert status == 200 and answer["fallback"] == "popular"
+        assert answer["product_ids"] == vocab.product_ids[: len(answer["product_ids"])].tolist()
+    assert len(_one(scorer, {"orders": [], "k": 3})[1]["products"]) == 3
+
+
+def test_a_smaller_k_is_a_prefix_of_a_larger_one(scorer):
+    orders = [[int(i) for i in scorer.model.vocab.product_ids[[0, 5, 9]]]]
+    _, small = _one(scorer, {"orders": orders, "k": 3})
+    _, large = _one(scorer, {"orders": orders, "k": 20})
+    assert small["product_ids"] == large["product_ids"][:3]
+    assert small["scores"] == large["scores"][:3]
+
+
+BAD_REQUESTS = [
+    (b"[[not json", 400, "not valid JSON"),
+    (b"\xff\xfe", 400, "not valid JSON"),
+    ('"milk"', 400, "expected a list of orders"),
+    (["Banana"], 400, "orders[0] is str"),
+    ([["Banana", 3.5]], 400, "orders[0][1] is float"),
+    ([[None]], 400, "orders[0][0] is NoneType"),
+    ([[["nested"]]], 400, "orders[0][0] is list"),
+    ([[True]], 400, "orders[0][0] is bool"),
+    ([[-4]], 400, "positive 32-bit"),
+    ({"orders": [], "k": -1}, 400, "k must be an integer from 1 to 100"),
+    ({"orders": [], "k": 10**9}, 400, "k must be an integer"),
+    ({"orders": [], "k": "10"}, 400, "k must be an integer"),
+    ({"order": []}, 400, "needs 'orders'"),
+    ({"orders": [], "next_order": {"order_dow": 9}}, 400, "next_order.order_dow"),
+    ({"orders": [{"items": []}]}, 400, "must have 'products'"),
+    ([["Banana"]] * 101, 413, "101 orders; the limit is 100"),
+    ([["Banana"] * 201], 413, "201 products; the limit is 200"),
+    ([["x" * 500]], 413, "500 characters"),
+    (json.dumps([["Banana"] * 150] * 80).encode() + b" " * 1_200_000, 413, "max_body_bytes"),
+]
+
+
+@pytest.mark.parametrize(("body", "status", "message"), BAD_REQUESTS)
+def test_bad_input_gets_a_4xx_that_says_what_is_wrong(scorer, body, status, message):
+    got, answer = _one(scorer, body)
+    assert got == status
+    assert answer["code"] == status and message in answer["message"], answer
+
+
+def test_one_bad_request_does_not_spoil_its_batch(scorer):
+    good = [[str(scorer.model.vocab.product_names[0])]]
+    answers = scorer.answer_batch([good, b"{oops", good])
+    assert [status for status, _ in answers] == [200, 400, 200]
+    assert answers[0][1] == answers[2][1]
+
+
+def test_limits_are_configurable(xgb_run_dir):
+    strict = OnlineScorer.from_model_dir(
+        xgb_run_dir / "winner", RequestLimits.from_mapping({"max_k": 5, "torch_threads": 1})
+    )
+    assert _one(strict, {"orders": [], "k": 6})[0] == 400
+    assert _one(strict, {"orders": [], "k": 5})[0] == 200
+
+
+def test_online_answer_equals_the_batch_row_for_the_same_history(
+    scorer, xgb_run_dir, synth_dir, tmp_path
+):
+    frame = pd.read_parquet(
+        score_users(xgb_run_dir / "winner", synth_dir, tmp_path / "recs.parquet").out_path
+    )
+    histories = build_histories(load_tables(synth_dir))
+    histories = histories.select_users(scoring_users(histories))
+    users = [0, 1, histories.n_users - 1]
+    answers = scorer.answer_batch([history_request(histories, user) for user in users])
+    for user, (status, answer) in zip(users, answers, strict=True):
+        row = frame[frame["user_id"] == histories.user_ids[user]].sort_values("rank")
+        assert status == 200
+        assert answer["product_ids"] == row["product_id"].tolist()
+        assert answer["products"] == row["product_name"].tolist()
+        np.testing.assert_allclose(answer["scores"], row["score"].to_numpy(), atol=1e-6)

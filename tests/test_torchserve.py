@@ -1,0 +1,139 @@
+"""End to end: `basket package` -> a real TorchServe -> answers, 4xx errors, parity with batch."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from basket.batch import score_users
+from basket.cli import main
+from basket.data import build_histories, load_tables
+from basket.data.history import scoring_users
+from basket.online import history_request
+from basket.torchserve import LocalTorchServe, http
+
+ISSUE_REQUEST = [
+    ["Organic Strawberries"],
+    ["Organic Baby Spinach", "Organic Hass Avocado", "Organic Strawberries"],
+    ["Organic Whole Milk"],
+]
+
+
+@pytest.fixture(scope="module")
+def mar(xgb_run_dir, tmp_path_factory):
+    store = tmp_path_factory.mktemp("model_store")
+    assert main(["package", str(xgb_run_dir), "--out", str(store / "basket.mar")]) == 0
+    return store / "basket.mar"
+
+
+@pytest.fixture(scope="module")
+def server(mar):
+    with LocalTorchServe(model_store=mar.parent, models="basket=basket.mar") as running:
+        yield running
+
+
+def predict(server, body: bytes | str):
+    if isinstance(body, str):
+        body = body.encode()
+    return http("POST", f"{server.inference_url}/predictions/basket", body)
+
+
+def test_archive_holds_the_model_dir_handler_and_batching_config(mar, xgb_run_dir):
+    with zipfile.ZipFile(mar) as archive:
+        names = set(archive.namelist())
+        manifest = json.loads(archive.read("MAR-INF/MANIFEST.json"))
+        model_yaml = yaml.safe_load(archive.read("model-config.yaml"))
+    assert {p.name for p in (xgb_run_dir / "winner").iterdir()} <= names
+    assert "basket_handler.py" in names
+    assert manifest["model"]["modelName"] == "basket"
+    assert manifest["model"]["modelVersion"] == "xgboost-test-1"
+    assert model_yaml["batchSize"] > 1 and model_yaml["maxBatchDelay"] <= 10
+    assert model_yaml["basket"]["max_k"] == 100
+
+
+def test_package_without_a_winner_says_so(tmp_path, capsys):
+    assert main(["package", str(tmp_path), "--out", str(tmp_path / "x.mar")]) == 2
+    assert "run `basket retrain` first" in capsys.readouterr().err
+    assert not (tmp_path / "x.mar").exists()
+
+
+def test_the_readme_request_gets_a_ranking_and_a_basket(server, mar):
+    status, answer = predict(server, json.dumps(ISSUE_REQUEST))
+    assert status == 200, answer
+    assert set(answer) >= {
+        "products",
+        "product_ids",
+        "scores",
+        "basket",
+        "unknown",
+        "model_version",
+    }
+    assert len(answer["products"]) == 10 and answer["unknown"] == []
+    assert answer["scores"] == sorted(answer["scores"], reverse=True)
+    assert answer["model_version"] == "xgboost-test-1"
+    # The customer's own staples come back first.
+    assert "Organic Strawberries" in answer["products"][:5]
+    assert set(answer["basket"]) <= set(answer["products"]) | set(answer["basket"])
+
+
+BAD = [
+    ("[[not json", 400, "not valid JSON"),
+    ('{"orders": "milk"}', 400, "'orders' must be a list"),
+    ('[["Organic Strawberries", 3.5]]', 400, "orders[0][1] is float"),
+    ('[[{"a": 1}]]', 400, "orders[0][0] is dict"),
+    ('{"orders": [], "k": -2}', 400, "k must be an integer"),
+    ('{"orders": [], "k": 100000}', 400, "k must be an integer"),
+    (json.dumps([["Organic Strawberries"]] * 500), 413, "500 orders"),
+    (json.dumps([["Organic Strawberries"] * 1000]), 413, "1000 products"),
+    ("[" + " " * 3_000_000 + "]", 413, "max_body_bytes"),
+]
+
+
+def test_every_bad_input_gets_a_4xx_and_the_server_keeps_answering(server, tmp_path):
+    for body, status, message in BAD:
+        got, answer = predict(server, body)
+        assert got == status, (body[:40], answer)
+        assert isinstance(answer, dict) and message in answer["message"], answer
+        ok, good = predict(server, json.dumps(ISSUE_REQUEST))
+        assert ok == 200 and good["products"], good
+    # Beyond config.properties' max_request_size TorchServe itself answers 413 (empty body).
+    big = tmp_path / "big.json"
+    big.write_text("[" + " " * 9_000_000 + "]")
+    curl = ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST"]
+    curl += ["-H", "Content-Type: application/json", "--data-binary", f"@{big}"]
+    out = subprocess.run([*curl, f"{server.inference_url}/predictions/basket"], capture_output=True)
+    assert out.stdout == b"413"
+    assert predict(server, json.dumps(ISSUE_REQUEST))[0] == 200
+
+
+def test_answers_equal_batch_scoring_rows(server, xgb_run_dir, synth_dir, tmp_path):
+    frame = pd.read_parquet(
+        score_users(xgb_run_dir / "winner", synth_dir, tmp_path / "r.parquet").out_path
+    )
+    histories = build_histories(load_tables(synth_dir))
+    histories = histories.select_users(scoring_users(histories))
+    users = np.linspace(0, histories.n_users - 1, 12).astype(int)
+    # Sent concurrently, so TorchServe batches some of them together.
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(
+            pool.map(lambda u: predict(server, json.dumps(history_request(histories, u))), users)
+        )
+    for user, (status, answer) in zip(users, answers, strict=True):
+        row = frame[frame["user_id"] == histories.user_ids[user]].sort_values("rank")
+        assert status == 200, answer
+        assert answer["product_ids"] == row["product_id"].tolist()
+        assert answer["products"] == row["product_name"].tolist()
+        np.testing.assert_allclose(answer["scores"], row["score"].to_numpy(), atol=1e-6)
+
+
+def test_metrics_endpoint_counts_requests(server):
+    predict(server, json.dumps(ISSUE_REQUEST))
+    status, text = http("GET", f"{server.metrics_url}/metrics")
+    assert status == 200 and "ts_inference_requests_total" in text
