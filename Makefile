@@ -19,25 +19,33 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e '.[dev]'
+	grep -q TS_CONFIG_FILE $(BIN)/activate || \
+	  echo 'export TS_CONFIG_FILE="$(CURDIR)/config.properties"  # basket: TorchServe reads model_store here' >> $(BIN)/activate
 	touch $(STAMP)
 
-# The main job: synthetic data, validation, then the nightly retrain (winner in $(RUN_DIR)/run/winner).
+# The main job: synthetic data, validation, the nightly retrain (winner in $(RUN_DIR)/run/winner),
+# packaging into model_store/basket.mar, then TorchServe started, asked once and stopped.
 run: $(STAMP)
 	$(BIN)/basket synth --users $(USERS) --seed $(SEED) --out $(RUN_DIR)/data
 	$(BIN)/basket validate $(RUN_DIR)/data --report $(RUN_DIR)/validation
 	$(BIN)/basket retrain $(RUN_DIR)/data --out $(RUN_DIR)/run
+	$(BIN)/basket package $(RUN_DIR)/run --out model_store/basket.mar
+	bash scripts/serve_demo.sh
 
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest
 
-# Benchmarks at Instacart scale (generates ~700 MB of synthetic data under bench/out once; ~15 minutes).
+# Benchmarks at Instacart scale (generates ~700 MB of synthetic data under bench/out once; ~17
+# minutes). The serving benchmark needs Debian's wrk, installed here when missing (as root).
 bench: $(STAMP)
+	command -v wrk >/dev/null || apt-get install -y wrk
 	$(BIN)/python bench/bench_load.py
 	$(BIN)/python bench/bench_train_epoch.py
 	$(BIN)/python bench/bench_xgb_features.py
 	$(BIN)/python bench/bench_score.py
+	$(BIN)/python bench/bench_serve.py
 
 clean:
 	rm -rf runs bench/out .pytest_cache .ruff_cache

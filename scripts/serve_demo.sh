@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The README's serving commands, run as typed: start TorchServe on model_store/basket.mar,
+# show one real answer, stop the server. Needs `make venv` and a packaged basket.mar.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck disable=SC1091
+source .venv/bin/activate   # exports TS_CONFIG_FILE=<repo>/config.properties
+
+if curl -s -o /dev/null http://127.0.0.1:8080/ping; then
+  echo "serve_demo: something already listens on 127.0.0.1:8080 (another TorchServe? try 'torchserve --stop')" >&2
+  exit 1
+fi
+torchserve --start --ncs --models basket.mar
+trap 'torchserve --stop >/dev/null' EXIT
+
+for _ in $(seq 180); do
+  if curl -s http://127.0.0.1:8081/models/basket | grep -q '"status": "READY"'; then break; fi
+  sleep 1
+done
+
+echo "POST /predictions/basket:"
+curl -s -X POST http://127.0.0.1:8080/predictions/basket -H 'Content-Type: application/json' \
+  -d '[["Organic Strawberries"], ["Organic Baby Spinach", "Organic Hass Avocado", "Organic Strawberries"], ["Organic Whole Milk"]]'
+echo
