@@ -42,7 +42,7 @@ def main() -> None:
     data = prepare(folder, VocabConfig(top_n=10_000))
     history = data.splits.eval_inputs
     embeddings = np.random.default_rng(0).normal(size=(len(data.vocab), 64)).astype(np.float32)
-    products = ProductTable.build(history, data.vocab, data.tables.products, embeddings)
+    products = ProductTable.build(history, data.vocab, data.products, embeddings)
 
     started = time.perf_counter()
     candidates = candidate_features(history, data.vocab, products, explore=20)

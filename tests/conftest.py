@@ -43,7 +43,7 @@ def xgb_run_dir(prepared, tmp_path_factory) -> Path:
 
     splits, vocab = prepared.splits, prepared.vocab
     embeddings = np.random.default_rng(0).normal(size=(len(vocab), 8)).astype(np.float32)
-    products = ProductTable.build(splits.valid_inputs, vocab, prepared.tables.products, embeddings)
+    products = ProductTable.build(splits.valid_inputs, vocab, prepared.products, embeddings)
     model = XGBoostRecommender(
         vocab, products, XGBConfig(rounds=40, targets_per_user=2), decoding="expected_f1"
     )

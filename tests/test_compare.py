@@ -53,7 +53,7 @@ def test_xgboost_candidate_trains_scores_and_reloads(prepared, tmp_path):
 
     splits, vocab = prepared.splits, prepared.vocab
     embeddings = np.random.default_rng(0).normal(size=(len(vocab), 8)).astype(np.float32)
-    products = ProductTable.build(splits.valid_inputs, vocab, prepared.tables.products, embeddings)
+    products = ProductTable.build(splits.valid_inputs, vocab, prepared.products, embeddings)
     model = XGBoostRecommender(vocab, products, XGBConfig(rounds=60, targets_per_user=2))
     model.fit(splits.valid_inputs, splits.valid_inputs, splits.valid_targets)
     result = compare(

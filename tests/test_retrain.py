@@ -14,7 +14,7 @@ from basket.config import load_config
 from basket.data import VocabConfig
 from basket.data.prepare import prepare
 from basket.models import load_model
-from basket.retrain import ValidationFailed, _train_candidates, choose_decoding, retrain
+from basket.retrain import ValidationFailed, retrain
 
 TINY = {
     "train": {
@@ -92,17 +92,19 @@ def test_no_candidate_sees_the_evaluation_baskets(synth_dir, tmp_path):
     assert not np.array_equal(
         original.splits.eval_targets.product_ids, changed.splits.eval_targets.product_ids
     )
-    models_a = _train_candidates(original, config, tmp_path / "a")
-    models_b = _train_candidates(changed, config, tmp_path / "b")
+    from basket.embed import embed_products, read_embeddings
+    from basket.retrain import candidate_names, train_candidate
+
     inputs = original.splits.eval_inputs
-    for name, model in models_a.items():
-        choose_decoding(
-            model, original.splits.valid_inputs, original.splits.valid_targets, (0.2, 0.4)
-        )
-        choose_decoding(
-            models_b[name], changed.splits.valid_inputs, changed.splits.valid_targets, (0.2, 0.4)
-        )
-        np.testing.assert_array_equal(
-            model.score(inputs), models_b[name].score(inputs), err_msg=name
-        )
-        assert model.threshold == models_b[name].threshold, name
+    for name in candidate_names(config):
+        answers = []
+        for data, folder in ((original, tmp_path / "a"), (changed, tmp_path / "b")):
+            folder.mkdir(exist_ok=True)
+            vectors = embed_products(
+                data.splits.eval_inputs, data.vocab, folder / "ev.parquet", config.embed
+            )
+            embeddings = read_embeddings(vectors, data.vocab)
+            model, _ = train_candidate(name, data, embeddings, config, folder)
+            answers.append((model.score(inputs), model.threshold, getattr(model, "decoding", "")))
+        np.testing.assert_array_equal(answers[0][0], answers[1][0], err_msg=name)
+        assert answers[0][1:] == answers[1][1:], name

@@ -1,11 +1,17 @@
-"""The nightly pipeline without Airflow: validate, prepare, embed, train every candidate, compare.
+"""The nightly pipeline as stages: validate, prepare, embed, train each candidate, compare.
 
-`retrain(data_dir, run_dir, config)` writes `run_dir/report.json` (the contract
-in DESIGN.md), `report.md`, plots, every candidate's model dir under
-`run_dir/models/`, and the winner's under `run_dir/winner/`. On data that fails
-validation it raises `ValidationFailed` before anything is trained; no winner
-is written. Each candidate's basket decoding (tuned threshold or expected F1)
-is chosen on the validation split; the comparison uses the evaluation split.
+Each stage is a plain function from the run folder (and data folder) to files in
+it, so `basket retrain` runs them one after the other in one process and the
+Airflow DAG runs the same functions as separate, retryable tasks:
+
+    validate_stage  data ─► RUN/validation/            (raises ValidationFailed on bad data)
+    prepare_stage   data ─► RUN/prepared/, RUN/config.json
+    embed_stage          ─► RUN/embeddings.parquet     (the EV file)
+    train_stage     NAME ─► RUN/candidates/NAME/       (decoding chosen on validation)
+    compare_stage        ─► RUN/models/NAME/, RUN/winner/, RUN/report.json, report.md, plots
+
+On data that fails validation nothing after it runs and no winner is written.
+Candidates never see an evaluation basket; the comparison uses only those.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import numpy as np
 
 from basket.config import RunConfig, config_dict
 from basket.data.history import Histories, Targets
+from basket.data.prepare import Prepared
 from basket.metrics import basket_f1
 from basket.models.decoding import expected_f1_baskets, threshold_baskets
 
@@ -75,9 +82,11 @@ def choose_decoding(model, inputs: Histories, targets: Targets, thresholds) -> d
     return options
 
 
-def _train_candidates(data, config: RunConfig, run_dir: Path) -> dict:
-    """Every candidate, trained and tuned without the evaluation baskets."""
-    from basket.embed import embed_products, read_embeddings
+def train_candidate(name: str, data: Prepared, embeddings, config: RunConfig, run_dir: Path):
+    """One candidate trained without the evaluation baskets, its decoding chosen on validation.
+
+    Returns (model, basket F1 of each decoding option on the validation split).
+    """
     from basket.models.tifu_knn import TifuKNN
     from basket.models.top_freq import PTopFreq
     from basket.models.xgb import XGBoostRecommender
@@ -86,87 +95,134 @@ def _train_candidates(data, config: RunConfig, run_dir: Path) -> dict:
     from basket.train import grid_search
 
     splits, vocab = data.splits, data.vocab
-    run_dir.mkdir(parents=True, exist_ok=True)
-    embeddings = read_embeddings(
-        embed_products(splits.eval_inputs, vocab, run_dir / "embeddings.parquet", config.embed),
-        vocab,
-    )
-    models = {}
-    for name in config.models:
-        started = time.perf_counter()
+    started = time.perf_counter()
+    if name in NEURAL:
         grid = grid_search(
             name, config.predictor, config.train, vocab, embeddings,
             splits.valid_inputs, splits.valid_inputs, splits.valid_targets,
         )  # fmt: skip
-        (run_dir / "grid").mkdir(exist_ok=True)
+        (run_dir / "grid").mkdir(parents=True, exist_ok=True)
         grid.table.to_csv(run_dir / "grid" / f"{name}_grid.csv", index=False)
         plot_grid(grid.table, config.train.k, name, run_dir / "grid" / f"{name}_grid.png")
-        models[name] = grid.model
-        log.info(
-            "%s trained in %.0fs (pos_weight %g)",
-            name,
-            time.perf_counter() - started,
-            grid.pos_weight,
-        )
-    if "xgboost" in config.baselines:
-        started = time.perf_counter()
-        products = ProductTable.build(splits.valid_inputs, vocab, data.tables.products, embeddings)
-        models["xgboost"] = XGBoostRecommender(vocab, products, config.xgboost).fit(
+        model = grid.model
+    elif name == "xgboost":
+        products = ProductTable.build(splits.valid_inputs, vocab, data.products, embeddings)
+        model = XGBoostRecommender(vocab, products, config.xgboost).fit(
             splits.valid_inputs, splits.valid_inputs, splits.valid_targets
         )
-        log.info("xgboost trained in %.0fs", time.perf_counter() - started)
-    if "p_topfreq" in config.baselines:
-        models["p_topfreq"] = PTopFreq(vocab)
-    if "tifu_knn" in config.baselines:
-        models["tifu_knn"] = TifuKNN(vocab, config.tifu).fit(splits.valid_inputs)
-    return models
+    elif name == "p_topfreq":
+        model = PTopFreq(vocab)
+    elif name == "tifu_knn":
+        model = TifuKNN(vocab, config.tifu).fit(splits.valid_inputs)
+    else:
+        raise ValueError(f"unknown candidate {name!r}; known: {', '.join(ALL_CANDIDATES)}")
+    decodings = choose_decoding(
+        model, splits.valid_inputs, splits.valid_targets, config.basket_thresholds
+    )
+    log.info("%s trained in %.0fs", name, time.perf_counter() - started)
+    return model, decodings
 
 
-def retrain(
-    data_dir: Path | str, run_dir: Path | str, config: RunConfig | None = None
-) -> RetrainResult:
-    """The whole pipeline on `data_dir`; see the module docstring for what lands in `run_dir`."""
-    from basket.compare import compare, write_report
-    from basket.data.prepare import prepare
-    from basket.train import model_version
+NEURAL = ("cnngru", "attentiongru")
+ALL_CANDIDATES = (*NEURAL, "xgboost", "p_topfreq", "tifu_knn")
+
+
+def candidate_names(config: RunConfig) -> tuple[str, ...]:
+    """The candidates a run trains: the neural models and the baselines of `config`."""
+    return (*config.models, *config.baselines)
+
+
+def _record_stage(run_dir: Path, name: str, began: float) -> None:
+    """Add a stage's seconds to RUN/stage_seconds.json (stages may run in separate processes)."""
+    path = run_dir / "stage_seconds.json"
+    stages = json.loads(path.read_text()) if path.exists() else {}
+    stages[name] = round(time.perf_counter() - began, 1)
+    path.write_text(json.dumps(stages, indent=1))
+    log.info("stage %s done in %.0fs", name, stages[name])
+
+
+def validate_stage(data_dir: Path | str, run_dir: Path | str) -> Path:
+    """Validate `data_dir` (report in RUN/validation); raise `ValidationFailed` on bad data."""
     from basket.validate import validate
 
-    config = config or RunConfig()
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
-    stages: dict[str, float] = {}
-
-    def stage(name: str, began: float) -> None:
-        stages[name] = round(time.perf_counter() - began, 1)
-        log.info("stage %s done in %.0fs", name, stages[name])
-
     began = time.perf_counter()
-    validation = validate(data_dir, report_dir=run_dir / "validation")
-    stage("validate", began)
-    if not validation.success:
-        raise ValidationFailed(validation)
+    report = validate(data_dir, report_dir=run_dir / "validation")
+    _record_stage(run_dir, "validate", began)
+    if not report.success:
+        raise ValidationFailed(report)
+    return run_dir / "validation"
 
+
+def prepare_stage(data_dir: Path | str, run_dir: Path | str, config: RunConfig) -> Path:
+    """Histories, splits and vocabulary of `data_dir` into RUN/prepared; the config into RUN/config.json."""
+    from basket.data.prepare import prepare
+
+    run_dir = Path(run_dir)
     began = time.perf_counter()
     data = prepare(data_dir, config.vocab)
+    folder = data.save(run_dir / "prepared")
     record = {
         "config": config_dict(config),
         "data_dir": str(data_dir),
         "data_fingerprint": data.fingerprint,
     }
     (run_dir / "config.json").write_text(json.dumps(record, indent=1))
-    stage("prepare", began)
+    _record_stage(run_dir, "prepare", began)
+    return folder
 
-    began = time.perf_counter()
-    models = _train_candidates(data, config, run_dir)
-    stage("train", began)
 
+def embed_stage(run_dir: Path | str, config: RunConfig) -> Path:
+    """The EV file, RUN/embeddings.parquet, learnt from the evaluation inputs of RUN/prepared."""
+    from basket.data.prepare import Prepared
+    from basket.embed import embed_products
+
+    run_dir = Path(run_dir)
     began = time.perf_counter()
+    data = Prepared.load(run_dir / "prepared")
+    path = embed_products(
+        data.splits.eval_inputs, data.vocab, run_dir / "embeddings.parquet", config.embed
+    )
+    _record_stage(run_dir, "embed", began)
+    return path
+
+
+def train_stage(run_dir: Path | str, names, config: RunConfig) -> list[Path]:
+    """Train the candidates `names` from RUN/prepared and the EV file into RUN/candidates/NAME."""
+    from basket.data.prepare import Prepared
+    from basket.embed import read_embeddings
+
+    run_dir = Path(run_dir)
+    data = Prepared.load(run_dir / "prepared")
+    embeddings = read_embeddings(run_dir / "embeddings.parquet", data.vocab)
+    written = []
+    for name in names:
+        began = time.perf_counter()
+        model, decodings = train_candidate(name, data, embeddings, config, run_dir)
+        extra = {"name": name, "decoding_on_validation": decodings}
+        written.append(model.save(run_dir / "candidates" / name, extra=extra))
+        _record_stage(run_dir, f"train_{name}", began)
+    return written
+
+
+def compare_stage(run_dir: Path | str, config: RunConfig) -> RetrainResult:
+    """Evaluate every trained candidate in RUN/candidates on the evaluation split; write
+    RUN/models/NAME (with version and metrics), RUN/winner and the report."""
+    from basket.compare import compare, write_report
+    from basket.data.prepare import Prepared
+    from basket.models import load_model
+    from basket.train import model_version
+
+    run_dir = Path(run_dir)
+    began = time.perf_counter()
+    data = Prepared.load(run_dir / "prepared")
+    trained = sorted(p.parent for p in (run_dir / "candidates").glob("*/model.json"))
+    if not trained:
+        raise FileNotFoundError(f"{run_dir / 'candidates'} holds no trained candidate")
+    models = {folder.name: load_model(folder) for folder in trained}
     decodings = {
-        name: choose_decoding(
-            model, data.splits.valid_inputs, data.splits.valid_targets, config.basket_thresholds
-        )
-        for name, model in models.items()
+        folder.name: json.loads((folder / "model.json").read_text())["decoding_on_validation"]
+        for folder in trained
     }
     # The neighbour database may hold every customer's inputs: the evaluation baskets stay out.
     if "tifu_knn" in models:
@@ -178,8 +234,6 @@ def retrain(
         config.train.k,
         config.primary_metric,
     )
-    stage("compare", began)
-
     model_dirs = {}
     for name, model in models.items():
         extra = {
@@ -194,8 +248,10 @@ def retrain(
     if winner_dir.exists():
         shutil.rmtree(winner_dir)
     shutil.copytree(model_dirs[comparison.winner], winner_dir)
+    _record_stage(run_dir, "compare", began)
 
-    seconds = time.perf_counter() - started
+    stages = json.loads((run_dir / "stage_seconds.json").read_text())
+    seconds = round(sum(stages.values()), 1)
     report_path = write_report(
         comparison,
         run_dir,
@@ -205,8 +261,24 @@ def retrain(
             "users_evaluated": int(data.splits.eval_targets.user_ids.size),
             "decodings_on_validation": decodings,
             "stage_seconds": stages,
-            "seconds": round(seconds, 1),
+            "seconds": seconds,
         },
     )
     log.info("winner: %s", comparison.winner)
     return RetrainResult(run_dir, report_path, comparison.winner, winner_dir, seconds)
+
+
+def retrain(
+    data_dir: Path | str, run_dir: Path | str, config: RunConfig | None = None
+) -> RetrainResult:
+    """The whole pipeline on `data_dir`, stage after stage in this process (the DAG runs the
+    same stages as tasks); see the module docstring for what lands in `run_dir`."""
+    config = config or RunConfig()
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "stage_seconds.json").unlink(missing_ok=True)
+    validate_stage(data_dir, run_dir)
+    prepare_stage(data_dir, run_dir, config)
+    embed_stage(run_dir, config)
+    train_stage(run_dir, candidate_names(config), config)
+    return compare_stage(run_dir, config)

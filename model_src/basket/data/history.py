@@ -284,3 +284,24 @@ def make_splits(histories: Histories) -> Splits:
     eval_inputs, eval_targets = holdout_last(users)
     valid_inputs, valid_targets = holdout_last(eval_inputs)
     return Splits(eval_inputs, eval_targets, valid_inputs, valid_targets)
+
+
+def save_splits(splits: Splits, path) -> None:
+    """Write `splits` as one .npz of plain arrays (no pickle), for the stages that come after."""
+    arrays = {
+        f"{part.name}.{f.name}": getattr(getattr(splits, part.name), f.name)
+        for part in fields(Splits)
+        for f in fields(getattr(splits, part.name))
+    }
+    with open(path, "wb") as handle:
+        np.savez(handle, **arrays)
+
+
+def load_splits(path) -> Splits:
+    """The `Splits` written by `save_splits`."""
+    with np.load(path, allow_pickle=False) as arrays:
+        parts = {}
+        for part in fields(Splits):
+            cls = Histories if part.name.endswith("inputs") else Targets
+            parts[part.name] = cls(**{f.name: arrays[f"{part.name}.{f.name}"] for f in fields(cls)})
+    return Splits(**parts)

@@ -1,30 +1,61 @@
-"""From a data folder to what every trainer needs: tables, histories, splits, vocabulary."""
+"""From a data folder to what every trainer needs: splits, vocabulary, the products table.
+
+`prepare` builds it in memory; `Prepared.save` / `Prepared.load` carry it between
+the stages of the nightly pipeline (plain arrays and parquet, no pickle).
+"""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from basket.data.history import Histories, Splits, build_histories, make_splits
-from basket.data.load import Tables, data_fingerprint, load_tables
+import pandas as pd
+
+from basket.data.history import Splits, build_histories, load_splits, make_splits, save_splits
+from basket.data.load import data_fingerprint, load_tables
 from basket.data.vocab import VocabConfig, Vocabulary
 
 
 @dataclass(frozen=True)
 class Prepared:
-    """Loaded data with the one evaluation split; the vocabulary sees only evaluation inputs."""
+    """The one evaluation split (and the tuning split inside it), the vocabulary built from the
+    evaluation inputs only, the products table and the data's fingerprint."""
 
-    tables: Tables
-    histories: Histories
     splits: Splits
     vocab: Vocabulary
+    products: pd.DataFrame
     fingerprint: str
+    data_dir: str = ""
+
+    def save(self, folder: Path | str) -> Path:
+        """Write splits.npz, vocab.parquet, products.parquet and prepared.json into `folder`."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        save_splits(self.splits, folder / "splits.npz")
+        self.vocab.save(folder / "vocab.parquet")
+        self.products.to_parquet(folder / "products.parquet", index=False)
+        meta = {"fingerprint": self.fingerprint, "data_dir": self.data_dir}
+        (folder / "prepared.json").write_text(json.dumps(meta, indent=1))
+        return folder
+
+    @classmethod
+    def load(cls, folder: Path | str) -> Prepared:
+        """What `save` wrote."""
+        folder = Path(folder)
+        meta = json.loads((folder / "prepared.json").read_text())
+        return cls(
+            splits=load_splits(folder / "splits.npz"),
+            vocab=Vocabulary.load(folder / "vocab.parquet"),
+            products=pd.read_parquet(folder / "products.parquet"),
+            fingerprint=meta["fingerprint"],
+            data_dir=meta["data_dir"],
+        )
 
 
 def prepare(data_dir: Path | str, vocab_config: VocabConfig) -> Prepared:
     """Load `data_dir`, build histories and splits, and the vocabulary from the evaluation inputs."""
     tables = load_tables(data_dir)
-    histories = build_histories(tables)
-    splits = make_splits(histories)
+    splits = make_splits(build_histories(tables))
     vocab = Vocabulary.build(splits.eval_inputs.product_ids, tables.products, vocab_config)
-    return Prepared(tables, histories, splits, vocab, data_fingerprint(data_dir))
+    return Prepared(splits, vocab, tables.products, data_fingerprint(data_dir), str(data_dir))
