@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
@@ -17,7 +18,10 @@ from basket.cli import main
 from basket.data import build_histories, load_tables
 from basket.data.history import scoring_users
 from basket.online import history_request
-from basket.torchserve import LocalTorchServe, http
+from basket.package import package_mar
+from basket.torchserve import LocalTorchServe, http, register_model
+
+pytestmark = pytest.mark.slow
 
 ISSUE_REQUEST = [
     ["Organic Strawberries"],
@@ -137,3 +141,17 @@ def test_metrics_endpoint_counts_requests(server):
     predict(server, json.dumps(ISSUE_REQUEST))
     status, text = http("GET", f"{server.metrics_url}/metrics")
     assert status == 200 and "ts_inference_requests_total" in text
+
+
+def test_registering_a_new_version_makes_it_the_default(server, xgb_run_dir, tmp_path):
+    """What the nightly DAG's publish does when TorchServe runs (kept last: it swaps the model)."""
+    winner = tmp_path / "run" / "winner"
+    shutil.copytree(xgb_run_dir / "winner", winner)
+    meta = json.loads((winner / "model.json").read_text())
+    (winner / "model.json").write_text(json.dumps({**meta, "version": "xgboost-test-2"}))
+    package_mar(winner, server.model_store / "basket-xgboost-test-2.mar")
+
+    result = register_model(server.management_url, "basket-xgboost-test-2.mar", "xgboost-test-2")
+    assert result == {"registered": "xgboost-test-2", "unloaded": ["xgboost-test-1"]}
+    status, answer = predict(server, json.dumps(ISSUE_REQUEST))
+    assert status == 200 and answer["model_version"] == "xgboost-test-2"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 import time
 import zipfile
@@ -87,10 +88,27 @@ def recommendation_table(answer, vocab, version: str) -> pa.Table:
     )
 
 
+def shard_users(n_users: int, shard: tuple[int, int] | None) -> np.ndarray:
+    """Positions of shard `(index, count)` of `n_users` sorted users: a contiguous slice, so
+    shards concatenated in index order are sorted like an unsharded run."""
+    if shard is None:
+        return np.arange(n_users)
+    index, count = shard
+    if not 0 <= index < count:
+        raise ValueError(f"shard {index} of {count} does not exist")
+    bounds = np.linspace(0, n_users, count + 1).astype(np.int64)
+    return np.arange(bounds[index], bounds[index + 1])
+
+
 def score_users(
-    model: Path | str, data_dir: Path | str, out_path: Path | str, k: int = 10
+    model: Path | str,
+    data_dir: Path | str,
+    out_path: Path | str,
+    k: int = 10,
+    shard: tuple[int, int] | None = None,
 ) -> ScoreResult:
-    """Recommend `k` products to every user to score (see `scoring_users`) and write parquet atomically."""
+    """Recommend `k` products to every user to score (see `scoring_users`), or to shard
+    `(index, count)` of them, and write parquet atomically."""
     from basket.models import load_model
 
     started = time.perf_counter()
@@ -101,6 +119,7 @@ def score_users(
         version = json.loads((model_dir / "model.json").read_text()).get("version", "unversioned")
     histories = build_histories(load_tables(data_dir))
     histories = histories.select_users(scoring_users(histories))
+    histories = histories.select_users(shard_users(histories.n_users, shard))
     handle, temp_name = tempfile.mkstemp(
         prefix=f".{out_path.name}.", suffix=".tmp", dir=out_path.parent
     )
@@ -123,3 +142,49 @@ def score_users(
         if os.path.exists(temp_name):
             os.unlink(temp_name)
     return ScoreResult(out_path, histories.n_users, rows, time.perf_counter() - started)
+
+
+def plan_shards(data_dir: Path | str, users_per_shard: int = 50_000) -> list[dict]:
+    """The shards of a batch-scoring run: [{"index": i, "count": n}, ...], n so that each
+    holds at most `users_per_shard` of the users to score (at least one shard)."""
+    import pyarrow.compute as pc
+
+    from basket.data.load import DataFileError, find_table_file, read_table_file
+
+    path = find_table_file(data_dir, "orders")
+    if path is None:
+        raise DataFileError(Path(data_dir) / "orders.csv", "is missing")
+    orders = read_table_file(path, "orders")
+    test = orders.filter(pc.equal(orders["eval_set"], "test"))
+    users = len(pc.unique((test if test.num_rows else orders)["user_id"]))
+    count = max(1, -(-users // users_per_shard))
+    return [{"index": index, "count": count} for index in range(count)]
+
+
+def merge_shards(parts: list[Path | str], dataset_dir: Path | str, run_date: str) -> Path:
+    """Concatenate shard files (in the given order) into the partition
+    `dataset_dir/run_date=RUN_DATE/recommendations.parquet`, atomically.
+
+    A re-run for the same date replaces the partition instead of adding to it, so
+    there are never duplicate rows; other dates are not touched.
+    """
+    dataset_dir = Path(dataset_dir)
+    partition = dataset_dir / f"run_date={run_date}"
+    dataset_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".run_date={run_date}.", dir=dataset_dir))
+    try:
+        with pq.ParquetWriter(staging / "recommendations.parquet", SCHEMA) as writer:
+            for part in parts:
+                writer.write_table(pq.read_table(part, schema=SCHEMA))
+        if partition.exists():
+            # Two renames: the old partition is moved aside, then the new one takes its name.
+            retired = Path(tempfile.mkdtemp(prefix=".retired.", dir=dataset_dir))
+            os.replace(partition, retired / partition.name)
+            os.replace(staging, partition)
+            shutil.rmtree(retired)
+        else:
+            os.replace(staging, partition)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+    return partition / "recommendations.parquet"

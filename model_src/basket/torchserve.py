@@ -197,27 +197,38 @@ class LocalTorchServe:
 
 
 def register_model(
-    management_url: str, mar_path: Path | str, model_name: str = "basket", workers: int = 2
+    management_url: str,
+    archive: str,
+    version: str | None = None,
+    model_name: str = "basket",
+    workers: int = 2,
 ) -> dict:
-    """Load `mar_path` into a running TorchServe and make its version the default.
+    """Load `archive` (a file name in the server's model store, or a URL) into a running
+    TorchServe, make its version (`version`, or the one that appeared) the default and
+    unload the versions served before.
 
-    Returns {"registered": version, "previous": the versions that were loaded before}.
-    Raises RuntimeError with TorchServe's message when it refuses.
+    Returns {"registered": version, "unloaded": [versions]}. Raises RuntimeError with
+    TorchServe's message when it refuses, OSError when the server is unreachable.
     """
-    status, known = http("GET", f"{management_url}/models/{model_name}/all")
-    previous = (
-        [m.get("modelVersion") for m in known] if status == 200 and isinstance(known, list) else []
-    )
+    base = f"{management_url}/models/{model_name}"
+    status, known = http("GET", f"{base}/all")
+    before = {m.get("modelVersion") for m in known} if status == 200 else set()
     query = urllib.parse.urlencode(
-        {"url": str(Path(mar_path).resolve()), "model_name": model_name,
-         "initial_workers": workers, "synchronous": "true"}
+        {"url": archive, "model_name": model_name, "initial_workers": workers,
+         "synchronous": "true"}
     )  # fmt: skip
     status, body = http("POST", f"{management_url}/models?{query}", timeout=300)
-    if status not in (200, 201):
-        raise RuntimeError(f"TorchServe refused {mar_path} ({status}): {body}")
-    status, models = http("GET", f"{management_url}/models/{model_name}/all")
-    versions = [m.get("modelVersion") for m in models] if status == 200 else []
-    new = next((v for v in versions if v not in previous), versions[-1] if versions else None)
-    if new is not None:
-        http("PUT", f"{management_url}/models/{model_name}/{new}/set-default")
-    return {"registered": new, "previous": previous}
+    if status not in (200, 201, 409):  # 409: this version is already registered
+        raise RuntimeError(f"TorchServe refused {archive} ({status}): {body}")
+    status, models = http("GET", f"{base}/all")
+    versions = {m.get("modelVersion") for m in models} if status == 200 else set()
+    version = version or next(iter(sorted(versions - before)), None)
+    if version not in versions:
+        raise RuntimeError(f"TorchServe lists no version of {model_name} after registering")
+    status, body = http("PUT", f"{base}/{version}/set-default")
+    if status != 200:
+        raise RuntimeError(f"TorchServe refused to make {version} the default ({status}): {body}")
+    unloaded = sorted(v for v in versions if v != version)
+    for old in unloaded:
+        http("DELETE", f"{base}/{old}")
+    return {"registered": version, "unloaded": unloaded}

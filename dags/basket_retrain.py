@@ -1,0 +1,149 @@
+"""Nightly retrain: validate → prepare → embed → train candidates (in parallel) → compare →
+package basket.mar → publish into the model store (and TorchServe).
+
+Each task calls one stage function of `basket`; the tasks share nothing but paths
+(see `basket.orchestration` for how params, Variables and defaults resolve).
+Bad data fails `validate` with the Great Expectations summary in its log and
+nothing after it runs, so the model in production stays untouched. `publish`
+refuses a winner that scores worse than production on the same split (the task
+is then skipped and the asset not updated, so batch scoring is not triggered).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import Asset, Param, Variable, dag, get_current_context, task
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+from basket.orchestration import DEFAULTS, PRODUCTION_MODEL_ASSET, SCHEDULES
+
+TRAINING_RETRIES = {
+    "retries": 2,
+    "retry_delay": timedelta(minutes=2),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": timedelta(minutes=30),
+}
+
+
+def _settings() -> dict:
+    from basket.orchestration import resolve_settings
+
+    context = get_current_context()
+    return resolve_settings(
+        context["params"], context["run_id"], lambda key: Variable.get(key, default=None)
+    )
+
+
+def _train(names: tuple[str, ...]) -> list[str]:
+    """Train the candidates of `names` that the run's config asks for."""
+    from basket.orchestration import run_config
+    from basket.retrain import candidate_names, train_stage
+
+    settings = _settings()
+    config = run_config(settings)
+    wanted = [name for name in names if name in candidate_names(config)]
+    if not wanted:
+        raise AirflowSkipException(f"the config trains none of {names}")
+    return [str(path) for path in train_stage(settings["run_dir"], wanted, config)]
+
+
+@dag(
+    dag_id="basket_retrain",
+    schedule=SCHEDULES["retrain"],
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    tags=["basket"],
+    params={name: Param(default, type="string") for name, default in DEFAULTS.items()},
+    doc_md=__doc__,
+)
+def basket_retrain():
+    @task
+    def validate() -> str:
+        from basket.retrain import ValidationFailed, validate_stage
+
+        settings = _settings()
+        try:
+            return str(validate_stage(settings["data_dir"], settings["run_dir"]))
+        except ValidationFailed as failed:
+            print(failed.report.summary())
+            raise AirflowFailException(f"{settings['data_dir']} failed validation") from None
+
+    @task
+    def prepare() -> str:
+        from basket.orchestration import run_config
+        from basket.retrain import prepare_stage
+
+        settings = _settings()
+        return str(prepare_stage(settings["data_dir"], settings["run_dir"], run_config(settings)))
+
+    @task
+    def embed() -> str:
+        from basket.orchestration import run_config
+        from basket.retrain import embed_stage
+
+        settings = _settings()
+        return str(embed_stage(settings["run_dir"], run_config(settings)))
+
+    @task(**TRAINING_RETRIES)
+    def train_cnngru() -> list[str]:
+        return _train(("cnngru",))
+
+    @task(**TRAINING_RETRIES)
+    def train_attentiongru() -> list[str]:
+        return _train(("attentiongru",))
+
+    @task(**TRAINING_RETRIES)
+    def train_xgboost() -> list[str]:
+        return _train(("xgboost",))
+
+    @task(**TRAINING_RETRIES)
+    def train_references() -> list[str]:
+        return _train(("p_topfreq", "tifu_knn"))
+
+    @task(trigger_rule="none_failed_min_one_success")
+    def compare() -> str:
+        from basket.orchestration import run_config
+        from basket.retrain import compare_stage
+
+        settings = _settings()
+        result = compare_stage(settings["run_dir"], run_config(settings))
+        print((result.run_dir / "report.md").read_text())
+        return result.winner
+
+    @task
+    def package() -> str:
+        from pathlib import Path
+
+        from basket.package import package as package_winner
+
+        settings = _settings()
+        written = package_winner(settings["run_dir"], Path(settings["run_dir"]) / "basket.mar")
+        return str(written["mar"])
+
+    @task(outlets=[Asset(PRODUCTION_MODEL_ASSET)])
+    def publish(mar: str) -> dict:
+        from dataclasses import asdict
+
+        from basket.publish import publish as publish_model
+
+        settings = _settings()
+        result = publish_model(
+            settings["run_dir"], mar, settings["model_store"], settings["management_url"]
+        )
+        if not result.promoted:
+            raise AirflowSkipException(result.reason)
+        return asdict(result)
+
+    trained = [train_cnngru(), train_attentiongru(), train_xgboost(), train_references()]
+    validate() >> prepare() >> embed() >> trained
+    winner = compare()
+    trained >> winner
+    mar = package()
+    winner >> mar
+    publish(mar)
+
+
+basket_retrain()

@@ -1,0 +1,41 @@
+"""Airflow for the DAG tests: its own AIRFLOW_HOME with a fresh SQLite metadata DB.
+
+The environment is set when this file is imported, before any test imports
+Airflow (which reads its configuration once, at import).
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="basket-airflow-"))
+atexit.register(shutil.rmtree, AIRFLOW_HOME, ignore_errors=True)
+os.environ.update(
+    AIRFLOW_HOME=str(AIRFLOW_HOME),
+    AIRFLOW__CORE__LOAD_EXAMPLES="False",
+    AIRFLOW__CORE__DAGS_FOLDER=str(REPO / "dags"),
+)
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """`airflow db migrate` into the test AIRFLOW_HOME (about 3 s)."""
+    airflow = Path(sys.executable).parent / "airflow"
+    subprocess.run([str(airflow), "db", "migrate"], check=True, capture_output=True)
+    return AIRFLOW_HOME
+
+
+@pytest.fixture(scope="session")
+def dagbag(airflow_db):
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(str(REPO / "dags"))

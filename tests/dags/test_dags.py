@@ -1,0 +1,147 @@
+"""The Airflow DAGs: task graphs, and real `dag.test()` runs on tiny synthetic data."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pandas as pd
+import pendulum
+import pytest
+
+from basket.batch import score_users
+
+TINY = {
+    "train": {"epochs": 1, "batch_size": 64, "targets_per_user": 1, "pos_weights": [5.0]},
+    "predictor": {"order_hidden": 32},
+    "embed": {"epochs": 3},
+    "xgboost": {"rounds": 40, "targets_per_user": 1},
+}
+
+
+def test_dagbag_imports_with_the_expected_task_graphs(dagbag):
+    assert dagbag.import_errors == {}
+    assert set(dagbag.dags) >= {"basket_retrain", "basket_batch_score"}
+    retrain = {t.task_id: t.downstream_task_ids for t in dagbag.dags["basket_retrain"].tasks}
+    trainers = {"train_cnngru", "train_attentiongru", "train_xgboost", "train_references"}
+    assert retrain["validate"] == {"prepare"} and retrain["prepare"] == {"embed"}
+    assert retrain["embed"] == trainers
+    assert all(retrain[name] == {"compare"} for name in trainers)
+    assert retrain["compare"] == {"package"} and retrain["package"] == {"publish"}
+    assert all(dagbag.dags["basket_retrain"].get_task(t).retries == 2 for t in trainers)
+    score = {t.task_id: t.downstream_task_ids for t in dagbag.dags["basket_batch_score"].tasks}
+    assert score == {
+        "validate": {"plan_shards"},
+        "plan_shards": {"score_shard"},
+        "score_shard": {"merge"},
+        "merge": set(),
+    }
+    publish = dagbag.dags["basket_retrain"].get_task("publish")
+    assert [a.name for a in publish.outlets] == ["basket_production_model"]
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory, synth_dir):
+    root = tmp_path_factory.mktemp("airflow_runs")
+    shutil.copytree(synth_dir, root / "data")
+    (root / "tiny.json").write_text(json.dumps(TINY))
+    (root / "worse.json").write_text(json.dumps({**TINY, "models": ["cnngru"], "baselines": []}))
+    return root
+
+
+def conf(workspace, **changes) -> dict:
+    settings = {
+        "data_dir": str(workspace / "data"),
+        "runs_dir": str(workspace / "runs"),
+        "model_store": str(workspace / "model_store"),
+        "recommendations_dir": str(workspace / "recommendations"),
+        "config": str(workspace / "tiny.json"),
+        "management_url": "http://127.0.0.1:9",  # nothing listens: registration is skipped
+        "users_per_shard": "40",
+    }
+    return {**settings, **changes}
+
+
+def states(run) -> dict[str, str]:
+    return {(ti.task_id, ti.map_index): str(ti.state) for ti in run.get_task_instances()}
+
+
+@pytest.fixture(scope="module")
+def published(dagbag, workspace):
+    """One nightly retrain run: a model goes into production."""
+    run = dagbag.dags["basket_retrain"].test(run_conf=conf(workspace))
+    return run
+
+
+@pytest.mark.slow
+def test_retrain_dag_publishes_the_winner_as_basket_mar(published, workspace):
+    assert str(published.state) == "success", states(published)
+    store = workspace / "model_store"
+    production = json.loads((store / "production.json").read_text())
+    run_dirs = list((workspace / "runs").iterdir())
+    winner = json.loads((run_dirs[0] / "winner" / "model.json").read_text())
+    assert production["version"] == winner["version"]
+    assert (store / "basket.mar").read_bytes() == (
+        store / f"basket-{winner['version']}.mar"
+    ).read_bytes()
+    report = json.loads((run_dirs[0] / "report.json").read_text())
+    assert report["winner"] == winner["name"] and set(report["candidates"]) == {
+        "cnngru", "attentiongru", "xgboost", "p_topfreq", "tifu_knn"
+    }  # fmt: skip
+
+
+@pytest.mark.slow
+def test_batch_score_dag_shards_and_merges_atomically_and_reruns_identically(
+    published, dagbag, workspace, tmp_path
+):
+    dag = dagbag.dags["basket_batch_score"]
+    first = dag.test(logical_date=pendulum.datetime(2026, 11, 24, 6), run_conf=conf(workspace))
+    assert str(first.state) == "success", states(first)
+    assert len([key for key in states(first) if key[0] == "score_shard"]) >= 3
+    path = workspace / "recommendations" / "run_date=2026-11-24" / "recommendations.parquet"
+    merged = pd.read_parquet(path)
+    whole = score_users(
+        workspace / "model_store" / "basket.mar", workspace / "data", tmp_path / "w.parquet"
+    )
+    pd.testing.assert_frame_equal(merged, pd.read_parquet(whole.out_path))
+    before = path.read_bytes()
+
+    again = dag.test(logical_date=pendulum.datetime(2026, 11, 24, 7), run_conf=conf(workspace))
+    assert str(again.state) == "success"
+    assert path.read_bytes() == before
+    assert [p.name for p in (workspace / "recommendations").iterdir()] == ["run_date=2026-11-24"]
+    dataset = pd.read_parquet(workspace / "recommendations")
+    assert len(dataset) == len(merged)
+
+
+@pytest.mark.slow
+def test_corrupted_data_fails_at_validation_and_production_stays(published, dagbag, workspace):
+    store = workspace / "model_store"
+    before = (store / "basket.mar").read_bytes(), (store / "production.json").read_bytes()
+    bad = workspace / "bad_data"
+    shutil.copytree(workspace / "data", bad)
+    orders = pd.read_csv(bad / "orders.csv")
+    orders.loc[4, "order_hour_of_day"] = 31
+    orders.to_csv(bad / "orders.csv", index=False)
+
+    run = dagbag.dags["basket_retrain"].test(run_conf=conf(workspace, data_dir=str(bad)))
+    got = states(run)
+    assert str(run.state) == "failed"
+    assert got[("validate", -1)] == "failed"
+    assert all(got[(task, -1)] == "upstream_failed" for task in ("prepare", "package", "publish"))
+    assert ((store / "basket.mar").read_bytes(), (store / "production.json").read_bytes()) == before
+
+
+@pytest.mark.slow
+def test_a_worse_candidate_is_not_promoted(published, dagbag, workspace):
+    store = workspace / "model_store"
+    before = (store / "basket.mar").read_bytes()
+    run = dagbag.dags["basket_retrain"].test(
+        run_conf=conf(workspace, config=str(workspace / "worse.json"))
+    )
+    got = states(run)
+    assert got[("compare", -1)] == "success" and got[("publish", -1)] == "skipped", got
+    decisions = [json.loads(p.read_text()) for p in (workspace / "runs").glob("*/publish.json")]
+    refused = [d for d in decisions if not d["promoted"]]
+    assert len(refused) == 1 and refused[0]["score"] < refused[0]["production_score"]
+    assert (store / "basket.mar").read_bytes() == before
