@@ -23,14 +23,11 @@ $(STAMP): pyproject.toml
 	  echo 'export TS_CONFIG_FILE="$(CURDIR)/config.properties"  # basket: TorchServe reads model_store here' >> $(BIN)/activate
 	touch $(STAMP)
 
-# The main job: synthetic data, validation, the nightly retrain (winner in $(RUN_DIR)/run/winner),
-# packaging into model_store/basket.mar, then TorchServe started, asked once and stopped.
+# The main job: synthetic data, validation, both Airflow DAGs for real (`airflow dags test`:
+# nightly retrain -> basket.mar published into model_store/, then batch scoring to parquet),
+# then TorchServe started on the published model, asked once and stopped.
 run: $(STAMP)
-	$(BIN)/basket synth --users $(USERS) --seed $(SEED) --out $(RUN_DIR)/data
-	$(BIN)/basket validate $(RUN_DIR)/data --report $(RUN_DIR)/validation
-	$(BIN)/basket retrain $(RUN_DIR)/data --out $(RUN_DIR)/run
-	$(BIN)/basket package $(RUN_DIR)/run --out model_store/basket.mar
-	bash scripts/serve_demo.sh
+	bash scripts/main_job.sh $(RUN_DIR) $(USERS) $(SEED)
 
 test: $(STAMP)
 	$(BIN)/ruff check .

@@ -1,8 +1,8 @@
 """Serving benchmark: `basket.mar` on a real TorchServe under wrk, against in-process answers.
 
-The model is the winner of a `basket retrain` run (default: the main job's
-`runs/demo/run`; when it is missing, this script runs the retrain on 2,000
-synthetic customers first). Requests are real histories of that data set, with
+The model is the winner of a retrain run (default: the newest run of the main
+job's retrain DAG under `runs/airflow/`; when there is none, this script runs
+`basket retrain` on 2,000 synthetic customers first). Requests are real histories of that data set, with
 their order context, cycled by wrk (a C load generator, Debian package `wrk`)
 from a Lua script. Measured in the same run:
 
@@ -49,6 +49,12 @@ def ensure_run(run_dir: Path, data_dir: Path) -> None:
     if not (data_dir / "orders.csv").is_file():
         subprocess.run([*basket, "synth", "--users", "2000", "--out", str(data_dir)], check=True)
     subprocess.run([*basket, "retrain", str(data_dir), "--out", str(run_dir)], check=True)
+
+
+def latest_run(runs_dir: Path) -> Path | None:
+    """The newest run folder with a winner (the main job's retrain DAG writes them here)."""
+    runs = [p.parent.parent for p in runs_dir.glob("*/winner/model.json")]
+    return max(runs, key=lambda p: p.stat().st_mtime) if runs else None
 
 
 def request_bodies(data_dir: Path, n: int) -> list[str]:
@@ -117,7 +123,7 @@ def run_wrk(url: str, script: Path, connections: int, seconds: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--run", type=Path, default=REPO / "runs" / "demo" / "run")
+    parser.add_argument("--run", type=Path, default=None, help="default: the newest DAG run")
     parser.add_argument("--data", type=Path, default=None, help="default: the run's data folder")
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument(
@@ -129,11 +135,14 @@ def main() -> None:
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("bench_serve: needs wrk (Debian: apt-get install wrk)")
-    data_dir = args.data or args.run.parent / "data"
-    if not (args.run / "winner" / "model.json").is_file():
-        args.run = REPO / "bench" / "out" / "serve_run"
-        data_dir = REPO / "bench" / "out" / "serve_data"
-    ensure_run(args.run, data_dir)
+    args.run = args.run or latest_run(REPO / "runs" / "airflow")
+    if args.run is None:
+        args.run, data_dir = (
+            REPO / "bench" / "out" / "serve_run",
+            REPO / "bench" / "out" / "serve_data",
+        )
+        ensure_run(args.run, data_dir)
+    data_dir = args.data or Path(json.loads((args.run / "config.json").read_text())["data_dir"])
     config = ServingConfig(
         workers=args.workers, batch_size=args.batch_size, max_batch_delay_ms=args.max_batch_delay
     )
