@@ -13,14 +13,9 @@ SEED ?= 0
 
 venv: $(STAMP)
 
-# torch 2.13.0 first, from the CPU build on this disk: a bare `torch` would pull a CUDA build.
-$(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[dev]'
-	grep -q TS_CONFIG_FILE $(BIN)/activate || \
-	  echo 'export TS_CONFIG_FILE="$(CURDIR)/config.properties"  # basket: TorchServe reads model_store here' >> $(BIN)/activate
+# scripts/install.sh (torch==2.13.0 first, then the package) is shared with the Dockerfile.
+$(STAMP): pyproject.toml scripts/install.sh
+	PYTHON=$(PYTHON) bash scripts/install.sh $(VENV) dev
 	touch $(STAMP)
 
 # The main job: synthetic data, validation, both Airflow DAGs for real (`airflow dags test`:
