@@ -253,6 +253,50 @@ def _or(value, default):
     return default if value is None else value
 
 
+def request_from_arrays(
+    product_ids: np.ndarray,
+    order_lengths: np.ndarray,
+    vocab: Vocabulary,
+    k: int,
+    order_dow: np.ndarray | None = None,
+    order_hour: np.ndarray | None = None,
+    days_since_prior: np.ndarray | None = None,
+    next_context: tuple[int, int, float] = (-1, -1, math.nan),
+) -> ParsedRequest:
+    """A `ParsedRequest` from tensors (Triton): all orders' product ids concatenated, oldest
+    first, with the products per order; context arrays per order, as in `parse_request`."""
+    product_ids = np.asarray(product_ids, np.int64).ravel()
+    lengths = np.asarray(order_lengths, np.int64).ravel()
+    if lengths.sum() != len(product_ids) or (lengths < 0).any():
+        raise BadRequest(
+            f"order lengths sum to {int(lengths.sum())} but {len(product_ids)} product ids came"
+        )
+    n = len(lengths)
+    known = vocab.index_of(product_ids) >= 0
+    order = np.repeat(np.arange(n), lengths)
+    kept_per_order = np.bincount(order[known], minlength=n)
+    nonempty = kept_per_order > 0
+    orders = (
+        np.split(product_ids[known].astype(np.int32), np.cumsum(kept_per_order)[:-1]) if n else []
+    )
+    dow = np.full(n, -1) if order_dow is None else np.asarray(order_dow).ravel()
+    hour = np.full(n, -1) if order_hour is None else np.asarray(order_hour).ravel()
+    gaps = np.full(n, DEFAULT_GAP_DAYS, np.float32)
+    gaps[:1] = math.nan
+    if days_since_prior is not None:
+        given = np.asarray(days_since_prior, np.float32).ravel()
+        gaps = np.where(np.isnan(given) & (np.arange(n) > 0), DEFAULT_GAP_DAYS, given)
+    return ParsedRequest(
+        orders=[o for o, keep in zip(orders, nonempty, strict=True) if keep],
+        order_dow=dow[nonempty].astype(np.int8),
+        order_hour=hour[nonempty].astype(np.int8),
+        days_since_prior=gaps[nonempty].astype(np.float32),
+        next_context=next_context,
+        k=int(k),
+        unknown=product_ids[~known].astype(int).tolist(),
+    )
+
+
 def requests_to_histories(requests: list[ParsedRequest]) -> Histories:
     """One `Histories` with a user per request (user id = position), orders oldest first."""
     orders = [order for request in requests for order in request.orders]
@@ -331,20 +375,23 @@ class OnlineScorer:
                 )
             except BadRequest as error:
                 parsed.append(error)
-        scorable = [i for i, p in enumerate(parsed) if isinstance(p, ParsedRequest) and p.orders]
+        valid = [p for p in parsed if isinstance(p, ParsedRequest)]
+        answers = iter(self.answer_parsed(valid))
+        return [
+            (item.status, item.body()) if isinstance(item, BadRequest) else (200, next(answers))
+            for item in parsed
+        ]
+
+    def answer_parsed(self, requests: list[ParsedRequest]) -> list[dict]:
+        """The answer of each valid request; all with a history are scored in one call."""
+        scorable = [i for i, request in enumerate(requests) if request.orders]
         answers = {}
         if scorable:
-            requests = [parsed[i] for i in scorable]
-            recs = self.model.recommend(requests_to_histories(requests), max(r.k for r in requests))
+            batch = [requests[i] for i in scorable]
+            recs = self.model.recommend(requests_to_histories(batch), max(r.k for r in batch))
             for row, i in enumerate(scorable):
-                answers[i] = self._answer(recs, row, parsed[i])
-        out = []
-        for i, item in enumerate(parsed):
-            if isinstance(item, BadRequest):
-                out.append((item.status, item.body()))
-            else:
-                out.append((200, answers[i] if i in answers else self._popular(item)))
-        return out
+                answers[i] = self._answer(recs, row, requests[i])
+        return [answers.get(i) or self._popular(r) for i, r in enumerate(requests)]
 
     def _names(self, product_ids: np.ndarray) -> list[str]:
         return (

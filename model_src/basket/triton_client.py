@@ -1,0 +1,95 @@
+"""A tritonclient front end for the exported Triton model: online requests in, answers out.
+
+Runs in the Triton environment (scripts/triton_env.sh), where `tritonclient` is:
+
+    PYTHONPATH=model_src .venv-triton/bin/python -m basket.triton_client 127.0.0.1:8000 < requests.json
+
+reads a JSON list of requests in the object form of the TorchServe contract
+(`basket.online.history_request` writes them: orders of product ids with their
+context, `next_order`, `k`), sends them concurrently (so Triton batches them) and
+prints a JSON list of {"product_ids", "scores", "basket_product_ids",
+"unknown_product_ids"} or {"error": message}.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+
+import numpy as np
+
+
+def request_tensors(request: dict) -> dict[str, np.ndarray]:
+    """The model's input tensors (batch dimension 1) for one request object."""
+    orders = [o if isinstance(o, dict) else {"products": o} for o in request["orders"]]
+    products = [p for order in orders for p in order["products"]]
+
+    def per_order(key: str, missing, dtype):
+        values = [missing if order.get(key) is None else order[key] for order in orders]
+        return np.array([values], dtype)
+
+    following = request.get("next_order") or {}
+    return {
+        "PRODUCT_IDS": np.array([products], np.int32),
+        "ORDER_LENGTHS": np.array([[len(order["products"]) for order in orders]], np.int32),
+        "K": np.array([[request.get("k", 10)]], np.int32),
+        "ORDER_DOW": per_order("order_dow", -1, np.int32),
+        "ORDER_HOUR": per_order("order_hour_of_day", -1, np.int32),
+        "DAYS_SINCE_PRIOR": per_order("days_since_prior_order", math.nan, np.float32),
+        "NEXT_ORDER": np.array(
+            [
+                [
+                    _or(following.get("order_dow"), -1),
+                    _or(following.get("order_hour_of_day"), -1),
+                    _or(following.get("days_since_prior_order"), math.nan),
+                ]
+            ],
+            np.float32,
+        ),  # fmt: skip
+    }
+
+
+def _or(value, default):
+    return default if value is None else value
+
+
+def infer(url: str, requests: list[dict], model: str = "basket") -> list[dict]:
+    """Send `requests` to the Triton server at `url` concurrently; one answer per request."""
+    import tritonclient.http as httpclient
+    from tritonclient.utils import InferenceServerException
+
+    client = httpclient.InferenceServerClient(url, concurrency=8)
+    pending = []
+    for request in requests:
+        inputs = []
+        for name, value in request_tensors(request).items():
+            tensor = httpclient.InferInput(name, list(value.shape), _triton_type(value))
+            tensor.set_data_from_numpy(value)
+            inputs.append(tensor)
+        pending.append(client.async_infer(model, inputs))
+    answers = []
+    for job in pending:
+        try:
+            result = job.get_result()
+        except InferenceServerException as error:
+            answers.append({"error": error.message()})
+            continue
+        answers.append(
+            {
+                "product_ids": result.as_numpy("TOP_PRODUCT_IDS")[0].tolist(),
+                "scores": result.as_numpy("TOP_SCORES")[0].tolist(),
+                "basket_product_ids": result.as_numpy("BASKET_PRODUCT_IDS")[0].tolist(),
+                "unknown_product_ids": result.as_numpy("UNKNOWN_PRODUCT_IDS")[0].tolist(),
+            }
+        )
+    client.close()
+    return answers
+
+
+def _triton_type(value: np.ndarray) -> str:
+    return {np.dtype(np.int32): "INT32", np.dtype(np.float32): "FP32"}[value.dtype]
+
+
+if __name__ == "__main__":
+    print(json.dumps(infer(sys.argv[1], json.load(sys.stdin))))

@@ -1,0 +1,91 @@
+"""The Triton model repository, served by a real tritonserver (nvidia-pytriton's), in parity
+with batch scoring. The Triton environment (.venv-triton) is built on first use (~2 min)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from basket.batch import score_users
+from basket.cli import main
+from basket.data import build_histories, load_tables
+from basket.data.history import scoring_users
+from basket.online import history_request
+from basket.triton import LocalTriton
+
+pytestmark = pytest.mark.slow
+REPO = Path(__file__).resolve().parents[1]
+VENV = REPO / ".venv-triton"
+
+
+@pytest.fixture(scope="module")
+def triton_venv() -> Path:
+    if not (VENV / ".installed").exists():
+        subprocess.run(["bash", str(REPO / "scripts" / "triton_env.sh"), str(VENV)], check=True)
+    return VENV
+
+
+@pytest.fixture(scope="module")
+def exported(xgb_run_dir, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("triton")
+    argv = [
+        "package",
+        str(xgb_run_dir),
+        "--out",
+        str(out / "basket.mar"),
+        "--triton",
+        str(out / "repo"),
+    ]
+    assert main(argv) == 0
+    return out / "repo"
+
+
+def ask(server: LocalTriton, venv: Path, requests: list[dict]) -> list[dict]:
+    """Answers from the server through tritonclient, run in the Triton environment."""
+    out = subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "basket.triton_client", server.url],
+        input=json.dumps(requests),
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO / "model_src")},
+        check=True,
+    )
+    return json.loads(out.stdout)
+
+
+def test_repository_layout(exported, xgb_run_dir):
+    config = (exported / "basket" / "config.pbtxt").read_text()
+    assert 'backend: "python"' in config and "dynamic_batching" in config
+    assert (exported / "basket" / "1" / "model.py").is_file()
+    assert (exported / "basket" / "1" / "basket" / "online.py").is_file()
+    shipped = {p.name for p in (exported / "basket" / "1" / "model").iterdir()}
+    assert shipped == {p.name for p in (xgb_run_dir / "winner").iterdir()}
+
+
+def test_triton_answers_equal_batch_scoring_and_survive_bad_input(
+    exported, triton_venv, xgb_run_dir, synth_dir, tmp_path
+):
+    frame = pd.read_parquet(
+        score_users(xgb_run_dir / "winner", synth_dir, tmp_path / "r.parquet").out_path
+    )
+    histories = build_histories(load_tables(synth_dir))
+    histories = histories.select_users(scoring_users(histories))
+    users = np.linspace(0, histories.n_users - 1, 10).astype(int)
+    good = [history_request(histories, int(u)) for u in users]
+    bad = {"orders": [[1, 2]], "k": 500}
+    with LocalTriton(exported, venv=triton_venv) as server:
+        answers = ask(server, triton_venv, [*good[:5], bad, *good[5:]])
+        again = ask(server, triton_venv, good[:1])
+    assert "K must be from 1 to 100" in answers[5]["error"]
+    answers = answers[:5] + answers[6:]
+    for user, answer in zip(users, answers, strict=True):
+        row = frame[frame["user_id"] == histories.user_ids[user]].sort_values("rank")
+        assert answer["product_ids"] == row["product_id"].tolist()
+        np.testing.assert_allclose(answer["scores"], row["score"].to_numpy(), atol=1e-6)
+    assert again[0] == answers[0]
