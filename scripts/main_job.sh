@@ -34,6 +34,7 @@ run_dag basket_batch_score "20 seconds"
 import pandas as pd
 from basket.orchestration import DEFAULTS
 dataset = pd.read_parquet(DEFAULTS["recommendations_dir"])
+dataset["run_date"] = dataset["run_date"].astype(str)  # a hive partition reads as categorical
 latest = dataset[dataset["run_date"] == dataset["run_date"].max()]
 print(f"== recommendations: {DEFAULTS['recommendations_dir']} ({len(latest):,} rows, "
       f"{latest['user_id'].nunique():,} customers, run_date {latest['run_date'].max()})")

@@ -119,7 +119,8 @@ def score_users(
         version = json.loads((model_dir / "model.json").read_text()).get("version", "unversioned")
     histories = build_histories(load_tables(data_dir))
     histories = histories.select_users(scoring_users(histories))
-    histories = histories.select_users(shard_users(histories.n_users, shard))
+    if shard is not None:
+        histories = histories.select_users(shard_users(histories.n_users, shard))
     handle, temp_name = tempfile.mkstemp(
         prefix=f".{out_path.name}.", suffix=".tmp", dir=out_path.parent
     )
