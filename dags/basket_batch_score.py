@@ -12,22 +12,17 @@ functions only.
 
 from __future__ import annotations
 
-import pendulum
-from airflow.sdk import Asset, Param, Variable, dag, get_current_context, task
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk import Asset, dag, get_current_context, task
 from airflow.timetables.assets import AssetOrTimeSchedule
 from airflow.timetables.trigger import CronTriggerTimetable
 
-from basket.orchestration import DEFAULTS, PRODUCTION_MODEL_ASSET, SCHEDULES
-
-
-def _settings() -> dict:
-    from basket.orchestration import resolve_settings
-
-    context = get_current_context()
-    return resolve_settings(
-        context["params"], context["run_id"], lambda key: Variable.get(key, default=None)
-    )
+from basket.orchestration import (
+    PRODUCTION_MODEL_ASSET,
+    SCHEDULES,
+    dag_arguments,
+    task_settings,
+    validate_or_fail,
+)
 
 
 @dag(
@@ -36,34 +31,19 @@ def _settings() -> dict:
         timetable=CronTriggerTimetable(SCHEDULES["score"], timezone="UTC"),
         assets=[Asset(PRODUCTION_MODEL_ASSET)],
     ),
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    catchup=False,
-    max_active_runs=1,
-    tags=["basket"],
-    params={name: Param(default, type="string") for name, default in DEFAULTS.items()},
     doc_md=__doc__,
+    **dag_arguments(),
 )
 def basket_batch_score():
     @task
-    def validate() -> bool:
-        from pathlib import Path
-
-        from basket.validate import validate as validate_data
-
-        settings = _settings()
-        report = validate_data(
-            settings["data_dir"], report_dir=Path(settings["run_dir"]) / "validation"
-        )
-        print(report.summary())
-        if not report.success:
-            raise AirflowFailException(f"{settings['data_dir']} failed validation")
-        return True
+    def validate() -> str:
+        return validate_or_fail(task_settings())
 
     @task
     def plan_shards() -> list[dict]:
         from basket.batch import plan_shards as plan
 
-        settings = _settings()
+        settings = task_settings()
         return plan(settings["data_dir"], int(settings["users_per_shard"]))
 
     @task(retries=2)
@@ -72,7 +52,7 @@ def basket_batch_score():
 
         from basket.batch import score_users
 
-        settings = _settings()
+        settings = task_settings()
         out = Path(settings["run_dir"]) / "shards" / f"part-{shard['index']:05d}.parquet"
         result = score_users(
             Path(settings["model_store"]) / "basket.mar",
@@ -90,7 +70,7 @@ def basket_batch_score():
     def merge(parts: list[str]) -> str:
         from basket.batch import merge_shards
 
-        settings = _settings()
+        settings = task_settings()
         context = get_current_context()
         # Asset-triggered runs have no logical date; they are dated by when they ran.
         when = context.get("logical_date") or context["dag_run"].run_after

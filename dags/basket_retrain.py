@@ -13,11 +13,16 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pendulum
-from airflow.sdk import Asset, Param, Variable, dag, get_current_context, task
-from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+from airflow.sdk import Asset, dag, task
+from airflow.sdk.exceptions import AirflowSkipException
 
-from basket.orchestration import DEFAULTS, PRODUCTION_MODEL_ASSET, SCHEDULES
+from basket.orchestration import (
+    PRODUCTION_MODEL_ASSET,
+    SCHEDULES,
+    dag_arguments,
+    task_settings,
+    validate_or_fail,
+)
 
 TRAINING_RETRIES = {
     "retries": 2,
@@ -27,21 +32,12 @@ TRAINING_RETRIES = {
 }
 
 
-def _settings() -> dict:
-    from basket.orchestration import resolve_settings
-
-    context = get_current_context()
-    return resolve_settings(
-        context["params"], context["run_id"], lambda key: Variable.get(key, default=None)
-    )
-
-
 def _train(names: tuple[str, ...]) -> list[str]:
     """Train the candidates of `names` that the run's config asks for."""
     from basket.orchestration import run_config
     from basket.retrain import candidate_names, train_stage
 
-    settings = _settings()
+    settings = task_settings()
     config = run_config(settings)
     wanted = [name for name in names if name in candidate_names(config)]
     if not wanted:
@@ -52,31 +48,20 @@ def _train(names: tuple[str, ...]) -> list[str]:
 @dag(
     dag_id="basket_retrain",
     schedule=SCHEDULES["retrain"],
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    catchup=False,
-    max_active_runs=1,
-    tags=["basket"],
-    params={name: Param(default, type="string") for name, default in DEFAULTS.items()},
     doc_md=__doc__,
+    **dag_arguments(),
 )
 def basket_retrain():
     @task
     def validate() -> str:
-        from basket.retrain import ValidationFailed, validate_stage
-
-        settings = _settings()
-        try:
-            return str(validate_stage(settings["data_dir"], settings["run_dir"]))
-        except ValidationFailed as failed:
-            print(failed.report.summary())
-            raise AirflowFailException(f"{settings['data_dir']} failed validation") from None
+        return validate_or_fail(task_settings())
 
     @task
     def prepare() -> str:
         from basket.orchestration import run_config
         from basket.retrain import prepare_stage
 
-        settings = _settings()
+        settings = task_settings()
         return str(prepare_stage(settings["data_dir"], settings["run_dir"], run_config(settings)))
 
     @task
@@ -84,7 +69,7 @@ def basket_retrain():
         from basket.orchestration import run_config
         from basket.retrain import embed_stage
 
-        settings = _settings()
+        settings = task_settings()
         return str(embed_stage(settings["run_dir"], run_config(settings)))
 
     @task(**TRAINING_RETRIES)
@@ -108,7 +93,7 @@ def basket_retrain():
         from basket.orchestration import run_config
         from basket.retrain import compare_stage
 
-        settings = _settings()
+        settings = task_settings()
         result = compare_stage(settings["run_dir"], run_config(settings))
         print((result.run_dir / "report.md").read_text())
         return result.winner
@@ -119,7 +104,7 @@ def basket_retrain():
 
         from basket.package import package as package_winner
 
-        settings = _settings()
+        settings = task_settings()
         written = package_winner(settings["run_dir"], Path(settings["run_dir"]) / "basket.mar")
         return str(written["mar"])
 
@@ -129,7 +114,7 @@ def basket_retrain():
 
         from basket.publish import publish as publish_model
 
-        settings = _settings()
+        settings = task_settings()
         result = publish_model(
             settings["run_dir"], mar, settings["model_store"], settings["management_url"]
         )

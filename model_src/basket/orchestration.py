@@ -1,4 +1,6 @@
-"""What the Airflow DAGs share, without importing Airflow: settings, their defaults, the asset.
+"""What the Airflow DAGs share: settings and their defaults, the asset, the validate step.
+
+Airflow is imported only inside the functions that run in a DAG file or a task.
 
 Every path a DAG task uses is resolved the same way, first hit wins:
 
@@ -60,3 +62,41 @@ def run_config(settings: dict):
     from basket.config import load_config
 
     return load_config(settings["config"] or None)
+
+
+def task_settings() -> dict[str, str]:
+    """`resolve_settings` for the task that is running (inside an Airflow task only)."""
+    from airflow.sdk import Variable, get_current_context
+
+    context = get_current_context()
+    return resolve_settings(
+        context["params"], context["run_id"], lambda key: Variable.get(key, default=None)
+    )
+
+
+def dag_arguments() -> dict:
+    """What both DAGs pass to `@dag` besides their id, schedule and docs."""
+    import pendulum
+    from airflow.sdk import Param
+
+    return {
+        "start_date": pendulum.datetime(2026, 1, 1, tz="UTC"),
+        "catchup": False,
+        "max_active_runs": 1,
+        "tags": ["basket"],
+        "params": {name: Param(default, type="string") for name, default in DEFAULTS.items()},
+    }
+
+
+def validate_or_fail(settings: dict) -> str:
+    """Validate the run's data (report in RUN/validation); on failure print the summary to the
+    task log and fail the task without retries."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from basket.retrain import ValidationFailed, validate_stage
+
+    try:
+        return str(validate_stage(settings["data_dir"], settings["run_dir"]))
+    except ValidationFailed as failed:
+        print(failed.report.summary())
+        raise AirflowFailException(f"{settings['data_dir']} failed validation") from None
