@@ -7,7 +7,10 @@ well it was trained; the candidate and feature work per customer is the real
 one). Measured in the same process:
 
 - baseline: `model.recommend(histories, 10)` on histories already in memory;
-- `score_users`: load, build histories, score in chunks, write parquet atomically.
+- `score_users` in a fresh process: load (in blocks of 50,000 customers), build
+  histories, score in chunks, write parquet atomically; its peak RSS, and the
+  same for a quarter of the customers (shard 0 of 4), to show memory does not
+  grow with the number of customers.
 
 Prints customers per second for both and their ratio, with the machine.
 Usage: python bench/bench_score.py
@@ -17,6 +20,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -27,7 +32,6 @@ import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _machine import describe_machine
-from basket.batch import score_users
 from basket.data import VocabConfig
 from basket.data.history import build_histories, make_splits
 from basket.data.load import load_tables
@@ -50,6 +54,24 @@ def without_test_orders(parquet_folder: Path) -> Path:
             table = table.filter(pc.not_equal(table["eval_set"], "test"))
         pq.write_table(table, target)
     return folder
+
+
+def score_in_fresh_process(model_dir: Path, folder: Path, out: Path, shard) -> tuple:
+    """(seconds, peak RSS GiB, result dict) of `score_users` in its own Python process."""
+    code = (
+        "import json, resource, sys; from basket.batch import score_users; "
+        f"r = score_users({str(model_dir)!r}, {str(folder)!r}, {str(out)!r}, 10, {shard!r}); "
+        "print(json.dumps({'users': r.users, 'rows': r.rows, 'seconds': r.seconds, "
+        "'peak_kib': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))"
+    )
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True,
+        env={**os.environ, "TQDM_DISABLE": "1"},
+    )  # fmt: skip
+    seconds = time.perf_counter() - started
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    return seconds, result["peak_kib"] / 2**20, result
 
 
 def main() -> None:
@@ -77,9 +99,10 @@ def main() -> None:
     started = time.perf_counter()
     model.recommend(histories, 10)
     in_process_s = time.perf_counter() - started
-    started = time.perf_counter()
-    result = score_users(model_dir, folder, args.out.parent / "bench_recommendations.parquet", k=10)
-    end_to_end_s = time.perf_counter() - started
+    del tables
+    recs = args.out.parent / "bench_recommendations.parquet"
+    end_to_end_s, peak_gib, result = score_in_fresh_process(model_dir, folder, recs, None)
+    quarter_s, quarter_gib, quarter = score_in_fresh_process(model_dir, folder, recs, (0, 4))
 
     users = histories.n_users
     print(f"machine: {describe_machine()}")
@@ -92,12 +115,20 @@ def main() -> None:
         ("basket score end to end", end_to_end_s),
     ):
         print(f"{name:44} {seconds:8.1f} {users / seconds:12,.0f} {in_process_s / seconds:13.2f}x")
+    print(
+        f"\npeak RSS of `basket score` (fresh process): {peak_gib:.2f} GiB for all "
+        f"{result['users']:,} customers, {quarter_gib:.2f} GiB for a quarter "
+        f"({quarter['users']:,}, shard 0 of 4, {quarter_s:.1f} s); ratio {peak_gib / quarter_gib:.2f}x "
+        f"for {result['users'] / quarter['users']:.1f}x the customers"
+    )
     payload = {
         "machine": describe_machine(),
         "users": users,
         "in_process_s": in_process_s,
         "end_to_end_s": end_to_end_s,
-        "rows": result.rows,
+        "rows": result["rows"],
+        "peak_rss_gib": peak_gib,
+        "quarter_peak_rss_gib": quarter_gib,
     }
     (args.out.parent / "score.json").write_text(json.dumps(payload, indent=1))
 

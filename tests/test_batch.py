@@ -6,6 +6,8 @@ import zipfile
 
 import numpy as np
 import pandas as pd
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
 import pytest
 
 import basket.batch as batch
@@ -99,3 +101,23 @@ def test_cli_score(model_dir, synth_dir, tmp_path, capsys):
     )
     assert "users/s" in capsys.readouterr().out
     assert len(pd.read_parquet(tmp_path / "o.parquet")) > 0
+
+
+@pytest.mark.parametrize("file_format", ["csv", "parquet"])
+def test_reading_in_customer_blocks_gives_the_same_file(
+    xgb_run_dir, synth_dir, tmp_path, monkeypatch, file_format
+):
+    model_dir = xgb_run_dir / "winner"  # reads every part of the history, context included
+    data = synth_dir
+    if file_format == "parquet":
+        data = tmp_path / "parquet"
+        data.mkdir()
+        for path in synth_dir.glob("*.csv"):
+            pq.write_table(pa_csv.read_csv(path), data / f"{path.stem}.parquet")
+    whole = batch.score_users(model_dir, data, tmp_path / "whole.parquet")
+    monkeypatch.setattr(batch, "BLOCK_USERS", 25)
+    blocked = batch.score_users(model_dir, data, tmp_path / "blocked.parquet")
+    assert blocked.users == whole.users and blocked.rows == whole.rows
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(blocked.out_path), pd.read_parquet(whole.out_path)
+    )

@@ -5,6 +5,10 @@ handler uses, so batch and online answers are identical. Each chunk becomes a
 row group of a temporary parquet file beside the target, renamed into place
 only when complete (a reader never sees a half-written file). Columns, as in
 DESIGN.md: user_id, rank, product_id, product_name, score, model_version.
+
+Memory does not grow with the number of customers: beyond `BLOCK_USERS` the
+data folder is read one block of customers at a time (`basket.data.blocks`),
+and a shard `(index, count)` scores one contiguous slice of the customers.
 """
 
 from __future__ import annotations
@@ -24,10 +28,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
-from basket.data.history import build_histories, scoring_users
-from basket.data.load import load_tables
+from basket.data import schema as s
+from basket.data.blocks import read_frame, scoring_user_ids, user_blocks
+from basket.data.history import build_histories
 
 CHUNK_USERS = 4096
+# Customers whose histories are in memory at once; beyond this the data is read in blocks.
+BLOCK_USERS = 50_000
 SCHEMA = pa.schema(
     [
         ("user_id", pa.int32()),
@@ -117,47 +124,44 @@ def score_users(
     with opened_model_dir(model) as model_dir:
         recommender = load_model(model_dir)
         version = json.loads((model_dir / "model.json").read_text()).get("version", "unversioned")
-    histories = build_histories(load_tables(data_dir))
-    histories = histories.select_users(scoring_users(histories))
+    orders = read_frame(data_dir, s.ORDERS)
+    user_ids = scoring_user_ids(orders)
     if shard is not None:
-        histories = histories.select_users(shard_users(histories.n_users, shard))
+        user_ids = user_ids[shard_users(len(user_ids), shard)]
     handle, temp_name = tempfile.mkstemp(
         prefix=f".{out_path.name}.", suffix=".tmp", dir=out_path.parent
     )
     os.close(handle)
-    rows = 0
+    rows = users = 0
     try:
-        with pq.ParquetWriter(temp_name, SCHEMA) as writer:
-            starts = range(0, histories.n_users, CHUNK_USERS)
-            for start in tqdm(starts, desc="score", unit="chunk", disable=None):
-                chunk = histories.select_users(
-                    np.arange(start, min(start + CHUNK_USERS, histories.n_users))
-                )
-                table = recommendation_table(
-                    recommender.recommend(chunk, k), recommender.vocab, version
-                )
-                writer.write_table(table)
-                rows += table.num_rows
+        with (
+            pq.ParquetWriter(temp_name, SCHEMA) as writer,
+            tqdm(total=len(user_ids), desc="score", unit="customer", disable=None) as progress,
+        ):
+            for tables in user_blocks(data_dir, user_ids, BLOCK_USERS, orders):
+                histories = build_histories(tables)
+                for start in range(0, histories.n_users, CHUNK_USERS):
+                    chunk = histories.select_users(
+                        np.arange(start, min(start + CHUNK_USERS, histories.n_users))
+                    )
+                    table = recommendation_table(
+                        recommender.recommend(chunk, k), recommender.vocab, version
+                    )
+                    writer.write_table(table)
+                    rows += table.num_rows
+                    users += chunk.n_users
+                    progress.update(chunk.n_users)
         os.replace(temp_name, out_path)
     finally:
         if os.path.exists(temp_name):
             os.unlink(temp_name)
-    return ScoreResult(out_path, histories.n_users, rows, time.perf_counter() - started)
+    return ScoreResult(out_path, users, rows, time.perf_counter() - started)
 
 
 def plan_shards(data_dir: Path | str, users_per_shard: int = 50_000) -> list[dict]:
     """The shards of a batch-scoring run: [{"index": i, "count": n}, ...], n so that each
     holds at most `users_per_shard` of the users to score (at least one shard)."""
-    import pyarrow.compute as pc
-
-    from basket.data.load import DataFileError, find_table_file, read_table_file
-
-    path = find_table_file(data_dir, "orders")
-    if path is None:
-        raise DataFileError(Path(data_dir) / "orders.csv", "is missing")
-    orders = read_table_file(path, "orders")
-    test = orders.filter(pc.equal(orders["eval_set"], "test"))
-    users = len(pc.unique((test if test.num_rows else orders)["user_id"]))
+    users = len(scoring_user_ids(read_frame(data_dir, s.ORDERS)))
     count = max(1, -(-users // users_per_shard))
     return [{"index": index, "count": count} for index in range(count)]
 
