@@ -10,7 +10,9 @@ if curl -s -o /dev/null http://127.0.0.1:8080/ping; then
   echo "serve_demo: something already listens on 127.0.0.1:8080 (another TorchServe? try 'torchserve --stop')" >&2
   exit 1
 fi
-torchserve --start --ncs --models basket.mar
+mkdir -p logs
+torchserve --start --ncs --models basket.mar > logs/serve_demo.out 2>&1
+echo "TorchServe started (console output: logs/serve_demo.out)"
 trap 'torchserve --stop >/dev/null' EXIT
 
 for _ in $(seq 180); do
