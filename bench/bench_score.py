@@ -57,12 +57,15 @@ def without_test_orders(parquet_folder: Path) -> Path:
 
 
 def score_in_fresh_process(model_dir: Path, folder: Path, out: Path, shard) -> tuple:
-    """(seconds, peak RSS GiB, result dict) of `score_users` in its own Python process."""
+    """(seconds, peak RSS GiB, result dict) of `score_users` in its own Python process.
+
+    Peak RSS is the process's VmHWM: getrusage's ru_maxrss would carry over this (large)
+    parent's size through fork and exec on Linux."""
     code = (
-        "import json, resource, sys; from basket.batch import score_users; "
+        "import json; from basket.batch import score_users; "
         f"r = score_users({str(model_dir)!r}, {str(folder)!r}, {str(out)!r}, 10, {shard!r}); "
         "print(json.dumps({'users': r.users, 'rows': r.rows, 'seconds': r.seconds, "
-        "'peak_kib': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))"
+        "'peak_kib': int(open('/proc/self/status').read().split('VmHWM:')[1].split()[0])}))"
     )
     started = time.perf_counter()
     done = subprocess.run(
