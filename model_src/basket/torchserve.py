@@ -12,17 +12,17 @@ import json
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+
+from basket.local_server import LocalServer
 
 REPO_CONFIG = Path(__file__).resolve().parents[2] / "config.properties"
 
@@ -59,7 +59,7 @@ def server_config(template: Path, ports: dict[str, int], model_store: Path) -> s
 
 
 @dataclass
-class LocalTorchServe:
+class LocalTorchServe(LocalServer):
     """A real TorchServe on free ports serving `models` (names of archives in `model_store`)."""
 
     model_store: Path
@@ -67,6 +67,8 @@ class LocalTorchServe:
     workdir: Path | None = None
     template: Path = REPO_CONFIG
     start_timeout_s: float = 180.0
+
+    name = "torchserve"
 
     def __post_init__(self):
         self.ports = {
@@ -76,7 +78,7 @@ class LocalTorchServe:
         }
         self._own_workdir = self.workdir is None
         self.workdir = Path(self.workdir or tempfile.mkdtemp(prefix="basket-torchserve-"))
-        self.process: subprocess.Popen | None = None
+        self.process = None
 
     @property
     def inference_url(self) -> str:
@@ -124,36 +126,15 @@ class LocalTorchServe:
             str(config),
         ]
         command += ["--models", self.models]
-        with open(self.log_path, "wb") as log:
-            self.process = subprocess.Popen(
-                command,
-                cwd=self.workdir,
-                env=self._env(),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        self.wait_ready()
-        return self
-
-    def wait_ready(self) -> None:
-        """Block until /ping says Healthy and the models have a ready worker; raise on failure."""
-        deadline = time.monotonic() + self.start_timeout_s
+        self.launch(command, self._env(), cwd=self.workdir)
         names = [entry.split("=")[0] for entry in self.models.split(",") if entry]
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"torchserve exited early; log:\n{self.log_tail()}")
-            try:
-                status, body = http("GET", f"{self.inference_url}/ping", timeout=2)
-                if status == 200 and all(self._workers_ready(name) for name in names):
-                    return
-            except OSError:
-                pass
-            time.sleep(0.5)
-        self.stop()
-        raise TimeoutError(
-            f"torchserve not ready in {self.start_timeout_s}s; log:\n{self.log_tail()}"
+        self.wait_until(
+            lambda: (
+                http("GET", f"{self.inference_url}/ping", timeout=2)[0] == 200
+                and all(self._workers_ready(name) for name in names)
+            )
         )
+        return self
 
     def _workers_ready(self, name: str) -> bool:
         status, body = http("GET", f"{self.management_url}/models/{name}", timeout=2)
@@ -164,36 +145,22 @@ class LocalTorchServe:
 
     def log_tail(self, lines: int = 60) -> str:
         """The last lines of the server's console and model log."""
-        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
         model_log = self.workdir / "logs" / "model_log.log"
-        if model_log.exists():
-            text += model_log.read_text(errors="replace")
-        return "\n".join(text.splitlines()[-lines:])
+        model = model_log.read_text(errors="replace") if model_log.exists() else ""
+        return "\n".join([super().log_tail(lines), *model.splitlines()[-lines:]])
 
     def stop(self) -> None:
         """Stop the server (and its Java frontend and Python workers)."""
-        if self.process is None:
-            return
-        subprocess.run(
-            [shutil.which("torchserve", path=self._env()["PATH"]), "--stop"],
-            env=self._env(),
-            capture_output=True,
-            timeout=60,
+        self.end_process(
+            lambda: subprocess.run(
+                [shutil.which("torchserve", path=self._env()["PATH"]), "--stop"],
+                env=self._env(),
+                capture_output=True,
+                timeout=60,
+            )  # fmt: skip
         )
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=30)
-        self.process = None
         if self._own_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
-
-    def __enter__(self) -> LocalTorchServe:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
 
 def register_model(

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from basket.local_server import LocalServer
+from basket.torchserve import free_port, http
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_ROOT = PACKAGE_DIR.parents[1]
@@ -102,7 +103,7 @@ def triton_venv_paths(venv: Path) -> dict[str, Path]:
 
 
 @dataclass
-class LocalTriton:
+class LocalTriton(LocalServer):
     """NVIDIA's tritonserver (from the nvidia-pytriton wheel) on free loopback ports, serving
     `repository`, run from the Triton environment `venv`."""
 
@@ -110,11 +111,11 @@ class LocalTriton:
     venv: Path = REPO_ROOT / ".venv-triton"
     start_timeout_s: float = 180.0
 
-    def __post_init__(self):
-        from basket.torchserve import free_port
+    name = "tritonserver"
 
+    def __post_init__(self):
         self.ports = {"http": free_port(), "grpc": free_port(), "metrics": free_port()}
-        self.process: subprocess.Popen | None = None
+        self.process = None
         self.log_path = Path(tempfile.mkstemp(prefix="basket-triton-", suffix=".log")[1])
 
     @property
@@ -146,46 +147,8 @@ class LocalTriton:
             "--http-address=127.0.0.1",
             "--grpc-address=127.0.0.1",
         ]
-        with open(self.log_path, "wb") as log:
-            self.process = subprocess.Popen(
-                command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
-        self._wait_ready()
+        self.launch(command, env)
+        self.wait_until(
+            lambda: http("GET", f"http://{self.url}/v2/health/ready", timeout=2)[0] == 200
+        )
         return self
-
-    def _wait_ready(self) -> None:
-        from basket.torchserve import http
-
-        deadline = time.monotonic() + self.start_timeout_s
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"tritonserver exited early; log:\n{self.log_tail()}")
-            try:
-                if http("GET", f"http://{self.url}/v2/health/ready", timeout=2)[0] == 200:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.5)
-        self.stop()
-        raise TimeoutError(f"tritonserver not ready in {self.start_timeout_s}s:\n{self.log_tail()}")
-
-    def log_tail(self, lines: int = 60) -> str:
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-
-    def stop(self) -> None:
-        """Stop the server (SIGTERM, then SIGKILL after 30 s)."""
-        if self.process is None:
-            return
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=30)
-        self.process = None
-
-    def __enter__(self) -> LocalTriton:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
