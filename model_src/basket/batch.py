@@ -114,7 +114,7 @@ def score_users(
     k: int = 10,
     shard: tuple[int, int] | None = None,
 ) -> ScoreResult:
-    """Recommend `k` products to every user to score (see `scoring_users`), or to shard
+    """Recommend `k` products to every customer to score (see `scoring_user_ids`), or to shard
     `(index, count)` of them, and write parquet atomically."""
     from basket.models import load_model
 
