@@ -145,3 +145,31 @@ def test_a_worse_candidate_is_not_promoted(published, dagbag, workspace):
     refused = [d for d in decisions if not d["promoted"]]
     assert len(refused) == 1 and refused[0]["score"] < refused[0]["production_score"]
     assert (store / "basket.mar").read_bytes() == before
+
+
+@pytest.mark.slow
+def test_a_promoted_model_is_registered_with_a_running_torchserve(dagbag, workspace):
+    """The whole path: a better model published by the DAG is served by TorchServe next."""
+    from basket.torchserve import LocalTorchServe, http
+
+    store = workspace / "served_store"
+    dag = dagbag.dags["basket_retrain"]
+    first = dag.test(
+        run_conf=conf(workspace, model_store=str(store), config=str(workspace / "worse.json"))
+    )
+    assert states(first)[("publish", -1)] == "success"  # nothing in production yet
+    old = json.loads((store / "production.json").read_text())["version"]
+    request = json.dumps([["Organic Strawberries"], ["Banana"]]).encode()
+    with LocalTorchServe(model_store=store) as server:
+        answer = http("POST", f"{server.inference_url}/predictions/basket", request)[1]
+        assert answer["model_version"] == old
+        better = dag.test(
+            run_conf=conf(workspace, model_store=str(store), management_url=server.management_url)
+        )
+        assert states(better)[("publish", -1)] == "success", states(better)
+        new = json.loads((store / "production.json").read_text())["version"]
+        assert new != old and new.startswith("xgboost")
+        answer = http("POST", f"{server.inference_url}/predictions/basket", request)[1]
+        assert answer["model_version"] == new
+        listed = http("GET", f"{server.management_url}/models/basket/all")[1]
+        assert [m["modelVersion"] for m in listed] == [new]
