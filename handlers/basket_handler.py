@@ -10,6 +10,7 @@ Request limits come from the `basket` section of the archive's model-config.yaml
 from __future__ import annotations
 
 import logging
+import time
 from http import HTTPStatus
 
 import torch
@@ -58,7 +59,14 @@ class BasketHandler(BaseHandler):
     def inference(self, data, *args, **kwargs):
         """One (status, answer) per request."""
         bodies, sizes = data
-        return self.scorer.answer_batch(bodies, sizes)
+        started = time.perf_counter()
+        answers = self.scorer.answer_batch(bodies, sizes)
+        valid = sum(status == 200 for status, _ in answers)
+        logger.info(
+            "scored a batch of %d requests (%d valid) in %.1f ms",
+            len(bodies), valid, 1000 * (time.perf_counter() - started),
+        )  # fmt: skip
+        return answers
 
     def postprocess(self, data):
         """Set each request's HTTP status; return the JSON bodies in request order."""

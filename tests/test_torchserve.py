@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import zipfile
@@ -123,12 +124,15 @@ def test_answers_equal_batch_scoring_rows(server, xgb_run_dir, synth_dir, tmp_pa
     )
     histories = build_histories(load_tables(synth_dir))
     histories = histories.select_users(scoring_users(histories))
-    users = np.linspace(0, histories.n_users - 1, 12).astype(int)
+    users = np.linspace(0, histories.n_users - 1, 24).astype(int)
     # Sent concurrently, so TorchServe batches some of them together.
-    with ThreadPoolExecutor(8) as pool:
+    with ThreadPoolExecutor(16) as pool:
         answers = list(
             pool.map(lambda u: predict(server, json.dumps(history_request(histories, u))), users)
         )
+    # The handler got some of them together and scored each batch in one call.
+    sizes = re.findall(r"scored a batch of (\d+) requests", server.log_tail(10_000))
+    assert max(map(int, sizes)) > 1, sizes
     for user, (status, answer) in zip(users, answers, strict=True):
         row = frame[frame["user_id"] == histories.user_ids[user]].sort_values("rank")
         assert status == 200, answer
