@@ -51,3 +51,21 @@ def xgb_run_dir(prepared, tmp_path_factory) -> Path:
     run_dir = tmp_path_factory.mktemp("run")
     model.save(run_dir / "winner", extra={"name": "xgboost", "version": "xgboost-test-1"})
     return run_dir
+
+
+@pytest.fixture(scope="session")
+def neural_model_dir(prepared, tmp_path_factory) -> Path:
+    """An AttentionGRU with its initial (seeded, untrained) weights, saved as a model dir:
+    enough to check every path scores a neural model the same way."""
+    import torch
+
+    from basket.data.user_products import N_FEATURES
+    from basket.models.modules import NextBasketNet, PredictorConfig
+    from basket.models.neural import NeuralRecommender
+
+    torch.manual_seed(0)
+    config = PredictorConfig(encoder="attention", order_hidden=32, embed_dim=16, gate_hidden=16)
+    net = NextBasketNet(config, len(prepared.vocab), N_FEATURES).eval()
+    model = NeuralRecommender(net, prepared.vocab, threshold=0.5, decoding="expected_f1")
+    folder = tmp_path_factory.mktemp("neural") / "attentiongru"
+    return model.save(folder, extra={"name": "attentiongru", "version": "attentiongru-test-1"})

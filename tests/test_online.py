@@ -107,12 +107,13 @@ def test_limits_are_configurable(xgb_run_dir):
     assert _one(strict, {"orders": [], "k": 5})[0] == 200
 
 
+@pytest.mark.parametrize("kind", ["xgboost", "neural"])
 def test_online_answer_equals_the_batch_row_for_the_same_history(
-    scorer, xgb_run_dir, synth_dir, tmp_path
+    kind, xgb_run_dir, neural_model_dir, synth_dir, tmp_path
 ):
-    frame = pd.read_parquet(
-        score_users(xgb_run_dir / "winner", synth_dir, tmp_path / "recs.parquet").out_path
-    )
+    model_dir = xgb_run_dir / "winner" if kind == "xgboost" else neural_model_dir
+    scorer = OnlineScorer.from_model_dir(model_dir)
+    frame = pd.read_parquet(score_users(model_dir, synth_dir, tmp_path / "recs.parquet").out_path)
     histories = build_histories(load_tables(synth_dir))
     histories = histories.select_users(scoring_users(histories))
     users = [0, 1, histories.n_users - 1]

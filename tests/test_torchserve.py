@@ -159,3 +159,13 @@ def test_registering_a_new_version_makes_it_the_default(server, xgb_run_dir, tmp
     assert result == {"registered": "xgboost-test-2", "unloaded": ["xgboost-test-1"]}
     status, answer = predict(server, json.dumps(ISSUE_REQUEST))
     assert status == 200 and answer["model_version"] == "xgboost-test-2"
+
+
+def test_a_torch_winner_serves_through_the_same_handler(neural_model_dir, tmp_path):
+    package_mar(neural_model_dir, tmp_path / "store" / "basket.mar")
+    with LocalTorchServe(model_store=tmp_path / "store") as neural:
+        status, answer = predict(neural, json.dumps({"orders": ISSUE_REQUEST, "k": 5}))
+        bad, error = predict(neural, '{"orders": [[1]], "k": 0}')
+    assert status == 200 and answer["model_version"] == "attentiongru-test-1"
+    assert len(answer["products"]) == 5 and answer["unknown"] == []
+    assert bad == 400 and "k must be" in error["message"]

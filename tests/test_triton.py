@@ -17,7 +17,7 @@ from basket.cli import main
 from basket.data import build_histories, load_tables
 from basket.data.history import scoring_users
 from basket.online import history_request
-from basket.triton import LocalTriton
+from basket.triton import LocalTriton, export_triton_repository
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
@@ -68,12 +68,15 @@ def test_repository_layout(exported, xgb_run_dir):
     assert shipped == {p.name for p in (xgb_run_dir / "winner").iterdir()}
 
 
+@pytest.mark.parametrize("kind", ["xgboost", "neural"])
 def test_triton_answers_equal_batch_scoring_and_survive_bad_input(
-    exported, triton_venv, xgb_run_dir, synth_dir, tmp_path
+    kind, exported, triton_venv, xgb_run_dir, neural_model_dir, synth_dir, tmp_path
 ):
-    frame = pd.read_parquet(
-        score_users(xgb_run_dir / "winner", synth_dir, tmp_path / "r.parquet").out_path
-    )
+    model_dir = xgb_run_dir / "winner"
+    if kind == "neural":  # a torch winner runs through the same Python-backend model
+        model_dir = neural_model_dir
+        exported = export_triton_repository(model_dir, tmp_path / "repo").parent
+    frame = pd.read_parquet(score_users(model_dir, synth_dir, tmp_path / "r.parquet").out_path)
     histories = build_histories(load_tables(synth_dir))
     histories = histories.select_users(scoring_users(histories))
     users = np.linspace(0, histories.n_users - 1, 10).astype(int)
