@@ -50,12 +50,16 @@ def http(method: str, url: str, body: bytes | None = None, timeout: float = 30.0
         return status, raw.decode(errors="replace")
 
 
-def server_config(template: Path, ports: dict[str, int], model_store: Path) -> str:
-    """`template` (a config.properties) with loopback `ports` and `model_store` put in."""
+def server_config(
+    template: Path, ports: dict[str, int], model_store: Path, grpc_ports: dict[str, int]
+) -> str:
+    """`template` (a config.properties) with loopback `ports`, `model_store` and the gRPC
+    ports (TorchServe always opens 7070/7071 otherwise, so two servers would clash)."""
     text = template.read_text()
     for key, port in ports.items():
         text = re.sub(rf"(?m)^{key}=.*$", f"{key}=http://127.0.0.1:{port}", text)
-    return re.sub(r"(?m)^model_store=.*$", f"model_store={model_store}", text)
+    text = re.sub(r"(?m)^model_store=.*$", f"model_store={model_store}", text)
+    return text + "".join(f"\n{key}={port}" for key, port in grpc_ports.items()) + "\n"
 
 
 @dataclass
@@ -76,6 +80,7 @@ class LocalTorchServe(LocalServer):
             "management_address": free_port(),
             "metrics_address": free_port(),
         }
+        self.grpc_ports = {"grpc_inference_port": free_port(), "grpc_management_port": free_port()}
         self._own_workdir = self.workdir is None
         self.workdir = Path(self.workdir or tempfile.mkdtemp(prefix="basket-torchserve-"))
         self.process = None
@@ -105,6 +110,9 @@ class LocalTorchServe(LocalServer):
             **os.environ,
             "PATH": path,
             "TMPDIR": str(self.workdir / "tmp"),
+            # TEMP becomes the frontend's java.io.tmpdir, where the worker sockets live
+            # (/tmp/.ts.sock.9000, ... otherwise: the same names for every server).
+            "TEMP": str(self.workdir / "tmp"),
             # TS_CONFIG_FILE wins over --ts-config in TorchServe's launcher.
             "TS_CONFIG_FILE": str(self.workdir / "config.properties"),
         }
@@ -115,7 +123,9 @@ class LocalTorchServe(LocalServer):
             raise FileNotFoundError("torchserve is not installed beside this Python or on PATH")
         config = self.workdir / "config.properties"
         config.write_text(
-            server_config(self.template, self.ports, Path(self.model_store).resolve())
+            server_config(
+                self.template, self.ports, Path(self.model_store).resolve(), self.grpc_ports
+            )
         )
         command = [
             shutil.which("torchserve", path=self._env()["PATH"]),
