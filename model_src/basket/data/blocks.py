@@ -86,11 +86,11 @@ def user_blocks(
     order_ids = orders[s.ORDER_ID].to_numpy()
     by_id = np.argsort(order_ids, kind="stable")
     sorted_ids = order_ids[by_id]
-    order_block = block_of_user[np.searchsorted(user_ids, orders[s.USER_ID].to_numpy())][by_id]
+    order_user_block = block_of_user[np.searchsorted(user_ids, orders[s.USER_ID].to_numpy())]
+    order_block = order_user_block[by_id]
     with tempfile.TemporaryDirectory(prefix="basket-blocks-") as spill:
         spilled = {table: _spill(data_dir, table, sorted_ids, order_block, n_blocks, Path(spill))
                    for table in (s.PRIOR_LINES, s.TRAIN_LINES)}  # fmt: skip
-        order_user_block = block_of_user[np.searchsorted(user_ids, orders[s.USER_ID].to_numpy())]
         for block in range(n_blocks):
             lines = {table: _read_block(files, block, table) for table, files in spilled.items()}
             yield Tables(

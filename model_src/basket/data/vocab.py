@@ -8,6 +8,7 @@ map to -1: models cannot recommend them, but they still count in the truth.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -35,11 +36,16 @@ class Vocabulary:
     def __len__(self) -> int:
         return len(self.product_ids)
 
+    @cached_property
+    def _sorted(self) -> tuple[np.ndarray, np.ndarray]:
+        # Sorted once per vocabulary: online scoring looks up a few ids many times.
+        order = np.argsort(self.product_ids, kind="stable")
+        return order, self.product_ids[order]
+
     def index_of(self, product_ids: np.ndarray) -> np.ndarray:
         """Vocabulary index of each product id, -1 where the product is not in the vocabulary."""
         product_ids = np.asarray(product_ids)
-        order = np.argsort(self.product_ids, kind="stable")
-        sorted_ids = self.product_ids[order]
+        order, sorted_ids = self._sorted
         pos = np.searchsorted(sorted_ids, product_ids)
         pos = np.minimum(pos, len(sorted_ids) - 1)
         found = (
