@@ -23,6 +23,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from basket.atomic import atomic_file
 from basket.data.history import Histories
 from basket.data.vocab import Vocabulary
 from basket.sparse import normalise_rows
@@ -137,7 +138,8 @@ def write_embeddings(vocab: Vocabulary, vectors: np.ndarray, path: Path | str) -
     """`embeddings.parquet`: product_id, e0..e{dim-1}, one row per vocabulary product in order."""
     frame = pd.DataFrame(vectors, columns=[f"e{i}" for i in range(vectors.shape[1])])
     frame.insert(0, "product_id", vocab.product_ids)
-    frame.to_parquet(path, index=False)
+    with atomic_file(path) as temp:
+        frame.to_parquet(temp, index=False)
     return Path(path)
 
 

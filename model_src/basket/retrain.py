@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from basket.atomic import atomic_dir, write_json_atomically
 from basket.config import RunConfig, config_dict
 from basket.data.history import Histories, Targets
 from basket.data.prepare import Prepared
@@ -133,12 +134,18 @@ def candidate_names(config: RunConfig) -> tuple[str, ...]:
 
 
 def _record_stage(run_dir: Path, name: str, began: float) -> None:
-    """Add a stage's seconds to RUN/stage_seconds.json (stages may run in separate processes)."""
-    path = run_dir / "stage_seconds.json"
-    stages = json.loads(path.read_text()) if path.exists() else {}
-    stages[name] = round(time.perf_counter() - began, 1)
-    path.write_text(json.dumps(stages, indent=1))
-    log.info("stage %s done in %.0fs", name, stages[name])
+    """Write a stage's seconds to RUN/stages/NAME.json: one file per stage, because stages run
+    as parallel tasks in separate processes (a shared file would lose updates)."""
+    seconds = round(time.perf_counter() - began, 1)
+    write_json_atomically(run_dir / "stages" / f"{name}.json", {"stage": name, "seconds": seconds})
+    log.info("stage %s done in %.0fs", name, seconds)
+
+
+def stage_seconds(run_dir: Path | str) -> dict[str, float]:
+    """{stage: seconds} of every stage of RUN that finished, in the order they finished."""
+    paths = sorted(Path(run_dir).glob("stages/*.json"), key=lambda p: p.stat().st_mtime_ns)
+    records = [json.loads(p.read_text()) for p in paths]
+    return {record["stage"]: record["seconds"] for record in records}
 
 
 def validate_stage(data_dir: Path | str, run_dir: Path | str) -> Path:
@@ -167,7 +174,7 @@ def prepare_stage(data_dir: Path | str, run_dir: Path | str, config: RunConfig) 
         "data_dir": str(data_dir),
         "data_fingerprint": data.fingerprint,
     }
-    (run_dir / "config.json").write_text(json.dumps(record, indent=1))
+    write_json_atomically(run_dir / "config.json", record)
     _record_stage(run_dir, "prepare", began)
     return folder
 
@@ -245,12 +252,11 @@ def compare_stage(run_dir: Path | str, config: RunConfig) -> RetrainResult:
         }
         model_dirs[name] = model.save(run_dir / "models" / name, extra=extra)
     winner_dir = run_dir / "winner"
-    if winner_dir.exists():
-        shutil.rmtree(winner_dir)
-    shutil.copytree(model_dirs[comparison.winner], winner_dir)
+    with atomic_dir(winner_dir) as staging:
+        shutil.copytree(model_dirs[comparison.winner], staging, dirs_exist_ok=True)
     _record_stage(run_dir, "compare", began)
 
-    stages = json.loads((run_dir / "stage_seconds.json").read_text())
+    stages = stage_seconds(run_dir)
     seconds = round(sum(stages.values()), 1)
     report_path = write_report(
         comparison,
@@ -276,7 +282,7 @@ def retrain(
     config = config or RunConfig()
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "stage_seconds.json").unlink(missing_ok=True)
+    shutil.rmtree(run_dir / "stages", ignore_errors=True)
     validate_stage(data_dir, run_dir)
     prepare_stage(data_dir, run_dir, config)
     embed_stage(run_dir, config)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from basket.atomic import atomic_dir
 from basket.data.history import Splits, build_histories, load_splits, make_splits, save_splits
 from basket.data.load import data_fingerprint, load_tables
 from basket.data.vocab import VocabConfig, Vocabulary
@@ -30,14 +31,13 @@ class Prepared:
 
     def save(self, folder: Path | str) -> Path:
         """Write splits.npz, vocab.parquet, products.parquet and prepared.json into `folder`."""
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        save_splits(self.splits, folder / "splits.npz")
-        self.vocab.save(folder / "vocab.parquet")
-        self.products.to_parquet(folder / "products.parquet", index=False)
-        meta = {"fingerprint": self.fingerprint, "data_dir": self.data_dir}
-        (folder / "prepared.json").write_text(json.dumps(meta, indent=1))
-        return folder
+        with atomic_dir(folder) as staging:
+            save_splits(self.splits, staging / "splits.npz")
+            self.vocab.save(staging / "vocab.parquet")
+            self.products.to_parquet(staging / "products.parquet", index=False)
+            meta = {"fingerprint": self.fingerprint, "data_dir": self.data_dir}
+            (staging / "prepared.json").write_text(json.dumps(meta, indent=1))
+        return Path(folder)
 
     @classmethod
     def load(cls, folder: Path | str) -> Prepared:

@@ -10,6 +10,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
+from basket.atomic import atomic_dir
 from basket.data.history import Histories
 from basket.data.user_products import N_FEATURES
 from basket.data.vocab import Vocabulary
@@ -63,11 +64,12 @@ class NeuralRecommender(ChunkedRecommender):
             "config": asdict(self.net.config),
             **(extra or {}),
         }
-        model_dir = write_model_dir(model_dir, self.vocab, meta)
-        vectors = self.net.products.weight.detach()[: len(self.vocab)].numpy()
-        write_embeddings(self.vocab, vectors, model_dir / "embeddings.parquet")
-        torch.save(self.net.state_dict(), model_dir / "weights.pt")
-        return model_dir
+        with atomic_dir(model_dir) as staging:
+            write_model_dir(staging, self.vocab, meta)
+            vectors = self.net.products.weight.detach()[: len(self.vocab)].numpy()
+            write_embeddings(self.vocab, vectors, staging / "embeddings.parquet")
+            torch.save(self.net.state_dict(), staging / "weights.pt")
+        return Path(model_dir)
 
     @classmethod
     def load(cls, model_dir: Path) -> NeuralRecommender:

@@ -19,6 +19,7 @@ from typing import ClassVar
 import numpy as np
 import scipy.sparse as sp
 
+from basket.atomic import atomic_dir
 from basket.data.history import Histories
 from basket.data.vocab import Vocabulary
 from basket.models.base import ChunkedRecommender, write_model_dir
@@ -118,10 +119,11 @@ class TifuKNN(ChunkedRecommender):
             "config": asdict(self.config),
             **(extra or {}),
         }
-        model_dir = write_model_dir(model_dir, self.vocab, meta)
-        sp.save_npz(model_dir / "database.npz", self.database)
-        np.save(model_dir / "database_users.npy", self.database_users, allow_pickle=False)
-        return model_dir
+        with atomic_dir(model_dir) as staging:
+            write_model_dir(staging, self.vocab, meta)
+            sp.save_npz(staging / "database.npz", self.database)
+            np.save(staging / "database_users.npy", self.database_users, allow_pickle=False)
+        return Path(model_dir)
 
     @classmethod
     def load(cls, model_dir: Path) -> TifuKNN:

@@ -13,6 +13,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from basket.atomic import atomic_dir
 from basket.data.history import Histories
 from basket.data.user_products import user_product_stats
 from basket.data.vocab import Vocabulary
@@ -40,9 +41,10 @@ class PTopFreq(ChunkedRecommender):
     def save(self, model_dir: Path, extra: dict | None = None) -> Path:
         """Write model.json (plus `extra`) and vocab.parquet; the basket is products in at
         least `threshold` of the customer's orders."""
-        return write_model_dir(
-            model_dir, self.vocab, {"kind": self.kind, "threshold": self.threshold, **(extra or {})}
-        )
+        with atomic_dir(model_dir) as staging:
+            meta = {"kind": self.kind, "threshold": self.threshold, **(extra or {})}
+            write_model_dir(staging, self.vocab, meta)
+        return Path(model_dir)
 
     @classmethod
     def load(cls, model_dir: Path) -> PTopFreq:

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
+from basket.atomic import atomic_dir
 from basket.data.history import Histories, Targets, holdout_last
 from basket.data.vocab import Vocabulary
 from basket.models.base import ChunkedRecommender, write_model_dir
@@ -121,10 +122,11 @@ class XGBoostRecommender(ChunkedRecommender):
             "features": list(FEATURES),
             **(extra or {}),
         }
-        model_dir = write_model_dir(model_dir, self.vocab, meta)
-        self.products.frame(self.vocab).to_parquet(model_dir / "products.parquet", index=False)
-        self.booster.save_model(model_dir / "booster.ubj")
-        return model_dir
+        with atomic_dir(model_dir) as staging:
+            write_model_dir(staging, self.vocab, meta)
+            self.products.frame(self.vocab).to_parquet(staging / "products.parquet", index=False)
+            self.booster.save_model(staging / "booster.ubj")
+        return Path(model_dir)
 
     @classmethod
     def load(cls, model_dir: Path) -> XGBoostRecommender:
