@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 from collections.abc import Callable
 from pathlib import Path
 
@@ -32,7 +33,8 @@ DEFAULTS = {
     "model_store": str(REPO_ROOT / "model_store"),
     "recommendations_dir": str(REPO_ROOT / "runs" / "recommendations"),
     "config": "",
-    "management_url": "http://127.0.0.1:8081",
+    # A TorchServe management API to load each promoted model into; empty: none.
+    "management_url": "",
     "k": "10",
     "users_per_shard": "50000",
 }
@@ -55,6 +57,12 @@ def resolve_settings(
     safe_run_id = re.sub(r"[^A-Za-z0-9_.-]+", "_", run_id)
     settings["run_dir"] = str(Path(settings["runs_dir"]) / safe_run_id)
     return settings
+
+
+def worker_hostname() -> str:
+    """The host name a task records (Airflow's `[core] hostname_callable`): BASKET_WORKER_NAME
+    when set, so several Celery workers on one host stay apart, else the host's FQDN."""
+    return os.environ.get("BASKET_WORKER_NAME") or socket.getfqdn()
 
 
 def run_config(settings: dict):
@@ -84,7 +92,16 @@ def dag_arguments() -> dict:
         "catchup": False,
         "max_active_runs": 1,
         "tags": ["basket"],
-        "params": {name: Param(default, type="string") for name, default in DEFAULTS.items()},
+        # Empty by default: Airflow merges Param defaults into every run's params, so a
+        # non-empty default would always win over the Variable (issue 12).
+        "params": {
+            name: Param(
+                None,
+                type=["null", "string"],
+                description=f"empty: the Variable basket_{name}, else {default!r}",
+            )
+            for name, default in DEFAULTS.items()
+        },
     }
 
 
