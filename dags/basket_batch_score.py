@@ -13,6 +13,7 @@ functions only.
 from __future__ import annotations
 
 from airflow.sdk import Asset, dag, get_current_context, task
+from airflow.sdk.exceptions import AirflowSkipException
 from airflow.timetables.assets import AssetOrTimeSchedule
 from airflow.timetables.trigger import CronTriggerTimetable
 
@@ -41,12 +42,21 @@ def basket_batch_score():
 
     @task
     def plan_shards() -> list[dict]:
+        """Pin the production model once (every shard scores this copy, whatever is published
+        meanwhile) and cut the customers into shards; skip when nothing is in production."""
         from basket.batch import plan_shards as plan
+        from basket.publish import NoProductionModel, pin_production
 
         settings = task_settings()
-        return plan(settings["data_dir"], int(settings["users_per_shard"]))
+        try:
+            version, pinned = pin_production(settings["model_store"], settings["run_dir"])
+        except NoProductionModel as missing:
+            raise AirflowSkipException(f"nothing to score with yet: {missing}") from None
+        shards = plan(settings["data_dir"], int(settings["users_per_shard"]))
+        print(f"scoring with {version} ({pinned}) in {len(shards)} shards")
+        return [{**shard, "model": str(pinned), "version": version} for shard in shards]
 
-    @task(retries=2)
+    @task(retries=2, queue="scoring")
     def score_shard(shard: dict) -> str:
         from pathlib import Path
 
@@ -55,14 +65,15 @@ def basket_batch_score():
         settings = task_settings()
         out = Path(settings["run_dir"]) / "shards" / f"part-{shard['index']:05d}.parquet"
         result = score_users(
-            Path(settings["model_store"]) / "basket.mar",
+            shard["model"],
             settings["data_dir"],
             out,
             k=int(settings["k"]),
             shard=(shard["index"], shard["count"]),
         )
         print(
-            f"shard {shard['index']}/{shard['count']}: {result.users:,} customers, {result.rows:,} rows"
+            f"shard {shard['index']}/{shard['count']} ({shard['version']}): "
+            f"{result.users:,} customers, {result.rows:,} rows"
         )
         return str(result.out_path)
 

@@ -1,5 +1,5 @@
 """Nightly retrain: validate → prepare → embed → train candidates (in parallel) → compare →
-package basket.mar → publish into the model store (and TorchServe).
+package basket.mar → publish into the model store → register with TorchServe.
 
 Each task calls one stage function of `basket`; the tasks share nothing but paths
 (see `basket.orchestration` for how params, Variables and defaults resolve).
@@ -7,6 +7,9 @@ Bad data fails `validate` with the Great Expectations summary in its log and
 nothing after it runs, so the model in production stays untouched. `publish`
 refuses a winner that scores worse than production on the same split (the task
 is then skipped and the asset not updated, so batch scoring is not triggered).
+`register` loads a promoted model into the TorchServe at `basket_management_url`
+(with the key in the Variable `basket_management_token` when token authorization
+is on); it is retried on its own and never undoes the promotion.
 """
 
 from __future__ import annotations
@@ -24,7 +27,10 @@ from basket.orchestration import (
     validate_or_fail,
 )
 
+# Celery workers take tasks by queue: training on the big hosts, the rest anywhere
+# (scripts/airflow_cluster.sh; ignored by the LocalExecutor).
 TRAINING_RETRIES = {
+    "queue": "training",
     "retries": 2,
     "retry_delay": timedelta(minutes=2),
     "retry_exponential_backoff": True,
@@ -115,12 +121,24 @@ def basket_retrain():
         from basket.publish import publish as publish_model
 
         settings = task_settings()
-        result = publish_model(
-            settings["run_dir"], mar, settings["model_store"], settings["management_url"]
-        )
+        result = publish_model(settings["run_dir"], mar, settings["model_store"])
         if not result.promoted:
             raise AirflowSkipException(result.reason)
         return asdict(result)
+
+    @task(retries=3, retry_delay=timedelta(seconds=30))
+    def register(published: dict) -> dict:
+        """Load the promoted version into TorchServe. Promotion is done and the asset updated
+        already: a failure here is retried and reported, never undone or half-done."""
+        from airflow.sdk import Variable
+
+        from basket.publish import register_production
+
+        settings = task_settings()
+        if not settings["management_url"]:
+            raise AirflowSkipException("no basket_management_url set: no TorchServe to update")
+        token = Variable.get("basket_management_token", default=None)
+        return register_production(settings["model_store"], settings["management_url"], token)
 
     trained = [train_cnngru(), train_attentiongru(), train_xgboost(), train_references()]
     validate() >> prepare() >> embed() >> trained
@@ -128,7 +146,7 @@ def basket_retrain():
     trained >> winner
     mar = package()
     winner >> mar
-    publish(mar)
+    register(publish(mar))
 
 
 basket_retrain()

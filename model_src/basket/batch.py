@@ -14,8 +14,6 @@ and a shard `(index, count)` scores one contiguous slice of the customers.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import tempfile
 import time
 import zipfile
@@ -28,6 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
+from basket.atomic import atomic_dir, atomic_file
 from basket.data import schema as s
 from basket.data.blocks import read_frame, scoring_user_ids, user_blocks
 from basket.data.history import build_histories
@@ -128,12 +127,8 @@ def score_users(
     user_ids = scoring_user_ids(orders)
     if shard is not None:
         user_ids = user_ids[shard_users(len(user_ids), shard)]
-    handle, temp_name = tempfile.mkstemp(
-        prefix=f".{out_path.name}.", suffix=".tmp", dir=out_path.parent
-    )
-    os.close(handle)
     rows = users = 0
-    try:
+    with atomic_file(out_path) as temp_name:
         with (
             pq.ParquetWriter(temp_name, SCHEMA) as writer,
             tqdm(total=len(user_ids), desc="score", unit="customer", disable=None) as progress,
@@ -151,10 +146,6 @@ def score_users(
                     rows += table.num_rows
                     users += chunk.n_users
                     progress.update(chunk.n_users)
-        os.replace(temp_name, out_path)
-    finally:
-        if os.path.exists(temp_name):
-            os.unlink(temp_name)
     return ScoreResult(out_path, users, rows, time.perf_counter() - started)
 
 
@@ -171,25 +162,23 @@ def merge_shards(parts: list[Path | str], dataset_dir: Path | str, run_date: str
     `dataset_dir/run_date=RUN_DATE/recommendations.parquet`, atomically.
 
     A re-run for the same date replaces the partition instead of adding to it, so
-    there are never duplicate rows; other dates are not touched.
+    there are never duplicate rows; other dates are not touched. Shards scored by
+    different model versions are refused: a partition holds one version.
     """
-    dataset_dir = Path(dataset_dir)
-    partition = dataset_dir / f"run_date={run_date}"
-    dataset_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".run_date={run_date}.", dir=dataset_dir))
-    try:
+    versions = sorted(
+        {
+            version
+            for part in parts
+            for version in pq.read_table(part, columns=["model_version"])["model_version"]
+            .unique()
+            .to_pylist()
+        }
+    )
+    if len(versions) > 1:
+        raise ValueError(f"shards were scored by several model versions {versions}: not merged")
+    partition = Path(dataset_dir) / f"run_date={run_date}"
+    with atomic_dir(partition) as staging:
         with pq.ParquetWriter(staging / "recommendations.parquet", SCHEMA) as writer:
             for part in parts:
                 writer.write_table(pq.read_table(part, schema=SCHEMA))
-        if partition.exists():
-            # Two renames: the old partition is moved aside, then the new one takes its name.
-            retired = Path(tempfile.mkdtemp(prefix=".retired.", dir=dataset_dir))
-            os.replace(partition, retired / partition.name)
-            os.replace(staging, partition)
-            shutil.rmtree(retired)
-        else:
-            os.replace(staging, partition)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
     return partition / "recommendations.parquet"

@@ -6,23 +6,30 @@
 
 The new archive is promoted only when its winner scores at least as well as
 the production model on the new run's own evaluation split (both measured
-here, on the same customers, with the same metric). Promotion writes the
-archive beside its target and renames it into place, so a server or reader
-never sees half a file; a refused candidate leaves every byte of the store as
-it was. When a TorchServe management API is given and reachable, the new
-version is registered there and made the default.
+here, on the same customers, with the same metric). Promotion is one atomic
+step: the versioned copy is written first (invisible to servers and batch
+runs), then one rename puts it in place as `basket.mar`, which is the single
+truth of what is in production (`production_version` reads its model.json);
+production.json records the history after it, and a retried publish completes
+it without a duplicate entry. A refused candidate leaves every byte of the store
+as it was.
+
+Registering the new version with a running TorchServe (`register_production`) is
+a separate step: it may fail or be retried without undoing or half-doing the
+promotion.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
-import tempfile
 import time
+import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from basket.atomic import copy_atomically, write_json_atomically
+from basket.torchserve import register_model
 
 log = logging.getLogger(__name__)
 
@@ -40,20 +47,6 @@ class PublishResult:
     production_version: str | None
     production_score: float | None
     reason: str
-    registered: str | None = None
-
-
-def _copy_atomically(source: Path, target: Path) -> None:
-    handle, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(handle)
-    try:
-        shutil.copyfile(source, temp)
-        with open(temp, "rb") as written:
-            os.fsync(written.fileno())
-        os.replace(temp, target)
-    finally:
-        if os.path.exists(temp):
-            os.unlink(temp)
 
 
 def production_score(mar_path: Path, run_dir: Path, metric: str, k: int) -> tuple[str, float]:
@@ -71,14 +64,9 @@ def production_score(mar_path: Path, run_dir: Path, metric: str, k: int) -> tupl
     return version, float(metrics[metric])
 
 
-def publish(
-    run_dir: Path | str,
-    mar_path: Path | str,
-    model_store: Path | str,
-    management_url: str | None = None,
-) -> PublishResult:
+def publish(run_dir: Path | str, mar_path: Path | str, model_store: Path | str) -> PublishResult:
     """Promote `mar_path` (the package of RUN/winner) into `model_store` unless it is worse
-    than the production model on RUN's evaluation split; register it with TorchServe."""
+    than the production model on RUN's evaluation split; the decision goes to RUN/publish.json."""
     run_dir, mar_path, store = Path(run_dir), Path(mar_path), Path(model_store)
     report = json.loads((run_dir / "report.json").read_text())
     metric, winner = report["primary_metric"], report["winner"]
@@ -96,8 +84,8 @@ def publish(
             f"{prod_score:.4f} on the same split: not promoted",
         )  # fmt: skip
     else:
-        _copy_atomically(mar_path, store / f"basket-{version}.mar")
-        _copy_atomically(mar_path, current)
+        copy_atomically(mar_path, store / f"basket-{version}.mar")
+        copy_atomically(mar_path, current)  # the commit point
         _record_production(store, version, metric, score, run_dir)
         reason = (
             "no model in production"
@@ -105,36 +93,63 @@ def publish(
             else f"{metric} {score:.4f} >= production {prod_version} {prod_score:.4f}"
         )
         result = PublishResult(True, version, metric, score, prod_version, prod_score, reason)
-        if management_url:
-            result = _register(result, management_url, f"basket-{version}.mar")
     log.info("publish: %s", result.reason)
-    (run_dir / "publish.json").write_text(json.dumps(asdict(result), indent=1))
+    write_json_atomically(run_dir / "publish.json", asdict(result))
     return result
 
 
 def _record_production(store: Path, version: str, metric: str, score: float, run_dir: Path):
     path = store / "production.json"
     history = json.loads(path.read_text()).get("history", []) if path.exists() else []
+    if history and history[-1]["version"] == version and history[-1]["run_dir"] == str(run_dir):
+        history = history[:-1]  # a retried publish of the same run: one entry, not two
     entry = {
         "version": version,
         metric: score,
         "run_dir": str(run_dir),
         "promoted_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    record = {**entry, "history": [*history, entry]}
-    handle, temp = tempfile.mkstemp(prefix=".production.json.", dir=store)
-    with os.fdopen(handle, "w") as out:
-        json.dump(record, out, indent=1)
-    os.replace(temp, path)
+    write_json_atomically(path, {**entry, "history": [*history, entry]})
 
 
-def _register(result: PublishResult, management_url: str, archive: str) -> PublishResult:
-    """Register `archive` with a running TorchServe; an unreachable server is logged, not fatal."""
-    from basket.torchserve import register_model
+class NoProductionModel(FileNotFoundError):
+    """The model store has no basket.mar yet: nothing was ever published there."""
 
-    try:
-        registered = register_model(management_url, archive, result.version)
-    except OSError as error:
-        log.warning("TorchServe at %s not reachable (%s); not registered", management_url, error)
-        return result
-    return PublishResult(**{**asdict(result), "registered": registered["registered"]})
+
+def archive_version(mar_path: Path | str) -> str:
+    """The model version inside a `.mar` archive (its model.json)."""
+    with zipfile.ZipFile(mar_path) as archive:
+        return json.loads(archive.read("model.json")).get("version", "unversioned")
+
+
+def _production_archive(model_store: Path | str) -> Path:
+    current = Path(model_store) / PRODUCTION
+    if not current.exists():
+        raise NoProductionModel(
+            f"{current} does not exist: no model was published to {model_store} yet "
+            "(run the basket_retrain DAG, or `basket retrain` and `basket package`, first)"
+        )
+    return current
+
+
+def production_version(model_store: Path | str) -> str:
+    """The version of the model in production: the one inside `model_store/basket.mar`."""
+    return archive_version(_production_archive(model_store))
+
+
+def pin_production(model_store: Path | str, run_dir: Path | str) -> tuple[str, Path]:
+    """(version, RUN/model.mar): a copy of the production archive for one batch run, so every
+    shard scores the same version even when a publish lands while the run is going."""
+    pinned = copy_atomically(_production_archive(model_store), Path(run_dir) / "model.mar")
+    return archive_version(pinned), pinned
+
+
+def register_production(
+    model_store: Path | str, management_url: str, token: str | None = None
+) -> dict:
+    """Load the production version (`basket-<version>.mar` of the store TorchServe serves) into
+    the TorchServe at `management_url` and make it the default; `token` is its management key
+    when token authorization is on. Returns `register_model`'s answer; raises RuntimeError when
+    TorchServe refuses, OSError when it is unreachable."""
+    version = production_version(model_store)
+    return register_model(management_url, f"basket-{version}.mar", version, token=token)

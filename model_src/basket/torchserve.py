@@ -34,11 +34,20 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def http(method: str, url: str, body: bytes | None = None, timeout: float = 30.0):
-    """(status, parsed JSON or text) of one HTTP call; 4xx/5xx are returned, not raised."""
+def http(
+    method: str,
+    url: str,
+    body: bytes | None = None,
+    timeout: float = 30.0,
+    token: str | None = None,
+):
+    """(status, parsed JSON or text) of one HTTP call; 4xx/5xx are returned, not raised.
+    `token`: a TorchServe key, sent as `Authorization: Bearer` (token authorization on)."""
     request = urllib.request.Request(url, data=body, method=method)
     if body is not None:
         request.add_header("Content-Type", "application/json")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             status, raw = response.status, response.read()
@@ -71,6 +80,8 @@ class LocalTorchServe(LocalServer):
     workdir: Path | None = None
     template: Path = REPO_CONFIG
     start_timeout_s: float = 180.0
+    # TorchServe's default, and what production should run: keys in WORKDIR/key_file.json.
+    token_auth: bool = False
 
     name = "torchserve"
 
@@ -122,11 +133,12 @@ class LocalTorchServe(LocalServer):
         if shutil.which("torchserve", path=self._env()["PATH"]) is None:
             raise FileNotFoundError("torchserve is not installed beside this Python or on PATH")
         config = self.workdir / "config.properties"
-        config.write_text(
-            server_config(
-                self.template, self.ports, Path(self.model_store).resolve(), self.grpc_ports
-            )
+        text = server_config(
+            self.template, self.ports, Path(self.model_store).resolve(), self.grpc_ports
         )
+        if self.token_auth:
+            text = re.sub(r"(?m)^disable_token_authorization=.*$", "", text)
+        config.write_text(text)
         command = [
             shutil.which("torchserve", path=self._env()["PATH"]),
             "--start",
@@ -140,14 +152,27 @@ class LocalTorchServe(LocalServer):
         names = [entry.split("=")[0] for entry in self.models.split(",") if entry]
         self.wait_until(
             lambda: (
-                http("GET", f"{self.inference_url}/ping", timeout=2)[0] == 200
+                (not self.token_auth or (self.workdir / "key_file.json").exists())
+                and http(
+                    "GET", f"{self.inference_url}/ping", timeout=2, token=self.key("inference")
+                )[0]
+                == 200
                 and all(self._workers_ready(name) for name in names)
             )
         )
         return self
 
+    def key(self, api: str) -> str | None:
+        """The server's key for `api` ("inference", "management"), None without token auth."""
+        if not self.token_auth:
+            return None
+        keys = json.loads((self.workdir / "key_file.json").read_text())
+        return keys[api]["key"]
+
     def _workers_ready(self, name: str) -> bool:
-        status, body = http("GET", f"{self.management_url}/models/{name}", timeout=2)
+        status, body = http(
+            "GET", f"{self.management_url}/models/{name}", timeout=2, token=self.key("management")
+        )
         if status != 200 or not isinstance(body, list):
             return False
         workers = [w for model in body for w in model.get("workers", [])]
@@ -179,33 +204,35 @@ def register_model(
     version: str | None = None,
     model_name: str = "basket",
     workers: int = 2,
+    token: str | None = None,
 ) -> dict:
     """Load `archive` (a file name in the server's model store, or a URL) into a running
     TorchServe, make its version (`version`, or the one that appeared) the default and
     unload the versions served before.
 
     Returns {"registered": version, "unloaded": [versions]}. Raises RuntimeError with
-    TorchServe's message when it refuses, OSError when the server is unreachable.
+    TorchServe's message when it refuses, OSError when the server is unreachable. `token`
+    is the server's management key when token authorization is on (key_file.json).
     """
     base = f"{management_url}/models/{model_name}"
-    status, known = http("GET", f"{base}/all")
+    status, known = http("GET", f"{base}/all", token=token)
     before = {m.get("modelVersion") for m in known} if status == 200 else set()
     query = urllib.parse.urlencode(
         {"url": archive, "model_name": model_name, "initial_workers": workers,
          "synchronous": "true"}
     )  # fmt: skip
-    status, body = http("POST", f"{management_url}/models?{query}", timeout=300)
+    status, body = http("POST", f"{management_url}/models?{query}", timeout=300, token=token)
     if status not in (200, 201, 409):  # 409: this version is already registered
         raise RuntimeError(f"TorchServe refused {archive} ({status}): {body}")
-    status, models = http("GET", f"{base}/all")
+    status, models = http("GET", f"{base}/all", token=token)
     versions = {m.get("modelVersion") for m in models} if status == 200 else set()
     version = version or next(iter(sorted(versions - before)), None)
     if version not in versions:
         raise RuntimeError(f"TorchServe lists no version of {model_name} after registering")
-    status, body = http("PUT", f"{base}/{version}/set-default")
+    status, body = http("PUT", f"{base}/{version}/set-default", token=token)
     if status != 200:
         raise RuntimeError(f"TorchServe refused to make {version} the default ({status}): {body}")
     unloaded = sorted(v for v in versions if v != version)
     for old in unloaded:
-        http("DELETE", f"{base}/{old}")
+        http("DELETE", f"{base}/{old}", token=token)
     return {"registered": version, "unloaded": unloaded}

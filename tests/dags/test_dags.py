@@ -28,8 +28,12 @@ def test_dagbag_imports_with_the_expected_task_graphs(dagbag):
     assert retrain["embed"] == trainers
     assert all(retrain[name] == {"compare"} for name in trainers)
     assert retrain["compare"] == {"package"} and retrain["package"] == {"publish"}
+    assert retrain["publish"] == {"register"} and retrain["register"] == set()
     assert all(dagbag.dags["basket_retrain"].get_task(t).retries == 2 for t in trainers)
+    assert {dagbag.dags["basket_retrain"].get_task(t).queue for t in trainers} == {"training"}
+    assert dagbag.dags["basket_retrain"].get_task("register").retries == 3
     score = {t.task_id: t.downstream_task_ids for t in dagbag.dags["basket_batch_score"].tasks}
+    assert dagbag.dags["basket_batch_score"].get_task("score_shard").queue == "scoring"
     assert score == {
         "validate": {"plan_shards"},
         "plan_shards": {"score_shard"},
@@ -56,7 +60,7 @@ def conf(workspace, **changes) -> dict:
         "model_store": str(workspace / "model_store"),
         "recommendations_dir": str(workspace / "recommendations"),
         "config": str(workspace / "tiny.json"),
-        "management_url": "http://127.0.0.1:9",  # nothing listens: registration is skipped
+        "management_url": "",  # no TorchServe: registration is skipped
         "users_per_shard": "40",
     }
     return {**settings, **changes}
@@ -148,8 +152,9 @@ def test_a_worse_candidate_is_not_promoted(published, dagbag, workspace):
 
 
 @pytest.mark.slow
-def test_a_promoted_model_is_registered_with_a_running_torchserve(dagbag, workspace):
-    """The whole path: a better model published by the DAG is served by TorchServe next."""
+def test_a_promoted_model_is_registered_with_a_running_torchserve(dagbag, workspace, monkeypatch):
+    """The whole path, token authorization on: a better model published by the DAG is served
+    by TorchServe next; the management key comes from the Variable basket_management_token."""
     from basket.torchserve import LocalTorchServe, http
 
     store = workspace / "served_store"
@@ -158,18 +163,24 @@ def test_a_promoted_model_is_registered_with_a_running_torchserve(dagbag, worksp
         run_conf=conf(workspace, model_store=str(store), config=str(workspace / "worse.json"))
     )
     assert states(first)[("publish", -1)] == "success"  # nothing in production yet
+    assert states(first)[("register", -1)] == "skipped"  # no management_url
     old = json.loads((store / "production.json").read_text())["version"]
     request = json.dumps([["Organic Strawberries"], ["Banana"]]).encode()
-    with LocalTorchServe(model_store=store) as server:
-        answer = http("POST", f"{server.inference_url}/predictions/basket", request)[1]
+    with LocalTorchServe(model_store=store, token_auth=True) as server:
+        predict = f"{server.inference_url}/predictions/basket"
+        assert http("POST", predict, request)[0] == 400  # no key: refused
+        answer = http("POST", predict, request, token=server.key("inference"))[1]
         assert answer["model_version"] == old
+        monkeypatch.setenv("AIRFLOW_VAR_BASKET_MANAGEMENT_TOKEN", server.key("management"))
         better = dag.test(
             run_conf=conf(workspace, model_store=str(store), management_url=server.management_url)
         )
-        assert states(better)[("publish", -1)] == "success", states(better)
+        assert states(better)[("register", -1)] == "success", states(better)
         new = json.loads((store / "production.json").read_text())["version"]
         assert new != old and new.startswith("xgboost")
-        answer = http("POST", f"{server.inference_url}/predictions/basket", request)[1]
+        answer = http("POST", predict, request, token=server.key("inference"))[1]
         assert answer["model_version"] == new
-        listed = http("GET", f"{server.management_url}/models/basket/all")[1]
+        listed = http(
+            "GET", f"{server.management_url}/models/basket/all", token=server.key("management")
+        )[1]
         assert [m["modelVersion"] for m in listed] == [new]
