@@ -9,13 +9,13 @@ RUN_DIR ?= runs/demo
 USERS ?= 2000
 SEED ?= 0
 
-.PHONY: run test venv bench clean
+.PHONY: run test venv bench clean airflow
 
 venv: $(STAMP)
 
 # scripts/install.sh (torch==2.13.0 first, then the package) is shared with the Dockerfile.
 $(STAMP): pyproject.toml scripts/install.sh
-	PYTHON=$(PYTHON) bash scripts/install.sh $(VENV) dev
+	PYTHON=$(PYTHON) bash scripts/install.sh $(VENV) dev,celery
 	touch $(STAMP)
 
 # The main job: synthetic data, validation, both Airflow DAGs for real (`airflow dags test`:
@@ -23,6 +23,11 @@ $(STAMP): pyproject.toml scripts/install.sh
 # then TorchServe started on the published model, asked once and stopped.
 run: $(STAMP)
 	bash scripts/main_job.sh $(RUN_DIR) $(USERS) $(SEED)
+
+# A real local Airflow (scheduler, dag-processor, api-server on 127.0.0.1:8090, triggerer;
+# LocalExecutor, SQLite in airflow_home/) with the project's DAGs, until Ctrl-C.
+airflow: $(STAMP)
+	bash scripts/airflow_cluster.sh
 
 test: $(STAMP)
 	$(BIN)/ruff check .

@@ -27,6 +27,20 @@ os.environ.update(
 
 
 @pytest.fixture(scope="session")
+def tiny_config() -> dict:
+    """A run config that trains every candidate in seconds on the 300-customer data."""
+    return TINY_CONFIG
+
+
+TINY_CONFIG = {
+    "train": {"epochs": 1, "batch_size": 64, "targets_per_user": 1, "pos_weights": [5.0]},
+    "predictor": {"order_hidden": 32},
+    "embed": {"epochs": 3},
+    "xgboost": {"rounds": 40, "targets_per_user": 1},
+}
+
+
+@pytest.fixture(scope="session")
 def airflow_db() -> Path:
     """`airflow db migrate` into the test AIRFLOW_HOME (about 3 s)."""
     airflow = Path(sys.executable).parent / "airflow"

@@ -11,13 +11,6 @@ import pytest
 
 from basket.batch import score_users
 
-TINY = {
-    "train": {"epochs": 1, "batch_size": 64, "targets_per_user": 1, "pos_weights": [5.0]},
-    "predictor": {"order_hidden": 32},
-    "embed": {"epochs": 3},
-    "xgboost": {"rounds": 40, "targets_per_user": 1},
-}
-
 
 def test_dagbag_imports_with_the_expected_task_graphs(dagbag):
     assert dagbag.import_errors == {}
@@ -45,11 +38,13 @@ def test_dagbag_imports_with_the_expected_task_graphs(dagbag):
 
 
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory, synth_dir):
+def workspace(tmp_path_factory, synth_dir, tiny_config):
     root = tmp_path_factory.mktemp("airflow_runs")
     shutil.copytree(synth_dir, root / "data")
-    (root / "tiny.json").write_text(json.dumps(TINY))
-    (root / "worse.json").write_text(json.dumps({**TINY, "models": ["cnngru"], "baselines": []}))
+    (root / "tiny.json").write_text(json.dumps(tiny_config))
+    (root / "worse.json").write_text(
+        json.dumps({**tiny_config, "models": ["cnngru"], "baselines": []})
+    )
     return root
 
 

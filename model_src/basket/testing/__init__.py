@@ -1,0 +1,4 @@
+"""Harnesses for tests and benchmarks: real deployments started on free local ports.
+
+Nothing in production imports from here.
+"""

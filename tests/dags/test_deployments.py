@@ -1,0 +1,214 @@
+"""The DAGs under real Airflow deployments, as a user runs them (`scripts/airflow_cluster.sh`):
+
+- the embedded default: scheduler, dag-processor, api-server and triggerer, LocalExecutor,
+  SQLite, settings from Variables, both DAGs unpaused and left to the scheduler;
+- scale-out: the same with the CeleryExecutor, PostgreSQL and Redis, and two Celery workers.
+
+Each deployment runs once per module (a few minutes each); the tests read what it did.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import uuid
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from basket.batch import score_users
+from basket.testing.airflow_deployment import AirflowDeployment
+
+pytestmark = pytest.mark.slow
+POSTGRES = ("127.0.0.1", 5432)
+REDIS = ("127.0.0.1", 6379)
+
+
+def deployment_run(root: Path, airflow: AirflowDeployment, synth_dir, tiny_config) -> dict:
+    """What a new user does: Variables, unpause both DAGs, let the scheduler work; then a
+    triggered batch run whose conf overrides a Variable. Returns what a test looks at."""
+    shutil.copytree(synth_dir, root / "data")
+    (root / "tiny.json").write_text(json.dumps(tiny_config))
+    folders = {"data_dir": "data", "runs_dir": "runs", "model_store": "store",
+               "recommendations_dir": "recommendations", "config": "tiny.json"}  # fmt: skip
+    variables = {f"basket_{name}": str(root / path) for name, path in folders.items()}
+    airflow.set_variables({**variables, "basket_users_per_shard": "40"})
+    airflow.cli("dags", "unpause", "basket_batch_score")
+    airflow.cli("dags", "unpause", "basket_retrain")
+    retrain = airflow.wait_for_runs("basket_retrain", 1)
+    # The batch DAG's own schedule ran first (nothing in production yet), then the asset run.
+    batch = airflow.wait_for_runs("basket_batch_score", 2)
+    override = root / "recommendations_from_conf"
+    conf = json.dumps({"recommendations_dir": str(override)})
+    airflow.cli("dags", "trigger", "basket_batch_score", "--conf", conf)
+    batch = airflow.wait_for_runs("basket_batch_score", 3)
+    return {
+        "root": root,
+        "retrain": retrain,
+        "batch": batch,
+        "retrain_tasks": airflow.task_instances("basket_retrain", retrain[0]["run_id"]),
+        "batch_tasks": [airflow.task_instances("basket_batch_score", r["run_id"]) for r in batch],
+        "override": override,
+        "logs": airflow.home / "logs",
+    }
+
+
+@pytest.fixture(scope="module")
+def local_run(tmp_path_factory, synth_dir, tiny_config) -> dict:
+    root = tmp_path_factory.mktemp("local_deployment")
+    with AirflowDeployment(root / "airflow_home") as airflow:
+        return deployment_run(root, airflow, synth_dir, tiny_config)
+
+
+def reachable(address: tuple[str, int]) -> bool:
+    try:
+        socket.create_connection(address, timeout=2).close()
+        return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def postgres_and_redis() -> tuple[str, str]:
+    """(metadata DB URL of a fresh PostgreSQL database, Redis broker URL with its own key
+    prefix); both removed afterwards. Required in CI; skipped elsewhere when not running."""
+    missing = [f"{name} on {host}:{port}" for name, (host, port) in
+               {"PostgreSQL": POSTGRES, "Redis": REDIS}.items() if not reachable((host, port))]  # fmt: skip
+    if missing:
+        message = f"{' and '.join(missing)} not reachable: the Celery deployment test needs them"
+        if os.environ.get("CI"):
+            pytest.fail(message + " (CI must start them; see the README's test section)")
+        pytest.skip(message)
+    import psycopg2
+    import redis
+
+    database = f"basket_test_{uuid.uuid4().hex[:8]}"
+    admin = psycopg2.connect(host=POSTGRES[0], port=POSTGRES[1], user="postgres", dbname="postgres")
+    admin.autocommit = True
+    admin.cursor().execute(f"CREATE DATABASE {database}")
+    prefix = f"{database}:"
+    try:
+        yield (
+            f"postgresql+psycopg2://postgres@{POSTGRES[0]}:{POSTGRES[1]}/{database}",
+            prefix,
+        )
+    finally:
+        admin.cursor().execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+        admin.close()
+        broker = redis.Redis(*REDIS)
+        for key in broker.scan_iter(f"{prefix}*"):
+            broker.delete(key)
+
+
+@pytest.fixture(scope="module")
+def celery_run(tmp_path_factory, synth_dir, tiny_config, postgres_and_redis) -> dict:
+    db_url, prefix = postgres_and_redis
+    root = tmp_path_factory.mktemp("celery_deployment")
+    airflow = AirflowDeployment(
+        root / "airflow_home",
+        db_url=db_url,
+        broker_url=f"redis://{REDIS[0]}:{REDIS[1]}/0",
+        workers=("worker-a", "worker-b"),
+        # Every Celery key of this test under its own prefix, removed afterwards.
+        settings={"AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__GLOBAL_KEYPREFIX": prefix},
+    )
+    with airflow:
+        return deployment_run(root, airflow, synth_dir, tiny_config)
+
+
+def by_task(instances: list[dict]) -> dict[tuple[str, int], dict]:
+    return {(ti["task_id"], ti["map_index"]): ti for ti in instances}
+
+
+def partition(folder: Path) -> pd.DataFrame:
+    [path] = folder.glob("run_date=*/recommendations.parquet")
+    return pd.read_parquet(path)
+
+
+TRAINERS = ["train_cnngru", "train_attentiongru", "train_xgboost", "train_references"]
+
+
+def test_the_scheduled_retrain_runs_every_task_and_trains_in_parallel(local_run):
+    [run] = local_run["retrain"]
+    tasks = by_task(local_run["retrain_tasks"])
+    assert run["run_type"] == "scheduled" and run["state"] == "success"
+    assert {key[0]: ti["state"] for key, ti in tasks.items()} == {
+        **dict.fromkeys(["validate", "prepare", "embed", *TRAINERS], "success"),
+        **dict.fromkeys(["compare", "package", "publish"], "success"),
+        "register": "skipped",  # no basket_management_url: no TorchServe to update
+    }
+    trainers = [tasks[(name, -1)] for name in TRAINERS]
+    last_start = max(pd.Timestamp(ti["start_date"]) for ti in trainers)
+    first_end = min(pd.Timestamp(ti["end_date"]) for ti in trainers)
+    assert last_start < first_end, "the four training tasks did not overlap in time"
+
+
+def test_variables_place_the_run_and_basket_mar(local_run):
+    root = local_run["root"]
+    store = root / "store"
+    production = json.loads((store / "production.json").read_text())
+    assert (store / "basket.mar").read_bytes() == (
+        store / f"basket-{production['version']}.mar"
+    ).read_bytes()
+    [report] = (root / "runs").glob("*/report.json")
+    assert report.parent.name.startswith("scheduled__")
+    assert json.loads(report.read_text())["winner"] == production["version"].split("-")[0]
+
+
+def test_a_fresh_deployment_skips_batch_scoring_until_a_model_is_published(local_run):
+    first = local_run["batch"][0]
+    tasks = by_task(local_run["batch_tasks"][0])
+    assert first["run_type"] == "scheduled" and first["state"] == "success"
+    assert tasks[("validate", -1)]["state"] == "success"
+    assert tasks[("plan_shards", -1)]["state"] == "skipped"
+    assert tasks[("plan_shards", -1)]["try_number"] == 1  # skipped, not retried
+    logs = local_run["logs"].glob(f"dag_id=basket_batch_score/run_id={first['run_id']}/"
+                                  "task_id=plan_shards/*.log")  # fmt: skip
+    assert any("nothing to score with yet" in path.read_text() for path in logs)
+
+
+def test_the_published_model_triggers_batch_scoring_equal_to_basket_score(local_run, tmp_path):
+    run = local_run["batch"][1]
+    tasks = by_task(local_run["batch_tasks"][1])
+    assert run["run_type"] == "asset_triggered" and run["state"] == "success"
+    assert len([key for key in tasks if key[0] == "score_shard"]) >= 3
+    root = local_run["root"]
+    expected = score_users(root / "store" / "basket.mar", root / "data", tmp_path / "all.parquet")
+    pd.testing.assert_frame_equal(
+        partition(root / "recommendations"), pd.read_parquet(expected.out_path)
+    )
+
+
+def test_a_trigger_conf_overrides_the_variable(local_run):
+    run = local_run["batch"][2]
+    assert run["run_type"] == "manual" and run["state"] == "success"
+    pd.testing.assert_frame_equal(
+        partition(local_run["override"]), partition(local_run["root"] / "recommendations")
+    )
+
+
+def test_celery_workers_share_the_tasks_and_the_shards(celery_run):
+    tasks = celery_run["retrain_tasks"] + [ti for run in celery_run["batch_tasks"] for ti in run]
+    assert [run["state"] for run in celery_run["retrain"] + celery_run["batch"]] == ["success"] * 4
+    ran = [ti for ti in tasks if ti["state"] == "success"]
+    assert {ti["hostname"] for ti in ran} == {"worker-a", "worker-b"}
+    shards = [ti for ti in celery_run["batch_tasks"][1] if ti["task_id"] == "score_shard"]
+    assert {ti["hostname"] for ti in shards} == {"worker-a", "worker-b"}
+
+
+def test_celery_outputs_equal_the_local_executors(celery_run, local_run):
+    """Same data, same config: the same recommendations (the version's timestamp aside)."""
+    ignore = ["model_version"]
+    pd.testing.assert_frame_equal(
+        partition(celery_run["root"] / "recommendations").drop(columns=ignore),
+        partition(local_run["root"] / "recommendations").drop(columns=ignore),
+    )
+    local, celery = (
+        json.loads(next((run["root"] / "runs").glob("*/report.json")).read_text())
+        for run in (local_run, celery_run)
+    )
+    assert celery["winner"] == local["winner"]
+    assert celery["candidates"] == local["candidates"]
