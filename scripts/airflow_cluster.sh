@@ -78,11 +78,21 @@ fi
 components=("$@")
 [ ${#components[@]} -gt 0 ] || components=(scheduler dag-processor api-server triggerer)
 
+# Each component runs in its own process group (setsid), so Ctrl-C reaches this script only.
+# It sends SIGTERM to each component's main process, which stops its own children, and
+# SIGKILLs what is left of each group after STOP_GRACE_S seconds. (A signal sent to the
+# scheduler's children as well, by a terminal or to the group, leaves it hanging.)
 pids=()
 stop() {
   trap - INT TERM EXIT
-  [ ${#pids[@]} -eq 0 ] || kill -TERM "${pids[@]}" 2>/dev/null || true
-  wait || true
+  local pid
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for _ in $(seq "${STOP_GRACE_S:-30}"); do
+    kill -0 "${pids[@]}" 2>/dev/null || break
+    sleep 1
+  done
+  for pid in "${pids[@]}"; do kill -KILL -- "-$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
   echo "airflow_cluster: stopped ${components[*]}"
 }
 trap stop INT TERM EXIT
@@ -97,13 +107,13 @@ done
 
 for component in "${components[@]}"; do
   case $component in
-  scheduler | dag-processor | triggerer) airflow "$component" & ;;
-  api-server) airflow api-server --host "$HOST" --port "$PORT" & ;;
+  scheduler | dag-processor | triggerer) setsid airflow "$component" & ;;
+  api-server) setsid airflow api-server --host "$HOST" --port "$PORT" & ;;
   worker)
     # A named worker records its name as the tasks' host (the UI fetches logs from there).
     [ -z "${BASKET_WORKER_NAME:-}" ] ||
       export AIRFLOW__CORE__HOSTNAME_CALLABLE=basket.orchestration.worker_hostname
-    airflow celery worker --celery-hostname "${BASKET_WORKER_NAME:-$(hostname)}" \
+    setsid airflow celery worker --celery-hostname "${BASKET_WORKER_NAME:-$(hostname)}" \
       --queues "${BASKET_WORKER_QUEUES:-default,training,scoring}" &
     ;;
   *) echo "airflow_cluster: unknown component '$component'" >&2 && exit 2 ;;
@@ -114,7 +124,11 @@ done
 echo "airflow_cluster: ${components[*]} running (executor $AIRFLOW__CORE__EXECUTOR, AIRFLOW_HOME $AIRFLOW_HOME)"
 if [[ " ${components[*]} " == *" api-server "* ]]; then
   passwords="$AIRFLOW_HOME/simple_auth_manager_passwords.json.generated"
-  for _ in $(seq 60); do [ -s "$passwords" ] && break; sleep 1; done
+  for _ in $(seq 120); do
+    python3 -c "import urllib.request as u; u.urlopen('$API_URL/api/v2/monitor/health', timeout=2)" \
+      2>/dev/null && break
+    sleep 1
+  done
   echo "airflow_cluster: UI at $API_URL  login: $(cat "$passwords" 2>/dev/null || echo 'see the api-server log')"
 fi
 echo "airflow_cluster: Ctrl-C stops it"
