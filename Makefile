@@ -34,8 +34,8 @@ test: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest
 
-# Benchmarks at Instacart scale (generates ~700 MB of synthetic data under bench/out once; ~17
-# minutes). The serving benchmark needs Debian's wrk, installed here when missing (as root).
+# Benchmarks at Instacart scale (generates ~700 MB of synthetic data under bench/out once; ~30
+# minutes; the scale-out one needs PostgreSQL and Redis). The serving benchmark needs Debian's wrk, installed here when missing (as root).
 bench: $(STAMP)
 	command -v wrk >/dev/null || apt-get install -y wrk
 	$(BIN)/python bench/bench_load.py
@@ -43,6 +43,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_xgb_features.py
 	$(BIN)/python bench/bench_score.py
 	$(BIN)/python bench/bench_serve.py
+	$(BIN)/python bench/bench_batch_scaleout.py
 
 clean:
 	rm -rf runs bench/out .pytest_cache .ruff_cache
