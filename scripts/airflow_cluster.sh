@@ -55,6 +55,8 @@ set -a
 set +a
 
 export AIRFLOW__CORE__DAGS_FOLDER="$REPO/dags"
+# Where the DAGs' default folders (runs/, model_store/) live when no Variable says otherwise.
+export BASKET_HOME=${BASKET_HOME:-$REPO}
 export AIRFLOW__CORE__LOAD_EXAMPLES=False
 export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=${BASKET_AIRFLOW_DB:-sqlite:///$AIRFLOW_HOME/airflow.db}
 export AIRFLOW__API__HOST=$HOST AIRFLOW__API__PORT=$PORT AIRFLOW__API__BASE_URL=$API_URL

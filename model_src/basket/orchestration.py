@@ -7,7 +7,8 @@ Every path a DAG task uses is resolved the same way, first hit wins:
 1. the DAG run's param (`airflow dags trigger --conf '{"data_dir": ...}'`, `dag.test(run_conf=...)`);
 2. the Airflow Variable `basket_<name>` (also settable as the environment variable
    `AIRFLOW_VAR_BASKET_<NAME>`);
-3. the repo's default below (the folders `make run` uses).
+3. the default below (the folders `make run` uses, under $BASKET_HOME or the current
+   directory).
 
 Schedules are read when the DAG file is parsed, from `AIRFLOW_VAR_BASKET_RETRAIN_SCHEDULE`
 and `AIRFLOW_VAR_BASKET_SCORE_SCHEDULE` (environment-defined Variables, so parsing never
@@ -22,16 +23,18 @@ import socket
 from collections.abc import Callable
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+# The default folders live under $BASKET_HOME, else the current directory (the checkout, for
+# `make run` and `make airflow`, which start there); an installed deployment sets Variables.
+HOME = Path(os.environ.get("BASKET_HOME") or Path.cwd()).resolve()
 
 # The asset the retrain DAG updates when it promotes a model; batch scoring runs on it.
 PRODUCTION_MODEL_ASSET = "basket_production_model"
 
 DEFAULTS = {
-    "data_dir": str(REPO_ROOT / "runs" / "demo" / "data"),
-    "runs_dir": str(REPO_ROOT / "runs" / "airflow"),
-    "model_store": str(REPO_ROOT / "model_store"),
-    "recommendations_dir": str(REPO_ROOT / "runs" / "recommendations"),
+    "data_dir": str(HOME / "runs" / "demo" / "data"),
+    "runs_dir": str(HOME / "runs" / "airflow"),
+    "model_store": str(HOME / "model_store"),
+    "recommendations_dir": str(HOME / "runs" / "recommendations"),
     "config": "",
     # A TorchServe management API to load each promoted model into; empty: none.
     "management_url": "",

@@ -19,9 +19,9 @@ from pathlib import Path
 import yaml
 
 from basket.online import RequestLimits
+from basket.shipped import shipped
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_HANDLER = REPO_ROOT / "handlers" / "basket_handler.py"
+DEFAULT_HANDLER = shipped("basket_handler.py")
 
 
 @dataclass(frozen=True)

@@ -23,8 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from basket.local_server import LocalServer
+from basket.shipped import shipped
 
-REPO_CONFIG = Path(__file__).resolve().parents[2] / "config.properties"
+REPO_CONFIG = shipped("config.properties")
 
 
 def free_port() -> int:

@@ -28,9 +28,10 @@ import pandas as pd
 
 from basket.data import schema as s
 from basket.data.load import DataFileError, find_table_file, read_table_file
+from basket.shipped import shipped
 
 EXAMPLES = 5
-DEFAULT_EXPECTATIONS_DIR = Path(__file__).resolve().parents[2] / "expectations"
+DEFAULT_EXPECTATIONS_DIR = shipped("expectations")
 
 
 @dataclass(frozen=True)

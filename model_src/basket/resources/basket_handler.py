@@ -1,0 +1,1 @@
+../../../handlers/basket_handler.py
