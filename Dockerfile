@@ -1,6 +1,7 @@
 # basket: TorchServe serving the published basket.mar.
 #   docker build -t basket .
-#   docker run --rm -p 127.0.0.1:8080-8082:8080-8082 -v "$PWD/model_store:/app/model_store" basket
+#   docker run --rm -p 8080:8080 -p 8082:8082 -v "$PWD/model_store:/app/model_store" basket
+#   docker exec <container> cat /app/serve/key_file.json    # the inference key for clients
 FROM python:3.11-slim-bookworm
 
 # Java 17 runs TorchServe's frontend; curl serves the HEALTHCHECK.
@@ -23,18 +24,22 @@ COPY handlers/ handlers/
 COPY dags/ dags/
 COPY expectations/ expectations/
 COPY config.properties ./
-# Inside the container the APIs listen on every interface; publish the ports to the host's
-# loopback (as above) unless token authorization is turned on (see README).
-RUN sed 's#=http://127.0.0.1:#=http://0.0.0.0:#' config.properties > config.container.properties \
-    && mkdir -p model_store logs \
-    && chown -R basket:basket model_store logs
+COPY scripts/container_config.sh scripts/container_healthcheck.sh scripts/
+# Secure by default (scripts/container_config.sh): token authorization on, inference and
+# metrics on every interface, the management API on the container's loopback and unable to
+# register models, model URLs limited to the model store.
+RUN bash scripts/container_config.sh config.properties > config.container.properties \
+    && mkdir -p model_store serve \
+    && chown -R basket:basket model_store serve
 
 ENV PATH=/app/.venv/bin:$PATH \
     TS_CONFIG_FILE=/app/config.container.properties
 USER 1000:1000
+# TorchServe writes key_file.json (the API keys) and logs/ in its working directory.
+WORKDIR /app/serve
 # The nightly DAG publishes basket.mar (and its versions) into this volume.
 VOLUME ["/app/model_store"]
-EXPOSE 8080 8081 8082
+EXPOSE 8080 8082
 HEALTHCHECK --interval=30s --timeout=5s --start-period=120s --retries=3 \
-    CMD ["curl", "-fsS", "http://127.0.0.1:8080/ping"]
+    CMD ["bash", "/app/scripts/container_healthcheck.sh"]
 CMD ["torchserve", "--start", "--foreground", "--ncs", "--models", "basket.mar"]

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 DOCKERFILE = (REPO / "Dockerfile").read_text()
@@ -33,26 +36,68 @@ def test_image_serves_basket_mar_as_non_root_with_health_check_and_volume():
     assert re.search(r"^FROM python:3\.11-slim", DOCKERFILE, re.M)
     assert "openjdk-17-jre-headless" in DOCKERFILE
     assert re.search(r"^USER 1000:1000$", DOCKERFILE, re.M)
-    assert re.search(r"^EXPOSE 8080 8081 8082$", DOCKERFILE, re.M)
     assert re.search(
-        r'HEALTHCHECK[^\n]*\n\s+CMD \["curl", "-fsS", "http://127\.0\.0\.1:8080/ping"\]', DOCKERFILE
+        r'HEALTHCHECK[^\n]*\n\s+CMD \["bash", "/app/scripts/container_healthcheck.sh"\]', DOCKERFILE
     )
     assert re.search(r'^VOLUME \["/app/model_store"\]$', DOCKERFILE, re.M)
     cmd = re.search(r"^CMD (\[.*\])$", DOCKERFILE, re.M).group(1)
     assert '"torchserve", "--start", "--foreground"' in cmd and '"basket.mar"' in cmd
 
 
-def test_container_config_binds_every_api_to_all_interfaces():
-    """The image rewrites the repo's config.properties with this sed: it must catch all three."""
-    sed = re.search(r"RUN sed '(s#=http://127\.0\.0\.1:#=http://0\.0\.0\.0:#)'", DOCKERFILE)
-    assert sed
-    out = subprocess.run(
-        ["sed", sed.group(1), str(REPO / "config.properties")], capture_output=True, text=True
-    ).stdout
-    addresses = dict(re.findall(r"^(\w+_address)=(\S+)$", out, re.M))
-    assert set(addresses) == {"inference_address", "management_address", "metrics_address"}
-    assert all(url.startswith("http://0.0.0.0:") for url in addresses.values())
-    assert "model_store=model_store" in out
+def container_config() -> str:
+    """The image's config.properties, made by the same script the Dockerfile runs."""
+    assert (
+        "RUN bash scripts/container_config.sh config.properties > config.container.properties"
+        in DOCKERFILE
+    )
+    return subprocess.run(
+        ["bash", str(REPO / "scripts" / "container_config.sh"), str(REPO / "config.properties")],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+
+
+def test_the_image_is_secure_by_default():
+    """Before: every API on 0.0.0.0, token authorization off and model registration on, so
+    anyone reaching 8081 could load an archive (which runs code)."""
+    config = container_config()
+    settings = dict(re.findall(r"^(\w+)=(.*)$", config, re.M))
+    assert settings["inference_address"] == "http://0.0.0.0:8080"
+    assert settings["metrics_address"] == "http://0.0.0.0:8082"
+    assert settings["management_address"] == "http://127.0.0.1:8081"
+    assert "disable_token_authorization" not in settings  # TorchServe's default: on
+    assert settings["enable_model_api"] == "false"
+    assert settings["allowed_urls"] == "file:///app/model_store/.*"
+    assert settings["model_store"] == "/app/model_store"
+    assert re.search(r"^EXPOSE 8080 8082$", DOCKERFILE, re.M)  # management not published
+
+
+@pytest.mark.slow
+def test_a_torchserve_with_the_image_config_wants_keys_and_refuses_registration(
+    xgb_run_dir, tmp_path
+):
+    """The real server, on the image's config (addresses moved to free loopback ports)."""
+    from basket.package import package
+    from basket.torchserve import LocalTorchServe, http
+
+    template = tmp_path / "config.container.properties"
+    template.write_text(container_config())
+    store = tmp_path / "store"
+    store.mkdir()
+    package(xgb_run_dir, store / "basket.mar")
+    with LocalTorchServe(model_store=store, template=template, token_auth=True) as server:
+        assert http("GET", f"{server.inference_url}/ping")[0] == 400  # no key
+        assert http("GET", f"{server.inference_url}/ping", token=server.key("inference"))[0] == 200
+        request = json.dumps([["Banana"]]).encode()
+        status, answer = http(
+            "POST", f"{server.inference_url}/predictions/basket", request,
+            token=server.key("inference"),
+        )  # fmt: skip
+        assert status == 200 and answer["model_version"] == "xgboost-test-1"
+        status, _ = http(
+            "POST", f"{server.management_url}/models?url=basket.mar&model_name=other",
+            token=server.key("management"),
+        )  # fmt: skip
+        assert status == 405  # the model API is off: nothing can be registered
 
 
 def test_dockerignore_keeps_local_state_out_of_the_image():
