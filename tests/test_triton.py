@@ -16,8 +16,8 @@ from basket.batch import score_users
 from basket.cli import main
 from basket.data import build_histories, load_tables
 from basket.data.history import scoring_users
-from basket.online import history_request
-from basket.triton import LocalTriton, export_triton_repository
+from basket.online import RequestLimits, history_request
+from basket.triton import LocalTriton, TritonConfig, export_triton_repository
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
@@ -41,7 +41,9 @@ def exported(xgb_run_dir, tmp_path_factory) -> Path:
         str(out / "basket.mar"),
         "--triton",
         str(out / "repo"),
-    ]
+        # Not the defaults: Triton must take the same settings as the .mar.
+        "--batch-size", "4", "--workers", "1", "--max-k", "50", "--max-orders", "90",
+    ]  # fmt: skip
     assert main(argv) == 0
     return out / "repo"
 
@@ -62,6 +64,9 @@ def ask(server: LocalTriton, venv: Path, requests: list[dict]) -> list[dict]:
 def test_repository_layout(exported, xgb_run_dir):
     config = (exported / "basket" / "config.pbtxt").read_text()
     assert 'backend: "python"' in config and "dynamic_batching" in config
+    assert "max_batch_size: 4" in config and "count: 1" in config
+    assert 'key: "max_k" value: { string_value: "50" }' in config
+    assert 'key: "max_orders" value: { string_value: "90" }' in config
     assert (exported / "basket" / "1" / "model.py").is_file()
     assert (exported / "basket" / "1" / "basket" / "online.py").is_file()
     shipped = {p.name for p in (exported / "basket" / "1" / "model").iterdir()}
@@ -75,17 +80,18 @@ def test_triton_answers_equal_batch_scoring_and_survive_bad_input(
     model_dir = xgb_run_dir / "winner"
     if kind == "neural":  # a torch winner runs through the same Python-backend model
         model_dir = neural_model_dir
-        exported = export_triton_repository(model_dir, tmp_path / "repo").parent
+        config = TritonConfig(limits=RequestLimits(max_k=50))
+        exported = export_triton_repository(model_dir, tmp_path / "repo", config).parent
     frame = pd.read_parquet(score_users(model_dir, synth_dir, tmp_path / "r.parquet").out_path)
     histories = build_histories(load_tables(synth_dir))
     histories = histories.select_users(scoring_users(histories))
     users = np.linspace(0, histories.n_users - 1, 10).astype(int)
     good = [history_request(histories, int(u)) for u in users]
-    bad = {"orders": [[1, 2]], "k": 500}
+    bad = {"orders": [[1, 2]], "k": 60}  # within the default 100, beyond the archive's 50
     with LocalTriton(exported, venv=triton_venv) as server:
         answers = ask(server, triton_venv, [*good[:5], bad, *good[5:]])
         again = ask(server, triton_venv, good[:1])
-    assert "K must be from 1 to 100" in answers[5]["error"]
+    assert "K must be from 1 to 50" in answers[5]["error"]
     answers = answers[:5] + answers[6:]
     for user, answer in zip(users, answers, strict=True):
         row = frame[frame["user_id"] == histories.user_ids[user]].sort_values("rank")

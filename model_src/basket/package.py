@@ -110,7 +110,13 @@ def package(
     mar = package_mar(model_dir, out_path, config)
     triton = None
     if triton_dir is not None:
-        from basket.triton import export_triton_repository
+        from basket.triton import TritonConfig, export_triton_repository
 
-        triton = export_triton_repository(model_dir, triton_dir)
+        config = config or ServingConfig()
+        triton_config = TritonConfig(
+            name=config.model_name, max_batch_size=config.batch_size,
+            max_queue_delay_us=config.max_batch_delay_ms * 1000, instances=config.workers,
+            limits=config.limits,
+        )  # fmt: skip
+        triton = export_triton_repository(model_dir, triton_dir, triton_config)
     return {"mar": mar, "triton": triton, "model": meta.get("name"), "version": meta.get("version")}

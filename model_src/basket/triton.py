@@ -16,10 +16,11 @@ import os
 import shutil
 import subprocess
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from basket.local_server import LocalServer
+from basket.online import RequestLimits
 from basket.torchserve import free_port, http
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -47,17 +48,32 @@ output [
   {{ name: "UNKNOWN_PRODUCT_IDS" data_type: TYPE_INT32 dims: [ -1 ] }}
 ]
 instance_group [ {{ kind: KIND_CPU count: {instances} }} ]
+{parameters}
 """
 
 
 @dataclass(frozen=True)
 class TritonConfig:
-    """The Triton model's name, batching and instances."""
+    """The Triton model's name, batching, instances and request limits (`basket package`
+    fills them from the same settings as the .mar's model-config.yaml)."""
 
     name: str = "basket"
     max_batch_size: int = 8
     max_queue_delay_us: int = 5000
     instances: int = 2
+    limits: RequestLimits = field(default_factory=RequestLimits)
+
+    def pbtxt(self) -> str:
+        """config.pbtxt; the limits go in as `parameters`, which model.py reads."""
+        parameters = "\n".join(
+            f'parameters {{ key: "{key}" value: {{ string_value: "{value}" }} }}'
+            for key, value in self.limits.as_dict().items()
+        )
+        return CONFIG.format(
+            name=self.name, max_batch_size=self.max_batch_size,
+            max_queue_delay_us=self.max_queue_delay_us, instances=self.instances,
+            parameters=parameters,
+        )  # fmt: skip
 
 
 def export_triton_repository(
@@ -77,7 +93,7 @@ def export_triton_repository(
             PACKAGE_DIR, version / "basket", ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
         )
         shutil.copyfile(PACKAGE_DIR / "triton_model.py", version / "model.py")
-        (staging / "config.pbtxt").write_text(CONFIG.format(**config.__dict__))
+        (staging / "config.pbtxt").write_text(config.pbtxt())
         if target.exists():
             shutil.rmtree(target)
         staging.rename(target)

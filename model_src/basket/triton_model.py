@@ -14,6 +14,7 @@ Triton's dynamic batcher hands `execute` several requests; they are scored in on
 `Recommender.recommend` call, the call TorchServe and batch scoring make.
 """
 
+import json
 import sys
 from pathlib import Path
 
@@ -36,7 +37,11 @@ class TritonPythonModel:
 
     def initialize(self, args):
         self.scorer = OnlineScorer.from_model_dir(HERE / "model")
-        self.limits = RequestLimits()
+        # The archive's request limits, written into config.pbtxt by `basket package --triton`.
+        parameters = json.loads(args["model_config"]).get("parameters", {})
+        self.limits = RequestLimits.from_mapping(
+            {key: value["string_value"] for key, value in parameters.items()}
+        )
 
     def _parse(self, request):
         product_ids = _input(request, "PRODUCT_IDS", np.int64)
@@ -47,6 +52,12 @@ class TritonPythonModel:
             raise BadRequest(f"K must be from 1 to {self.limits.max_k}, got {k}")
         if len(lengths) > self.limits.max_orders:
             raise BadRequest(f"{len(lengths)} orders; the limit is {self.limits.max_orders}", 413)
+        if len(lengths) and int(lengths.max()) > self.limits.max_products_per_order:
+            raise BadRequest(
+                f"an order of {int(lengths.max())} products; the limit is "
+                f"{self.limits.max_products_per_order}",
+                413,
+            )
         following = _input(request, "NEXT_ORDER", np.float64)
         return request_from_arrays(
             product_ids,
