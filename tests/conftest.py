@@ -69,3 +69,42 @@ def neural_model_dir(prepared, tmp_path_factory) -> Path:
     model = NeuralRecommender(net, prepared.vocab, threshold=0.5, decoding="expected_f1")
     folder = tmp_path_factory.mktemp("neural") / "attentiongru"
     return model.save(folder, extra={"name": "attentiongru", "version": "attentiongru-test-1"})
+
+
+@pytest.fixture(scope="session")
+def small_vocabulary_models(prepared, neural_model_dir, tmp_path_factory) -> dict:
+    """A model dir of every kind whose vocabulary holds 40 products of a catalogue of
+    hundreds, as Instacart's 49,688 products meet the default 10,000-product vocabulary."""
+    import numpy as np
+    import torch
+
+    from basket.data.user_products import N_FEATURES
+    from basket.data.vocab import VocabConfig, Vocabulary
+    from basket.models.modules import NextBasketNet, PredictorConfig
+    from basket.models.neural import NeuralRecommender
+    from basket.models.tifu_knn import TifuKNN
+    from basket.models.top_freq import PTopFreq
+    from basket.models.xgb import XGBConfig, XGBoostRecommender
+    from basket.models.xgb_features import ProductTable
+
+    splits = prepared.splits
+    vocab = Vocabulary.build(
+        splits.eval_inputs.product_ids, prepared.products, VocabConfig(top_n=40)
+    )
+    embeddings = np.random.default_rng(0).normal(size=(len(vocab), 8)).astype(np.float32)
+    products = ProductTable.build(splits.valid_inputs, vocab, prepared.products, embeddings)
+    torch.manual_seed(0)
+    config = PredictorConfig(encoder="cnn", order_hidden=16, embed_dim=8, gate_hidden=8)
+    models = {
+        "p_topfreq": PTopFreq(vocab),
+        "tifu_knn": TifuKNN(vocab).fit(splits.eval_inputs),
+        "xgboost": XGBoostRecommender(
+            vocab, products, XGBConfig(rounds=10, targets_per_user=1)
+        ).fit(splits.valid_inputs, splits.valid_inputs, splits.valid_targets),
+        "cnngru": NeuralRecommender(NextBasketNet(config, len(vocab), N_FEATURES).eval(), vocab),
+    }
+    root = tmp_path_factory.mktemp("small_vocabulary")
+    return {
+        kind: model.save(root / kind, extra={"name": kind, "version": f"{kind}-small"})
+        for kind, model in models.items()
+    }

@@ -37,17 +37,26 @@ def test_names_match_case_insensitively_and_ids_work_too(scorer):
     assert set(answer_name["basket"]) <= set(vocab.product_names.astype(str))
 
 
-def test_unknown_products_are_listed_and_skipped(scorer):
+def test_unknown_products_are_listed_and_count_as_lines_of_their_order(scorer):
+    """As in batch data, a product the model does not know is still a line of its order (it
+    changes basket sizes and counts); any unknown item counts like any other."""
     name = str(scorer.model.vocab.product_names[0])
     status, answer = _one(scorer, [[name, "Unicorn Milk", 999_999_999]])
     assert status == 200
     assert answer["unknown"] == ["Unicorn Milk", 999_999_999]
-    assert answer == {**_one(scorer, [[name]])[1], "unknown": ["Unicorn Milk", 999_999_999]}
+    other = _one(scorer, [[name, "Dragon Fruit Soda", 999_999_998]])[1]
+    assert answer == {**other, "unknown": answer["unknown"]}
+
+
+def test_a_history_of_unknown_products_is_scored_like_batch_scores_it(scorer):
+    status, answer = _one(scorer, [["Unicorn Milk"], [999_999_999]])
+    assert status == 200 and answer["fallback"] is None
+    assert answer["unknown"] == ["Unicorn Milk", 999_999_999]
 
 
 def test_empty_history_gets_the_most_bought_products(scorer):
     vocab = scorer.model.vocab
-    for body in ([], {"orders": [], "k": 3}, [["Unicorn Milk"]]):
+    for body in ([], {"orders": [], "k": 3}, [[]]):
         status, answer = _one(scorer, body)
         assert status == 200 and answer["fallback"] == "popular"
         assert answer["product_ids"] == vocab.product_ids[: len(answer["product_ids"])].tolist()
@@ -123,4 +132,26 @@ def test_online_answer_equals_the_batch_row_for_the_same_history(
         assert status == 200
         assert answer["product_ids"] == row["product_id"].tolist()
         assert answer["products"] == row["product_name"].tolist()
+        np.testing.assert_allclose(answer["scores"], row["score"].to_numpy(), atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["p_topfreq", "tifu_knn", "xgboost", "cnngru"])
+def test_online_equals_batch_when_the_catalogue_is_larger_than_the_vocabulary(
+    kind, small_vocabulary_models, synth_dir, tmp_path
+):
+    """Before: products outside the vocabulary were dropped online (and orders left empty),
+    while batch kept every line; TIFU-KNN took request positions for customer ids."""
+    model_dir = small_vocabulary_models[kind]
+    scorer = OnlineScorer.from_model_dir(model_dir)
+    frame = pd.read_parquet(score_users(model_dir, synth_dir, tmp_path / "recs.parquet").out_path)
+    histories = build_histories(load_tables(synth_dir))
+    histories = histories.select_users(scoring_users(histories))
+    outside = scorer.model.vocab.index_of(histories.product_ids) < 0
+    assert outside.mean() > 0.3  # most customers bought products the model does not know
+    users = np.linspace(0, histories.n_users - 1, 25).astype(int)
+    answers = scorer.answer_batch([history_request(histories, int(user)) for user in users])
+    for user, (status, answer) in zip(users, answers, strict=True):
+        row = frame[frame["user_id"] == histories.user_ids[user]].sort_values("rank")
+        assert status == 200 and answer["unknown"]
+        assert answer["product_ids"] == row["product_id"].tolist()
         np.testing.assert_allclose(answer["scores"], row["score"].to_numpy(), atol=1e-6)

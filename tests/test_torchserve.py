@@ -19,7 +19,7 @@ from basket.cli import main
 from basket.data import build_histories, load_tables
 from basket.data.history import scoring_users
 from basket.online import history_request
-from basket.package import package_mar
+from basket.package import ServingConfig, package_mar
 from basket.torchserve import LocalTorchServe, http, register_model
 
 pytestmark = pytest.mark.slow
@@ -85,7 +85,10 @@ def test_the_readme_request_gets_a_ranking_and_a_basket(server, mar):
     assert answer["model_version"] == "xgboost-test-1"
     # The customer's own staples come back first.
     assert "Organic Strawberries" in answer["products"][:5]
-    assert set(answer["basket"]) <= set(answer["products"]) | set(answer["basket"])
+    # The predicted basket: real products, named and numbered alike, the staple among them.
+    # (Before, this line asserted `basket <= products | basket`, which always holds.)
+    assert len(answer["basket"]) == len(answer["basket_product_ids"]) > 0
+    assert "Organic Strawberries" in answer["basket"]
 
 
 BAD = [
@@ -169,3 +172,30 @@ def test_a_torch_winner_serves_through_the_same_handler(neural_model_dir, tmp_pa
     assert status == 200 and answer["model_version"] == "attentiongru-test-1"
     assert len(answer["products"]) == 5 and answer["unknown"] == []
     assert bad == 400 and "k must be" in error["message"]
+
+
+def test_online_equals_batch_through_torchserve_when_the_catalogue_outgrows_the_vocabulary(
+    small_vocabulary_models, synth_dir, tmp_path
+):
+    """Every model kind, each with 40 products of a catalogue of hundreds, served by one real
+    TorchServe: each answer equals the customer's `basket score` row."""
+    store = tmp_path / "store"
+    store.mkdir()
+    for kind, model_dir in small_vocabulary_models.items():
+        package_mar(model_dir, store / f"{kind}.mar", ServingConfig(model_name=kind))
+    histories = build_histories(load_tables(synth_dir))
+    histories = histories.select_users(scoring_users(histories))
+    users = np.linspace(0, histories.n_users - 1, 8).astype(int)
+    models = ",".join(f"{kind}={kind}.mar" for kind in small_vocabulary_models)
+    with LocalTorchServe(model_store=store, models=models) as server:
+        for kind, model_dir in small_vocabulary_models.items():
+            frame = pd.read_parquet(
+                score_users(model_dir, synth_dir, tmp_path / f"{kind}.parquet").out_path
+            )
+            for user in users:
+                body = json.dumps(history_request(histories, int(user))).encode()
+                status, answer = http("POST", f"{server.inference_url}/predictions/{kind}", body)
+                row = frame[frame["user_id"] == histories.user_ids[user]].sort_values("rank")
+                assert status == 200 and answer["unknown"], (kind, answer)
+                assert answer["product_ids"] == row["product_id"].tolist(), kind
+                np.testing.assert_allclose(answer["scores"], row["score"], atol=1e-6)

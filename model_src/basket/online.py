@@ -4,13 +4,16 @@ A request is a list of past orders, oldest first, each a list of product names
 (matched case-insensitively) or ids; or an object
 
     {"orders": [...], "k": 10, "next_order": {"order_dow": 2, "order_hour_of_day": 9,
-                                              "days_since_prior_order": 7}}
+                                              "days_since_prior_order": 7}, "user_id": 42}
 
 where an order may also be an object `{"products": [...], "order_dow": ..,
 "order_hour_of_day": .., "days_since_prior_order": ..}` carrying the Instacart
 context batch scoring reads from orders.csv. Missing context is filled the way
 batch scoring fills it for a customer without a `test` order (day and hour
-unknown, -1) and with `DEFAULT_GAP_DAYS` between orders.
+unknown, -1) and with `DEFAULT_GAP_DAYS` between orders. Every line counts, as in
+batch data: products outside the model's vocabulary (and names it does not know) are
+listed in `unknown` and still shape the features. `user_id` (optional) is the
+customer's id, so a neighbour model (TIFU-KNN) leaves out the same customer as batch.
 
 `OnlineScorer.answer_batch` parses every request of a server-side batch, scores
 all valid ones in one `recommend` call, and returns one (status, body) per
@@ -76,7 +79,8 @@ class BadRequest(ValueError):
 
 @dataclass
 class ParsedRequest:
-    """One valid request: product ids per order (vocabulary only), context, k, unknown items."""
+    """One valid request: product ids per order (every line, as batch data holds them: ids
+    outside the model's vocabulary included), context, k, unknown items, the customer id."""
 
     orders: list[np.ndarray]
     order_dow: np.ndarray
@@ -85,10 +89,16 @@ class ParsedRequest:
     next_context: tuple[int, int, float]
     k: int
     unknown: list = field(default_factory=list)
+    user_id: int | None = None
+
+
+# Names that match no product get ids counting down from here, one per distinct name: they
+# stay lines of their order (sizes, counts and recency as in batch) without meaning a product.
+UNRESOLVED_NAME_ID = 2**31 - 1
 
 
 class ProductLookup:
-    """Resolves product names (case-insensitive) and ids to the vocabulary's product ids."""
+    """Resolves product names (case-insensitive) and ids to product ids."""
 
     def __init__(self, vocab: Vocabulary):
         self.vocab = vocab
@@ -99,26 +109,34 @@ class ProductLookup:
         self._name_ids = vocab.product_ids[first]
 
     def resolve(self, items: list) -> tuple[np.ndarray, list]:
-        """(known vocabulary product ids in request order, the items that matched nothing)."""
+        """(a product id for every item, in request order; the items outside the vocabulary).
+
+        Ids are kept as given, known to the model or not, as batch histories keep every line;
+        a name outside the vocabulary gets a placeholder id (one per distinct name). Either way
+        the item is reported as unknown, and the model scores it as batch scoring would."""
         if not items:
             return np.zeros(0, np.int32), []
         is_name = np.fromiter((isinstance(item, str) for item in items), bool, len(items))
         ids = np.full(len(items), -1, dtype=np.int64)
         if is_name.any():
             names = pd.Series([items[i] for i in np.flatnonzero(is_name)], dtype=str)
-            pos = self._names.get_indexer(names.str.strip().str.casefold())
+            folded = names.str.strip().str.casefold()
+            pos = self._names.get_indexer(folded)
             by_name = np.where(pos >= 0, self._name_ids[np.maximum(pos, 0)], -1)
             # A name that matches nothing but is all digits is taken as an id.
             digits = names.str.fullmatch(r"\s*\d{1,9}\s*").to_numpy()
             by_name = np.where(
                 (by_name < 0) & digits, pd.to_numeric(names.where(digits, "-1")), by_name
             )
+            unresolved = by_name < 0
+            codes, _ = pd.factorize(folded[unresolved])
+            by_name[unresolved] = UNRESOLVED_NAME_ID - codes
             ids[is_name] = by_name
         if (~is_name).any():
             ids[~is_name] = [items[i] for i in np.flatnonzero(~is_name)]
         known = self.vocab.index_of(ids) >= 0
         unknown = [items[i] for i in np.flatnonzero(~known)]
-        return ids[known].astype(np.int32), unknown
+        return ids.astype(np.int32), unknown
 
 
 def _check_item(item, where: str, limits: RequestLimits) -> None:
@@ -172,20 +190,25 @@ def _split_order(order, where: str, limits: RequestLimits) -> tuple[list, dict]:
 
 
 def _unwrap(payload, limits: RequestLimits) -> tuple[list, int, dict]:
-    """(orders, k, next-order context) of a decoded request body."""
+    """(orders, k, next-order context and user_id) of a decoded request body."""
     if isinstance(payload, list):
-        return payload, limits.default_k, {}
+        return payload, limits.default_k, {"user_id": None}
     if not isinstance(payload, dict):
         raise BadRequest(
             f"the body is a JSON {type(payload).__name__}; expected a list of orders "
             'or an object {"orders": [...], "k": 10}'
         )
-    extra = set(payload) - {"orders", "k", "next_order"}
+    extra = set(payload) - {"orders", "k", "next_order", "user_id"}
     if extra or "orders" not in payload:
         raise BadRequest(
-            f"the request object needs 'orders' and may have 'k' and 'next_order'; "
+            f"the request object needs 'orders' and may have 'k', 'next_order' and 'user_id'; "
             f"got keys {sorted(payload)}"
         )
+    user_id = payload.get("user_id")
+    if user_id is not None and (
+        isinstance(user_id, bool) or not isinstance(user_id, int) or not 0 < user_id < 2**31
+    ):
+        raise BadRequest(f"user_id must be a positive 32-bit integer, got {user_id!r}")
     k = payload.get("k", limits.default_k)
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= limits.max_k:
         raise BadRequest(f"k must be an integer from 1 to {limits.max_k}, got {k!r}")
@@ -195,7 +218,7 @@ def _unwrap(payload, limits: RequestLimits) -> tuple[list, int, dict]:
     following = {key: _context_value(following, key, "next_order") for key in ORDER_CONTEXT}
     if not isinstance(payload["orders"], list):
         raise BadRequest("'orders' must be a list of orders, oldest first")
-    return payload["orders"], k, following
+    return payload["orders"], k, {**following, "user_id": user_id}
 
 
 def decode_body(body, size: int | None, limits: RequestLimits):
@@ -220,15 +243,12 @@ def parse_request(payload, lookup: ProductLookup, limits: RequestLimits) -> Pars
     orders, k, following = _unwrap(payload, limits)
     if len(orders) > limits.max_orders:
         raise BadRequest(f"{len(orders)} orders; the limit is {limits.max_orders}", 413)
-    parsed, contexts, unknown = [], [], []
-    for position, order in enumerate(orders):
-        items, context = _split_order(order, f"orders[{position}]", limits)
-        ids, missing = lookup.resolve(items)
-        unknown.extend(missing)
-        # Orders with no known product are skipped, like orders without lines in batch data.
-        if len(ids):
-            parsed.append(ids)
-            contexts.append(context)
+    split = [_split_order(order, f"orders[{i}]", limits) for i, order in enumerate(orders)]
+    # Empty orders are skipped, like orders without lines in batch data.
+    split = [(items, context) for items, context in split if items]
+    ids, unknown = lookup.resolve([item for items, _ in split for item in items])
+    parsed = np.split(ids, np.cumsum([len(items) for items, _ in split])[:-1]) if split else []
+    contexts = [context for _, context in split]
     gaps = [c.get("days_since_prior_order") for c in contexts]
     # A gap not given: none before the first order, `DEFAULT_GAP_DAYS` before the others.
     gaps = [
@@ -246,6 +266,7 @@ def parse_request(payload, lookup: ProductLookup, limits: RequestLimits) -> Pars
         ),
         k=k,
         unknown=list(dict.fromkeys(unknown)),
+        user_id=following["user_id"],
     )
 
 
@@ -262,6 +283,7 @@ def request_from_arrays(
     order_hour: np.ndarray | None = None,
     days_since_prior: np.ndarray | None = None,
     next_context: tuple[int, int, float] = (-1, -1, math.nan),
+    user_id: int | None = None,
 ) -> ParsedRequest:
     """A `ParsedRequest` from tensors (Triton): all orders' product ids concatenated, oldest
     first, with the products per order; context arrays per order, as in `parse_request`."""
@@ -273,12 +295,8 @@ def request_from_arrays(
         )
     n = len(lengths)
     known = vocab.index_of(product_ids) >= 0
-    order = np.repeat(np.arange(n), lengths)
-    kept_per_order = np.bincount(order[known], minlength=n)
-    nonempty = kept_per_order > 0
-    orders = (
-        np.split(product_ids[known].astype(np.int32), np.cumsum(kept_per_order)[:-1]) if n else []
-    )
+    nonempty = lengths > 0
+    orders = np.split(product_ids.astype(np.int32), np.cumsum(lengths)[:-1]) if n else []
     dow = np.full(n, -1) if order_dow is None else np.asarray(order_dow).ravel()
     hour = np.full(n, -1) if order_hour is None else np.asarray(order_hour).ravel()
     gaps = np.full(n, DEFAULT_GAP_DAYS, np.float32)
@@ -293,16 +311,20 @@ def request_from_arrays(
         days_since_prior=gaps[nonempty].astype(np.float32),
         next_context=next_context,
         k=int(k),
-        unknown=product_ids[~known].astype(int).tolist(),
+        unknown=list(dict.fromkeys(product_ids[~known].astype(int).tolist())),
+        user_id=user_id,
     )
 
 
 def requests_to_histories(requests: list[ParsedRequest]) -> Histories:
-    """One `Histories` with a user per request (user id = position), orders oldest first."""
+    """One `Histories` with a user per request, orders oldest first. The user id is the
+    request's `user_id` (so a neighbour model excludes the same customer as in batch), else
+    -1 - position, which no stored customer has."""
     orders = [order for request in requests for order in request.orders]
     sizes = np.array([len(order) for order in orders], dtype=np.int64)
+    user_ids = [-1 - i if r.user_id is None else r.user_id for i, r in enumerate(requests)]
     return Histories(
-        user_ids=np.arange(len(requests), dtype=np.int32),
+        user_ids=np.array(user_ids, dtype=np.int32),
         order_offsets=_offsets(np.array([len(r.orders) for r in requests], dtype=np.int64)),
         order_ids=np.arange(len(orders), dtype=np.int32),
         order_dow=np.concatenate([r.order_dow for r in requests]).astype(np.int8),
@@ -337,7 +359,12 @@ def history_request(histories: Histories, user: int, k: int = 10) -> dict:
         else None,
         "days_since_prior_order": _number(histories.next_days_since_prior[user]),
     }
-    return {"orders": orders, "k": k, "next_order": following}
+    return {
+        "orders": orders,
+        "k": k,
+        "next_order": following,
+        "user_id": int(histories.user_ids[user]),
+    }
 
 
 def _number(value) -> float | None:

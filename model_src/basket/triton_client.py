@@ -30,7 +30,13 @@ def request_tensors(request: dict) -> dict[str, np.ndarray]:
         return np.array([values], dtype)
 
     following = request.get("next_order") or {}
+    customer = (
+        {}
+        if request.get("user_id") is None
+        else {"USER_ID": np.array([[request["user_id"]]], np.int32)}
+    )
     return {
+        **customer,
         "PRODUCT_IDS": np.array([products], np.int32),
         "ORDER_LENGTHS": np.array([[len(order["products"]) for order in orders]], np.int32),
         "K": np.array([[request.get("k", 10)]], np.int32),

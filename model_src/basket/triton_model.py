@@ -7,6 +7,7 @@ Tensors mirror the TorchServe contract, one customer per request (batch dimensio
        K INT32 [1]              optional, default 10
        ORDER_DOW, ORDER_HOUR INT32 [m], DAYS_SINCE_PRIOR FP32 [m]   optional order context
        NEXT_ORDER FP32 [3]      optional (dow, hour, days since prior; -1/-1/NaN unknown)
+       USER_ID INT32 [1]        optional, the customer's id (TIFU-KNN leaves them out)
   out  TOP_PRODUCT_IDS INT32 [k], TOP_SCORES FP32 [k]               the top-K ranking
        BASKET_PRODUCT_IDS INT32 [b]                                 the predicted basket
        UNKNOWN_PRODUCT_IDS INT32 [u]                                ids the model does not know
@@ -59,6 +60,7 @@ class TritonPythonModel:
                 413,
             )
         following = _input(request, "NEXT_ORDER", np.float64)
+        user_id = _input(request, "USER_ID", np.int64)
         return request_from_arrays(
             product_ids,
             lengths,
@@ -70,6 +72,7 @@ class TritonPythonModel:
             next_context=(-1, -1, float("nan"))
             if following is None
             else (int(following[0]), int(following[1]), float(following[2])),
+            user_id=None if user_id is None else int(user_id[0]),
         )
 
     def execute(self, requests):
