@@ -65,3 +65,25 @@ def test_xgboost_candidate_trains_scores_and_reloads(prepared, tmp_path):
         loaded.score(splits.eval_inputs), model.score(splits.eval_inputs), rtol=1e-6
     )
     assert (tmp_path / "xgb" / "booster.ubj").is_file()
+
+
+def test_a_run_at_another_k_compares_and_reports_at_that_k(prepared, tmp_path):
+    """One k: TrainConfig.k drives the primary metric, the tie-break, the table and the plot.
+    Before, primary_metric was fixed at "recall@10" and any other k raised KeyError."""
+    import json
+
+    from basket.compare import write_report
+    from basket.config import RunConfig, load_config
+    from basket.models.tifu_knn import TifuKNN
+    from basket.models.top_freq import PTopFreq
+
+    config = load_config(overrides={"train": {"k": 5}})
+    assert config.primary_key == "recall@5"
+    splits, vocab = prepared.splits, prepared.vocab
+    models = {"p_topfreq": PTopFreq(vocab), "tifu_knn": TifuKNN(vocab).fit(splits.eval_inputs)}
+    result = compare(models, splits.eval_inputs, splits.eval_targets, 5, config.primary_key)
+    report = json.loads(write_report(result, tmp_path).read_text())
+    assert report["primary_metric"] == "recall@5"
+    assert "recall@5" in (tmp_path / "report.md").read_text()
+    with pytest.raises(ValueError, match="one k"):
+        _ = RunConfig(primary_metric="recall@10", train=config.train).primary_key

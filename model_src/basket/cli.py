@@ -67,7 +67,7 @@ def _train(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     result = train_predictors(args.data_dir, args.out, config)
     print(f"\nheld-out metrics (evaluation split, k={config.train.k}):")
-    print(report_table(result.metrics))
+    print(report_table(result.metrics, f"recall@{config.train.k}"))
     for name, model_dir in result.model_dirs.items():
         print(f"{name}: {model_dir}  (grid: {args.out / 'grid' / (name + '_grid.png')})")
     print(f"done in {time.perf_counter() - started:.0f}s")

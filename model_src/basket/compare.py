@@ -2,7 +2,7 @@
 
 Every number comes from `basket.metrics` on the same evaluation users; no
 candidate saw those baskets in training or tuning. The winner maximises the
-primary metric (default recall@10), ties broken by NDCG@10.
+primary metric (default recall@10), ties broken by NDCG at the same k.
 """
 
 from __future__ import annotations
@@ -67,19 +67,26 @@ def compare(
     return Comparison(metrics, curves, pick_winner(metrics, primary, k), primary)
 
 
-REPORT_COLUMNS = (
-    "recall@10", "precision@10", "ndcg@10", "hit@10", "recall_repeat@10", "recall_new@10",
-    "basket_f1_samples", "basket_f1_micro",
-)  # fmt: skip
+def report_columns(k: int) -> tuple[str, ...]:
+    """The report's metric columns at `k`."""
+    ranking = ("recall", "precision", "ndcg", "hit", "recall_repeat", "recall_new")
+    return (*(f"{name}@{k}" for name in ranking), "basket_f1_samples", "basket_f1_micro")
+
+
+def metric_k(primary: str) -> int:
+    """The k of a metric key such as "recall@10"."""
+    return int(primary.rpartition("@")[2])
 
 
 def report_table(
     metrics: dict[str, dict[str, float]],
     primary: str = "recall@10",
     winner: str | None = None,
-    columns=REPORT_COLUMNS,
+    columns=None,
 ) -> str:
-    """Markdown table of held-out metrics, best `primary` first, the winner marked."""
+    """Markdown table of held-out metrics, best `primary` first, the winner marked; the
+    columns default to `report_columns` at the primary metric's k."""
+    columns = columns or report_columns(metric_k(primary))
     order = sorted(metrics, key=lambda name: -metrics[name][primary])
     lines = ["| candidate | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
     for name in order:
@@ -103,12 +110,13 @@ def write_report(comparison: Comparison, run_dir: Path, extra: dict | None = Non
         **(extra or {}),
     }
     (run_dir / "report.json").write_text(json.dumps(report, indent=1, default=_plain))
-    plot_candidates(comparison.metrics, comparison.winner, run_dir / "candidates.png")
+    k = metric_k(comparison.primary_metric)
+    plot_candidates(comparison.metrics, comparison.winner, run_dir / "candidates.png", k)
     plot_precision_recall_at_k(comparison.curves, run_dir / "precision_recall_at_k.png")
     markdown = [
         "# basket retrain report",
         "",
-        f"Winner: **{comparison.winner}** by {comparison.primary_metric} (ties: NDCG@10), "
+        f"Winner: **{comparison.winner}** by {comparison.primary_metric} (ties: NDCG@{k}), "
         "on the held-out evaluation split (each customer's last known basket).",
         "",
         report_table(comparison.metrics, comparison.primary_metric, comparison.winner),

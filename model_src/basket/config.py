@@ -45,10 +45,22 @@ class RunConfig:
     xgboost: XGBConfig = field(default_factory=XGBConfig)
     tifu: TifuConfig = field(default_factory=TifuConfig)
     baselines: tuple[str, ...] = ("p_topfreq", "tifu_knn", "xgboost")
-    primary_metric: str = "recall@10"
+    # The metric the winner is chosen by, at the run's one k (`train.k`): "recall" -> recall@10.
+    primary_metric: str = "recall"
     # Basket thresholds tried on validation for XGBoost and the baselines; the low end is for
     # TIFU-KNN, whose scores are decayed frequencies, not probabilities.
     basket_thresholds: tuple[float, ...] = (0.02, 0.03, 0.05, 0.075, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6)
+
+    @property
+    def primary_key(self) -> str:
+        """The primary metric at the run's k, as metrics are keyed: "recall@10"."""
+        name, _, at = self.primary_metric.partition("@")
+        if at and at != str(self.train.k):
+            raise ValueError(
+                f"primary_metric {self.primary_metric!r} is at k={at} but train.k is "
+                f"{self.train.k}: a run has one k; give the metric name alone ({name!r})"
+            )
+        return f"{name}@{self.train.k}"
 
 
 def _merge(instance: Any, overrides: dict[str, Any]) -> Any:

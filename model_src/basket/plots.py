@@ -47,11 +47,13 @@ def plot_grid(table: pd.DataFrame, k: int, title: str, path: Path) -> Path:
     return path
 
 
-def plot_candidates(metrics: dict[str, dict[str, float]], winner: str, path: Path) -> Path:
-    """Grouped bars: recall@10, precision@10, NDCG@10 and basket F1 per candidate."""
+def plot_candidates(
+    metrics: dict[str, dict[str, float]], winner: str, path: Path, k: int = 10
+) -> Path:
+    """Grouped bars: recall@k, precision@k, NDCG@k and basket F1 per candidate."""
     plt = _pyplot()
-    columns = ["recall@10", "precision@10", "ndcg@10", "basket_f1_samples"]
-    names = sorted(metrics, key=lambda n: -metrics[n]["recall@10"])
+    columns = [f"recall@{k}", f"precision@{k}", f"ndcg@{k}", "basket_f1_samples"]
+    names = sorted(metrics, key=lambda n: -metrics[n][f"recall@{k}"])
     figure, axis = plt.subplots(figsize=(10, 4.2))
     width = 0.8 / len(columns)
     for i, column in enumerate(columns):

@@ -239,7 +239,7 @@ def compare_stage(run_dir: Path | str, config: RunConfig) -> RetrainResult:
         data.splits.eval_inputs,
         data.splits.eval_targets,
         config.train.k,
-        config.primary_metric,
+        config.primary_key,
     )
     model_dirs = {}
     for name, model in models.items():
