@@ -15,7 +15,7 @@ venv: $(STAMP)
 
 # scripts/install.sh (torch==2.13.0 first, then the package) is shared with the Dockerfile.
 $(STAMP): pyproject.toml scripts/install.sh
-	PYTHON=$(PYTHON) bash scripts/install.sh $(VENV) dev,celery
+	PYTHON=$(PYTHON) bash scripts/install.sh $(VENV) dev,celery,datasets
 	touch $(STAMP)
 
 # The main job: synthetic data, validation, both Airflow DAGs for real (`airflow dags test`:

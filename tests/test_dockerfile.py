@@ -25,7 +25,9 @@ def test_hadolint_passes():
 def test_install_steps_are_the_makefiles():
     makefile = (REPO / "Makefile").read_text()
     assert re.search(
-        r"^\tPYTHON=\$\(PYTHON\) bash scripts/install\.sh \$\(VENV\) dev,celery$", makefile, re.M
+        r"^\tPYTHON=\$\(PYTHON\) bash scripts/install\.sh \$\(VENV\) dev,celery,datasets$",
+        makefile,
+        re.M,
     )
     assert re.search(r"^RUN bash scripts/install\.sh /app/\.venv$", DOCKERFILE, re.M)
     # Nothing else installs Python packages in the image.

