@@ -70,6 +70,7 @@ def basket_batch_score():
             out,
             k=int(settings["k"]),
             shard=(shard["index"], shard["count"]),
+            quarantine=Path(settings["run_dir"]) / "validation" / "quarantine",
         )
         print(
             f"shard {shard['index']}/{shard['count']} ({shard['version']}): "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -47,6 +48,17 @@ def _days_on_first_order(frame):
 def _no_days_on_later_order(frame):
     frame.loc[frame.index[frame["order_number"] == 4][0], "days_since_prior_order"] = np.nan
     return frame
+
+
+def _orphan_products(share: float, first_id: int = 9_000_000):
+    """Point `share` of the lines at products the catalogue lacks (each a different one)."""
+
+    def change(frame):
+        rows = frame.index[: max(1, round(share * len(frame)))]
+        frame.loc[rows, "product_id"] = first_id + np.arange(len(rows))
+        return frame
+
+    return change
 
 
 CORRUPTIONS = [
@@ -125,11 +137,12 @@ CORRUPTIONS = [
         "order_id exists in orders",
     ),
     (
-        "line of a missing product",
+        # A warning rule: one such line is quarantined (below); this many stop the run.
+        "lines of a missing product, over the quarantine share",
         "order_products__train",
-        _set("product_id", 9_999_999),
+        _orphan_products(share=0.05),
         "order_products__train.csv",
-        "product_id exists in products",
+        "product_id exists in products (a warning rule, but 4.98% of the rows",
     ),
     (
         "null product",
@@ -211,3 +224,51 @@ def test_cli_synth_writes_a_valid_folder(tmp_path, capsys):
     assert main(["synth", "--users", "120", "--seed", "5", "--out", str(tmp_path / "d")]) == 0
     assert "120 users" in capsys.readouterr().out
     assert validate(tmp_path / "d").success
+
+
+def test_a_few_lines_of_unknown_products_are_quarantined_and_the_run_goes_on(data_copy, tmp_path):
+    _edit(data_copy, "order_products__prior", _orphan_products(share=0.001))
+    report = validate(data_copy, report_dir=tmp_path / "report")
+    assert report.success, report.summary()
+    assert [w.column for w in report.warnings] == ["product_in_catalogue"]
+    quarantined = pd.read_parquet(
+        tmp_path / "report" / "quarantine" / "order_products__prior.parquet"
+    )
+    assert len(quarantined) == report.quarantined["order_products__prior.csv"] > 0
+    assert (quarantined["product_id"] >= 9_000_000).all()
+    assert set(quarantined["rule"]) == {"every line's product_id exists in products"}
+    summary = report.summary()
+    assert "passed with 1 warning(s)" in summary and "quarantine" in summary
+    assert "⚠ order_products__prior.csv · product_in_catalogue" in summary
+
+
+def test_the_quarantine_share_is_a_setting(data_copy):
+    _edit(data_copy, "order_products__prior", _orphan_products(share=0.001))
+    assert not validate(data_copy, max_warning_share=0.0).success
+
+
+def test_quarantined_lines_stay_out_of_training_and_scoring(data_copy, xgb_run_dir, tmp_path):
+    """Through the pipeline's own stages: validate → prepare (training data), and batch scoring
+    scores as if the quarantined lines had never been in the files."""
+    from basket.batch import score_users
+    from basket.config import RunConfig
+    from basket.data.prepare import Prepared
+    from basket.retrain import prepare_stage, validate_stage
+
+    _edit(data_copy, "order_products__prior", _orphan_products(share=0.005))
+    run = tmp_path / "run"
+    validate_stage(data_copy, run)  # passes, with a quarantine
+    prepare_stage(data_copy, run, RunConfig())
+    assert not (Prepared.load(run / "prepared").splits.eval_inputs.product_ids >= 9_000_000).any()
+
+    removed = tmp_path / "removed"
+    shutil.copytree(data_copy, removed)
+    _edit(removed, "order_products__prior", lambda f: f[f["product_id"] < 9_000_000])
+    model = xgb_run_dir / "winner"
+
+    def scored(folder, name, **kwargs):
+        return pd.read_parquet(score_users(model, folder, tmp_path / name, **kwargs).out_path)
+
+    kept = scored(data_copy, "kept.parquet", quarantine=run / "validation" / "quarantine")
+    pd.testing.assert_frame_equal(kept, scored(removed, "removed.parquet"))
+    assert not kept.equals(scored(data_copy, "all.parquet"))  # the lines did matter

@@ -30,6 +30,7 @@ from basket.atomic import atomic_dir, atomic_file
 from basket.data import schema as s
 from basket.data.blocks import read_frame, scoring_user_ids, user_blocks
 from basket.data.history import build_histories
+from basket.data.quarantine import drop_quarantined
 
 CHUNK_USERS = 4096
 # Customers whose histories are in memory at once; beyond this the data is read in blocks.
@@ -112,9 +113,11 @@ def score_users(
     out_path: Path | str,
     k: int = 10,
     shard: tuple[int, int] | None = None,
+    quarantine: Path | str | None = None,
 ) -> ScoreResult:
     """Recommend `k` products to every customer to score (see `scoring_user_ids`), or to shard
-    `(index, count)` of them, and write parquet atomically."""
+    `(index, count)` of them, and write parquet atomically. Lines validation quarantined into
+    `quarantine` are left out, as in training."""
     from basket.models import load_model
 
     started = time.perf_counter()
@@ -134,7 +137,7 @@ def score_users(
             tqdm(total=len(user_ids), desc="score", unit="customer", disable=None) as progress,
         ):
             for tables in user_blocks(data_dir, user_ids, BLOCK_USERS, orders):
-                histories = build_histories(tables)
+                histories = build_histories(drop_quarantined(tables, quarantine))
                 for start in range(0, histories.n_users, CHUNK_USERS):
                     chunk = histories.select_users(
                         np.arange(start, min(start + CHUNK_USERS, histories.n_users))

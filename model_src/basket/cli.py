@@ -34,7 +34,10 @@ def _synth(args: argparse.Namespace) -> int:
 def _validate(args: argparse.Namespace) -> int:
     from basket.validate import validate
 
-    report = validate(args.data_dir, report_dir=args.report, expectations_dir=args.expectations)
+    report = validate(
+        args.data_dir, report_dir=args.report, expectations_dir=args.expectations,
+        max_warning_share=args.max_warning_share,
+    )  # fmt: skip
     print(report.summary())
     return 0 if report.success else 1
 
@@ -99,7 +102,7 @@ def _retrain(args: argparse.Namespace) -> int:
 def _score(args: argparse.Namespace) -> int:
     from basket.batch import score_users
 
-    result = score_users(args.model, args.data, args.out, k=args.k)
+    result = score_users(args.model, args.data, args.out, k=args.k, quarantine=args.quarantine)
     print(
         f"wrote {result.rows:,} recommendations for {result.users:,} users to {result.out_path} "
         f"in {result.seconds:.1f}s ({result.users_per_second:,.0f} users/s)"
@@ -250,6 +253,10 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument(
         "--expectations", type=Path, default=None, help="suites folder (default: expectations/)"
     )
+    validate.add_argument(
+        "--max-warning-share", type=float, default=0.01,
+        help="share of a file's rows a warning rule may quarantine before it fails (0.01)",
+    )  # fmt: skip
     validate.set_defaults(run=_validate)
 
     train = commands.add_parser(
@@ -306,6 +313,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     score.add_argument("--out", type=Path, required=True, help="parquet file to write (atomically)")
     score.add_argument("--k", type=int, default=10, help="products per user")
+    score.add_argument(
+        "--quarantine", type=Path, default=None,
+        help="leave out the lines `basket validate --report DIR` quarantined (DIR/quarantine)",
+    )  # fmt: skip
     score.set_defaults(run=_score)
     return parser
 

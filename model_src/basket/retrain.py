@@ -167,7 +167,7 @@ def prepare_stage(data_dir: Path | str, run_dir: Path | str, config: RunConfig) 
 
     run_dir = Path(run_dir)
     began = time.perf_counter()
-    data = prepare(data_dir, config.vocab)
+    data = prepare(data_dir, config.vocab, quarantine=run_dir / "validation" / "quarantine")
     folder = data.save(run_dir / "prepared")
     record = {
         "config": config_dict(config),

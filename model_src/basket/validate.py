@@ -13,6 +13,12 @@ cross-table rules stay plain column expectations:
 `validate` returns a `ValidationReport` whose `summary()` says, per failed
 expectation, which file and column, how many rows, and a few example values and
 row ids; with a report folder it also writes the GX result JSON and Data Docs.
+
+Rules are critical (they stop the run) unless their suite meta says
+`"severity": "warning"`: such a rule (today: a line's product missing from the
+catalogue) moves the rows breaking it to REPORT/quarantine/TABLE.parquet while
+they are at most `max_warning_share` (1 %) of the file, and the run goes on
+without them (`basket.data.quarantine`); above the share it stops the run too.
 """
 
 from __future__ import annotations
@@ -20,18 +26,22 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from basket.atomic import atomic_dir
 from basket.data import schema as s
 from basket.data.load import DataFileError, find_table_file, read_table_file
 from basket.shipped import shipped
 
 EXAMPLES = 5
 DEFAULT_EXPECTATIONS_DIR = shipped("expectations")
+WARNING = "warning"
+# The share of a file's rows a warning rule may quarantine before it stops the run.
+DEFAULT_WARNING_SHARE = 0.01
 
 
 @dataclass(frozen=True)
@@ -48,11 +58,14 @@ class Failure:
     example_rows: list[dict[str, Any]] = field(default_factory=list)
     observed: Any = None
     error: str | None = None
+    severity: str = "critical"  # "warning": its rows may be quarantined (suite meta)
+    kwargs: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def describe(self) -> str:
         """Two or three lines: where, what was expected, what was found."""
         where = f"{self.file} · {self.column}" if self.column else self.file
-        lines = [f"  ✗ {where}: {self.description}", f"      [{self.expectation}]"]
+        mark = "⚠" if self.severity == WARNING else "✗"
+        lines = [f"  {mark} {where}: {self.description}", f"      [{self.expectation}]"]
         if self.error:
             lines.append(f"      could not be checked: {self.error}")
         elif self.unexpected_count is not None:
@@ -84,18 +97,34 @@ class ValidationReport:
     failures: list[Failure]
     skipped: list[str]
     report_dir: Path | None = None
+    warnings: list[Failure] = field(default_factory=list)
+    quarantined: dict[str, int] = field(default_factory=dict)  # file -> rows set aside
 
     def summary(self) -> str:
-        """A human summary: the verdict, the files checked, then each failure."""
+        """A human summary: the verdict, the files checked, then each failure and warning."""
         files = ", ".join(f"{name} ({n:,} rows)" for name, n in self.rows.items())
-        if self.success:
+        if self.success and self.warnings:
+            moved = ", ".join(f"{n:,} of {name}" for name, n in self.quarantined.items())
+            head = (
+                f"Validation passed with {len(self.warnings)} warning(s): "
+                f"{self.expectations_run - len(self.warnings)} of {self.expectations_run} "
+                f"expectations hold on {files}; rows quarantined (kept out of training and "
+                f"scoring): {moved}"
+            )
+            if self.report_dir is not None:
+                head += f"\n  quarantine: {self.report_dir / 'quarantine'}"
+        elif self.success:
             head = f"Validation passed: {self.expectations_run} expectations hold on {files}."
         else:
             head = (
                 f"Validation FAILED: {len(self.failures)} of {self.expectations_run} expectations "
                 f"do not hold in {self.data_dir}\n  files: {files}"
             )
-        parts = [head, *(failure.describe() for failure in self.failures)]
+        parts = [
+            head,
+            *(f.describe() for f in self.failures),
+            *(w.describe() for w in self.warnings),
+        ]
         parts += [f"  (skipped: {reason})" for reason in self.skipped]
         if self.report_dir is not None:
             parts.append(f"  report: {self.report_dir / 'validation_result.json'}")
@@ -224,18 +253,81 @@ def _failures(file: str, result, index_columns: list[str], present: set[str]) ->
                 ],
                 observed=details.get("observed_value"),
                 error=error,
+                severity=(config.meta or {}).get("severity", "critical"),
+                kwargs=dict(kwargs),
             )
         )
     return failures
+
+
+def breaking_rows(frame: pd.DataFrame, failure: Failure) -> pd.Series | None:
+    """The rows of `frame` that break a column-values rule (a boolean mask), or None when the
+    rule is not one whose rows can be singled out."""
+    column = failure.kwargs.get("column")
+    if column not in frame:
+        return None
+    if failure.expectation == "expect_column_values_to_be_in_set":
+        return ~frame[column].isin(failure.kwargs["value_set"])
+    if failure.expectation == "expect_column_values_to_not_be_null":
+        return frame[column].isna()
+    return None
+
+
+def triage(
+    failures: list[Failure], views: dict, raw: dict, files: dict, max_share: float
+) -> tuple[list[Failure], list[Failure], dict[str, pd.DataFrame]]:
+    """(critical failures, warnings, quarantined raw rows per table with a `rule` column).
+
+    A warning rule whose breaking rows are at most `max_share` of its file is a warning and
+    its rows are quarantined; above the share, or when its rows cannot be singled out, it
+    is critical like any other rule."""
+    by_file = {file: table for table, file in files.items()}
+    critical, warnings, masks = [], [], {}
+    for failure in failures:
+        table = by_file[failure.file]
+        mask = breaking_rows(views[table], failure) if failure.severity == WARNING else None
+        share = 0.0 if mask is None else mask.mean()
+        if mask is None or share > max_share:
+            if mask is not None:
+                failure = replace(
+                    failure,
+                    severity="critical",
+                    description=f"{failure.description} (a warning rule, but {share:.2%} of "
+                    f"the rows break it: more than the {max_share:.2%} that may be quarantined)",
+                )
+            critical.append(failure)
+            continue
+        warnings.append(failure)
+        masks.setdefault(table, []).append((mask.to_numpy(), failure.description))
+    quarantine = {}
+    for table, rules in masks.items():
+        labels = pd.Series("", index=range(len(raw[table])), dtype=object)
+        for mask, description in rules:  # a loop over rules; rows are handled as columns
+            joined = labels.where(labels == "", labels + "; ") + description
+            labels = labels.where(~mask, joined)
+        hit = (labels != "").to_numpy()
+        quarantine[table] = raw[table][hit].assign(rule=labels[hit].to_numpy())
+    return critical, warnings, quarantine
+
+
+def write_quarantine(folder: Path, quarantine: dict[str, pd.DataFrame]) -> None:
+    """Each table's quarantined rows as folder/TABLE.parquet (an old quarantine is replaced)."""
+    with atomic_dir(folder) as staging:
+        for table, frame in quarantine.items():
+            frame.to_parquet(staging / f"{table}.parquet", index=False)
 
 
 def validate(
     data_dir: Path | str,
     report_dir: Path | str | None = None,
     expectations_dir: Path | str | None = None,
+    max_warning_share: float = DEFAULT_WARNING_SHARE,
 ) -> ValidationReport:
     """Run every suite on the files of `data_dir`; write JSON and Data Docs to `report_dir` if given.
 
+    Rules marked `"severity": "warning"` in a suite's meta do not fail the data while at
+    most `max_warning_share` of a file's rows break them: those rows are quarantined
+    (REPORT_DIR/quarantine/TABLE.parquet, with the rule) and reported as warnings.
     Raises DataFileError when a required file is missing or unreadable, or a
     suite file is missing. Returns the report; `report.success` is the verdict.
     """
@@ -305,6 +397,7 @@ def validate(
         rows[files[table]] = len(frame)
         run += len(kept)
 
+    failures, warnings, quarantine = triage(failures, views, raw, files, max_warning_share)
     report = ValidationReport(
         data_dir=data_dir,
         success=not failures,
@@ -313,10 +406,16 @@ def validate(
         failures=failures,
         skipped=skipped,
         report_dir=report_dir,
+        warnings=warnings,
+        quarantined={files[table]: len(frame) for table, frame in quarantine.items()},
     )
+    if report_dir is not None and report.success:
+        write_quarantine(report_dir / "quarantine", quarantine)
     if report_dir is not None:
         payload = {
             "success": report.success,
+            "warnings": [w.description for w in warnings],
+            "quarantined": report.quarantined,
             "data_dir": str(data_dir.resolve()),
             "suites": results,
         }
