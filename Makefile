@@ -29,7 +29,12 @@ run: $(STAMP)
 airflow: $(STAMP)
 	bash scripts/airflow_cluster.sh
 
-test: $(STAMP)
+# The Triton test's environment (nvidia-pytriton's server, numpy<2): its own venv, built once.
+TRITON_STAMP := .venv-triton/.installed
+$(TRITON_STAMP): scripts/triton_env.sh
+	bash scripts/triton_env.sh .venv-triton
+
+test: $(STAMP) $(TRITON_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest

@@ -35,7 +35,7 @@ from basket.data import build_histories, load_tables
 from basket.data.history import scoring_users
 from basket.online import OnlineScorer, history_request
 from basket.package import ServingConfig, package_mar
-from basket.torchserve import LocalTorchServe
+from basket.testing.torchserve_server import LocalTorchServe
 
 REPO = Path(__file__).resolve().parents[1]
 N_REQUESTS = 500

@@ -79,7 +79,8 @@ def test_a_torchserve_with_the_image_config_wants_keys_and_refuses_registration(
 ):
     """The real server, on the image's config (addresses moved to free loopback ports)."""
     from basket.package import package
-    from basket.torchserve import LocalTorchServe, http
+    from basket.testing.torchserve_server import LocalTorchServe
+    from basket.torchserve import http
 
     template = tmp_path / "config.container.properties"
     template.write_text(container_config())

@@ -19,7 +19,7 @@ from basket.publish import (
     publish,
     register_production,
 )
-from basket.torchserve import free_port
+from basket.testing.local_server import free_port
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,8 @@ from basket.data import build_histories, load_tables
 from basket.data.history import scoring_users
 from basket.online import history_request
 from basket.package import ServingConfig, package_mar
-from basket.torchserve import LocalTorchServe, http, register_model
+from basket.testing.torchserve_server import LocalTorchServe
+from basket.torchserve import http, register_model
 
 pytestmark = pytest.mark.slow
 

@@ -1,5 +1,5 @@
 """The Triton model repository, served by a real tritonserver (nvidia-pytriton's), in parity
-with batch scoring. The Triton environment (.venv-triton) is built on first use (~2 min)."""
+with batch scoring, in the Triton environment (.venv-triton) that `make test` builds."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ from basket.cli import main
 from basket.data import build_histories, load_tables
 from basket.data.history import scoring_users
 from basket.online import RequestLimits, history_request
-from basket.triton import LocalTriton, TritonConfig, export_triton_repository
+from basket.testing.triton_server import LocalTriton
+from basket.triton import TritonConfig, export_triton_repository
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
@@ -26,8 +27,12 @@ VENV = REPO / ".venv-triton"
 
 @pytest.fixture(scope="module")
 def triton_venv() -> Path:
+    """The Triton environment `make test` builds (scripts/triton_env.sh); required in CI."""
     if not (VENV / ".installed").exists():
-        subprocess.run(["bash", str(REPO / "scripts" / "triton_env.sh"), str(VENV)], check=True)
+        message = f"{VENV} is missing: `make test` builds it (bash scripts/triton_env.sh)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
     return VENV
 
 

@@ -12,19 +12,14 @@ README for the virtual environment the tests use (nvidia-pytriton's server).
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from basket.local_server import LocalServer
 from basket.online import RequestLimits
-from basket.torchserve import free_port, http
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-REPO_ROOT = PACKAGE_DIR.parents[1]
 
 CONFIG = """name: "{name}"
 backend: "python"
@@ -102,70 +97,3 @@ def export_triton_repository(
         if staging.exists():
             shutil.rmtree(staging)
     return target
-
-
-def triton_venv_paths(venv: Path) -> dict[str, Path]:
-    """Where the pieces of the Triton environment (scripts/triton_env.sh) are."""
-    python = venv / "bin" / "python"
-    if not (venv / ".installed").exists():
-        raise FileNotFoundError(f"{venv} is not a Triton environment; run scripts/triton_env.sh")
-    out = subprocess.run(
-        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib']);"
-         "print(sysconfig.get_config_var('LIBDIR'))"],
-        capture_output=True, text=True, check=True,
-    ).stdout.split()  # fmt: skip
-    site, libdir = Path(out[0]), Path(out[1])
-    server = site / "pytriton" / "tritonserver"
-    return {"python": python, "site": site, "libdir": libdir, "server": server}
-
-
-@dataclass
-class LocalTriton(LocalServer):
-    """NVIDIA's tritonserver (from the nvidia-pytriton wheel) on free loopback ports, serving
-    `repository`, run from the Triton environment `venv`."""
-
-    repository: Path
-    venv: Path = REPO_ROOT / ".venv-triton"
-    start_timeout_s: float = 180.0
-
-    name = "tritonserver"
-
-    def __post_init__(self):
-        self.ports = {"http": free_port(), "grpc": free_port(), "metrics": free_port()}
-        self.process = None
-        self.log_path = Path(tempfile.mkstemp(prefix="basket-triton-", suffix=".log")[1])
-
-    @property
-    def url(self) -> str:
-        return f"127.0.0.1:{self.ports['http']}"
-
-    def start(self) -> LocalTriton:
-        """Start the server; wait until every model in the repository is ready."""
-        paths = triton_venv_paths(self.venv)
-        server = paths["server"]
-        env = {
-            **os.environ,
-            # The backend stub embeds libpython: it needs the interpreter's own libdir (a pyenv
-            # Python otherwise picks up the system's) and the environment's site-packages.
-            "LD_LIBRARY_PATH": os.pathsep.join(
-                [str(paths["site"] / "nvidia_pytriton.libs"), str(paths["libdir"])]
-            ),
-            "PYTHONPATH": str(paths["site"]),
-            "PATH": os.pathsep.join([str(self.venv / "bin"), os.environ.get("PATH", "")]),
-        }
-        command = [
-            str(server / "bin" / "tritonserver"),
-            f"--model-repository={Path(self.repository).resolve()}",
-            f"--backend-directory={server / 'backends'}",
-            f"--cache-directory={server / 'caches'}",
-            f"--http-port={self.ports['http']}",
-            f"--grpc-port={self.ports['grpc']}",
-            f"--metrics-port={self.ports['metrics']}",
-            "--http-address=127.0.0.1",
-            "--grpc-address=127.0.0.1",
-        ]
-        self.launch(command, env)
-        self.wait_until(
-            lambda: http("GET", f"http://{self.url}/v2/health/ready", timeout=2)[0] == 200
-        )
-        return self

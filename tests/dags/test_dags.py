@@ -150,7 +150,8 @@ def test_a_worse_candidate_is_not_promoted(published, dagbag, workspace):
 def test_a_promoted_model_is_registered_with_a_running_torchserve(dagbag, workspace, monkeypatch):
     """The whole path, token authorization on: a better model published by the DAG is served
     by TorchServe next; the management key comes from the Variable basket_management_token."""
-    from basket.torchserve import LocalTorchServe, http
+    from basket.testing.torchserve_server import LocalTorchServe
+    from basket.torchserve import http
 
     store = workspace / "served_store"
     dag = dagbag.dags["basket_retrain"]

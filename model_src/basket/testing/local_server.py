@@ -1,15 +1,23 @@
 """A server process started for tests and benchmarks: launched in its own session with its
 output in a log file, waited on until it says it is ready, stopped with its children.
-`LocalTorchServe` and `LocalTriton` build on it."""
+`LocalTorchServe` and `LocalTriton` build on it. Test and benchmark harness only."""
 
 from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 class LocalServer:
