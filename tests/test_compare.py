@@ -46,7 +46,7 @@ def test_expected_f1_keeps_more_products_when_more_are_likely():
 
 
 def test_xgboost_candidate_trains_scores_and_reloads(prepared, tmp_path):
-    from basket.models import load_model
+    from basket.models.registry import load_model
     from basket.models.top_freq import PTopFreq
     from basket.models.xgb import XGBConfig, XGBoostRecommender
     from basket.models.xgb_features import ProductTable

@@ -110,7 +110,7 @@ def test_a_shard_killed_mid_way_and_retried_writes_the_same_file(
 def test_a_model_save_that_dies_mid_way_leaves_no_model_dir(xgb_run_dir, monkeypatch, tmp_path):
     """Before: model.json was written before the weights, so a crash left a dir that looked
     complete and failed to load."""
-    from basket.models import load_model
+    from basket.models.registry import load_model
 
     model = load_model(xgb_run_dir / "winner")
 

@@ -13,7 +13,7 @@ from basket.cli import main
 from basket.config import load_config
 from basket.data import VocabConfig
 from basket.data.prepare import prepare
-from basket.models import load_model
+from basket.models.registry import load_model
 from basket.retrain import ValidationFailed, retrain
 
 TINY = {

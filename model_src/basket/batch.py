@@ -31,6 +31,7 @@ from basket.data import schema as s
 from basket.data.blocks import read_frame, scoring_user_ids, user_blocks
 from basket.data.history import build_histories
 from basket.data.quarantine import drop_quarantined
+from basket.models.registry import load_model
 
 CHUNK_USERS = 4096
 # Customers whose histories are in memory at once; beyond this the data is read in blocks.
@@ -118,7 +119,6 @@ def score_users(
     """Recommend `k` products to every customer to score (see `scoring_user_ids`), or to shard
     `(index, count)` of them, and write parquet atomically. Lines validation quarantined into
     `quarantine` are left out, as in training."""
-    from basket.models import load_model
 
     started = time.perf_counter()
     out_path = Path(out_path)

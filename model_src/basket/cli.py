@@ -9,11 +9,20 @@ import sys
 import time
 from pathlib import Path
 
+from basket.batch import score_users
+from basket.compare import report_table
+from basket.config import load_config
+from basket.data.importer import TransactionColumns, import_completejourney, import_transactions
 from basket.data.load import DataFileError
+from basket.data.synth import SynthConfig, write_synthetic
+from basket.online import RequestLimits
+from basket.package import ServingConfig, package
+from basket.retrain import ValidationFailed, retrain
+from basket.train import train_predictors
+from basket.validate import validate
 
 
 def _synth(args: argparse.Namespace) -> int:
-    from basket.data.synth import SynthConfig, write_synthetic
 
     config = SynthConfig(
         users=args.users,
@@ -32,8 +41,6 @@ def _synth(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from basket.validate import validate
-
     report = validate(
         args.data_dir, report_dir=args.report, expectations_dir=args.expectations,
         max_warning_share=args.max_warning_share,
@@ -62,9 +69,6 @@ def _training_overrides(args: argparse.Namespace) -> dict:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from basket.compare import report_table
-    from basket.config import load_config
-    from basket.train import train_predictors
 
     config = load_config(args.config, _training_overrides(args))
     started = time.perf_counter()
@@ -78,9 +82,6 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _retrain(args: argparse.Namespace) -> int:
-    from basket.compare import report_table
-    from basket.config import load_config
-    from basket.retrain import ValidationFailed, retrain
 
     config = load_config(args.config, _training_overrides(args))
     try:
@@ -100,7 +101,6 @@ def _retrain(args: argparse.Namespace) -> int:
 
 
 def _score(args: argparse.Namespace) -> int:
-    from basket.batch import score_users
 
     result = score_users(args.model, args.data, args.out, k=args.k, quarantine=args.quarantine)
     print(
@@ -111,8 +111,6 @@ def _score(args: argparse.Namespace) -> int:
 
 
 def _package(args: argparse.Namespace) -> int:
-    from basket.online import RequestLimits
-    from basket.package import ServingConfig, package
 
     config = ServingConfig(
         model_name=args.model_name,
@@ -129,8 +127,6 @@ def _package(args: argparse.Namespace) -> int:
 
 
 def _import_transactions(args: argparse.Namespace) -> int:
-    from basket.data.importer import TransactionColumns, import_transactions
-
     columns = TransactionColumns(
         user=args.user, basket=args.basket, time=args.time, product=args.product,
         name=args.name, aisle=args.aisle, department=args.department,
@@ -143,7 +139,6 @@ def _import_transactions(args: argparse.Namespace) -> int:
 
 
 def _import_completejourney(args: argparse.Namespace) -> int:
-    from basket.data.importer import import_completejourney
 
     return _imported(import_completejourney(args.out, not args.no_holdout, args.min_orders))
 
@@ -194,7 +189,6 @@ def _add_import_commands(commands) -> None:
 
 
 def _serving():
-    from basket.package import ServingConfig
 
     return ServingConfig()
 

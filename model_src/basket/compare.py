@@ -15,6 +15,7 @@ import numpy as np
 
 from basket.data.history import Histories, Targets
 from basket.metrics import basket_f1, ranking_metrics, repeat_new_recall
+from basket.plots import plot_candidates, plot_precision_recall_at_k
 
 K_CURVE = 20
 
@@ -98,7 +99,6 @@ def report_table(
 
 def write_report(comparison: Comparison, run_dir: Path, extra: dict | None = None) -> Path:
     """report.json, report.md and the PNG plots in `run_dir`; returns report.json's path."""
-    from basket.plots import plot_candidates, plot_precision_recall_at_k
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)

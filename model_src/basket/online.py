@@ -32,6 +32,7 @@ import pandas as pd
 
 from basket.data.history import Histories, _offsets
 from basket.data.vocab import Vocabulary
+from basket.models.registry import load_model
 
 # Instacart's median days between orders; used where a request gives no gap.
 DEFAULT_GAP_DAYS = 7.0
@@ -385,7 +386,6 @@ class OnlineScorer:
     @classmethod
     def from_model_dir(cls, model_dir: Path | str, limits: RequestLimits | None = None):
         """Load the model of `model_dir` (any kind) with its version from model.json."""
-        from basket.models import load_model
 
         model_dir = Path(model_dir)
         meta = json.loads((model_dir / "model.json").read_text())

@@ -4,7 +4,7 @@ The archive holds the winner's model dir as it is (model.json, vocab.parquet,
 weights that load without pickle), `handlers/basket_handler.py`, and a
 model-config.yaml with TorchServe's worker and batching settings plus the
 request limits under `basket:`. Whatever kind won, the handler opens it with
-`basket.models.load_model`. The archive is written beside its target and
+`basket.models.registry.load_model`. The archive is written beside its target and
 renamed into place, so a server never loads half a file.
 """
 
@@ -17,9 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+from model_archiver.model_archiver_config import ModelArchiverConfig
+from model_archiver.model_packaging import generate_model_archive
 
 from basket.online import RequestLimits
 from basket.shipped import shipped
+from basket.triton import TritonConfig, export_triton_repository
 
 DEFAULT_HANDLER = shipped("basket_handler.py")
 
@@ -66,8 +69,6 @@ def package_mar(
     handler: Path | str = DEFAULT_HANDLER,
 ) -> Path:
     """Archive the model dir `model_dir` as the TorchServe archive `out_path` (atomically)."""
-    from model_archiver.model_archiver_config import ModelArchiverConfig
-    from model_archiver.model_packaging import generate_model_archive
 
     config = config or ServingConfig()
     model_dir, out_path, handler = Path(model_dir), Path(out_path), Path(handler)
@@ -110,8 +111,6 @@ def package(
     mar = package_mar(model_dir, out_path, config)
     triton = None
     if triton_dir is not None:
-        from basket.triton import TritonConfig, export_triton_repository
-
         config = config or ServingConfig()
         triton_config = TritonConfig(
             name=config.model_name, max_batch_size=config.batch_size,

@@ -29,6 +29,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from basket.atomic import copy_atomically, write_json_atomically
+from basket.batch import opened_model_dir
+from basket.compare import evaluate_candidate
+from basket.data.prepare import Prepared
+from basket.models.registry import load_model
 from basket.torchserve import register_model
 
 log = logging.getLogger(__name__)
@@ -51,10 +55,6 @@ class PublishResult:
 
 def production_score(mar_path: Path, run_dir: Path, metric: str, k: int) -> tuple[str, float]:
     """(version, `metric`) of the archive `mar_path` on the evaluation split of `run_dir`."""
-    from basket.batch import opened_model_dir
-    from basket.compare import evaluate_candidate
-    from basket.data.prepare import Prepared
-    from basket.models import load_model
 
     data = Prepared.load(run_dir / "prepared")
     with opened_model_dir(mar_path) as model_dir:

@@ -26,11 +26,21 @@ from pathlib import Path
 import numpy as np
 
 from basket.atomic import atomic_dir, write_json_atomically
+from basket.compare import compare, write_report
 from basket.config import RunConfig, config_dict
 from basket.data.history import Histories, Targets
-from basket.data.prepare import Prepared
+from basket.data.prepare import Prepared, prepare
+from basket.embed import embed_products, read_embeddings
 from basket.metrics import basket_f1
 from basket.models.decoding import expected_f1_baskets, threshold_baskets
+from basket.models.registry import load_model
+from basket.models.tifu_knn import TifuKNN
+from basket.models.top_freq import PTopFreq
+from basket.models.xgb import XGBoostRecommender
+from basket.models.xgb_features import ProductTable
+from basket.plots import plot_grid
+from basket.train import grid_search, model_version
+from basket.validate import validate
 
 log = logging.getLogger(__name__)
 
@@ -88,12 +98,6 @@ def train_candidate(name: str, data: Prepared, embeddings, config: RunConfig, ru
 
     Returns (model, basket F1 of each decoding option on the validation split).
     """
-    from basket.models.tifu_knn import TifuKNN
-    from basket.models.top_freq import PTopFreq
-    from basket.models.xgb import XGBoostRecommender
-    from basket.models.xgb_features import ProductTable
-    from basket.plots import plot_grid
-    from basket.train import grid_search
 
     splits, vocab = data.splits, data.vocab
     started = time.perf_counter()
@@ -150,7 +154,6 @@ def stage_seconds(run_dir: Path | str) -> dict[str, float]:
 
 def validate_stage(data_dir: Path | str, run_dir: Path | str) -> Path:
     """Validate `data_dir` (report in RUN/validation); raise `ValidationFailed` on bad data."""
-    from basket.validate import validate
 
     run_dir = Path(run_dir)
     began = time.perf_counter()
@@ -163,7 +166,6 @@ def validate_stage(data_dir: Path | str, run_dir: Path | str) -> Path:
 
 def prepare_stage(data_dir: Path | str, run_dir: Path | str, config: RunConfig) -> Path:
     """Histories, splits and vocabulary of `data_dir` into RUN/prepared; the config into RUN/config.json."""
-    from basket.data.prepare import prepare
 
     run_dir = Path(run_dir)
     began = time.perf_counter()
@@ -181,8 +183,6 @@ def prepare_stage(data_dir: Path | str, run_dir: Path | str, config: RunConfig) 
 
 def embed_stage(run_dir: Path | str, config: RunConfig) -> Path:
     """The EV file, RUN/embeddings.parquet, learnt from the evaluation inputs of RUN/prepared."""
-    from basket.data.prepare import Prepared
-    from basket.embed import embed_products
 
     run_dir = Path(run_dir)
     began = time.perf_counter()
@@ -196,8 +196,6 @@ def embed_stage(run_dir: Path | str, config: RunConfig) -> Path:
 
 def train_stage(run_dir: Path | str, names, config: RunConfig) -> list[Path]:
     """Train the candidates `names` from RUN/prepared and the EV file into RUN/candidates/NAME."""
-    from basket.data.prepare import Prepared
-    from basket.embed import read_embeddings
 
     run_dir = Path(run_dir)
     data = Prepared.load(run_dir / "prepared")
@@ -215,10 +213,6 @@ def train_stage(run_dir: Path | str, names, config: RunConfig) -> list[Path]:
 def compare_stage(run_dir: Path | str, config: RunConfig) -> RetrainResult:
     """Evaluate every trained candidate in RUN/candidates on the evaluation split; write
     RUN/models/NAME (with version and metrics), RUN/winner and the report."""
-    from basket.compare import compare, write_report
-    from basket.data.prepare import Prepared
-    from basket.models import load_model
-    from basket.train import model_version
 
     run_dir = Path(run_dir)
     began = time.perf_counter()

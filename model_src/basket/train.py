@@ -13,6 +13,7 @@ separate). Nothing here sees the evaluation baskets.
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import time
 from dataclasses import dataclass
@@ -24,15 +25,20 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from basket.config import TrainConfig
+from basket.compare import evaluate_candidate
+from basket.config import RunConfig, TrainConfig, config_dict
 from basket.data.history import Histories, Targets, holdout_last
+from basket.data.prepare import prepare
 from basket.data.user_products import N_FEATURES
 from basket.data.vocab import Vocabulary
+from basket.embed import embed_products, read_embeddings
 from basket.metrics import basket_f1, ranking_metrics, threshold_baskets
 from basket.models.base import top_k
 from basket.models.encoding import Encoded, concat, encode
 from basket.models.modules import CNNGRU, AttentionGRU, NextBasketNet, PredictorConfig
 from basket.models.neural import NeuralRecommender
+from basket.models.top_freq import PTopFreq
+from basket.plots import plot_grid
 
 log = logging.getLogger(__name__)
 BUILDERS = {"cnngru": CNNGRU, "attentiongru": AttentionGRU}
@@ -271,14 +277,6 @@ def model_version(name: str, fingerprint: str) -> str:
 def train_predictors(data_dir: Path | str, run_dir: Path | str, config=None) -> TrainResult:
     """The stage: data folder -> embeddings, tuned CNNGRU/AttentionGRU model dirs, grid tables and
     plots, and a held-out report beside P-TopFreq, all under `run_dir`."""
-    import json
-
-    from basket.compare import evaluate_candidate
-    from basket.config import RunConfig, config_dict
-    from basket.data.prepare import prepare
-    from basket.embed import embed_products, read_embeddings
-    from basket.models.top_freq import PTopFreq
-    from basket.plots import plot_grid
 
     config = config or RunConfig()
     run_dir = Path(run_dir)

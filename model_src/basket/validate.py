@@ -30,6 +30,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import great_expectations as gx
 import pandas as pd
 
 from basket.atomic import atomic_dir
@@ -331,7 +332,6 @@ def validate(
     Raises DataFileError when a required file is missing or unreadable, or a
     suite file is missing. Returns the report; `report.success` is the verdict.
     """
-    import great_expectations as gx  # heavy: imported only when validating
 
     logging.getLogger("great_expectations").setLevel(logging.ERROR)
     data_dir = Path(data_dir)

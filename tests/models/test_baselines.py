@@ -81,7 +81,7 @@ def test_tifu_mixes_the_nearest_neighbours_and_never_the_user_itself():
 
 
 def test_tifu_round_trips_without_pickle(tmp_path):
-    from basket.models import load_model
+    from basket.models.registry import load_model
 
     database = histories_from([[[1, 2]], [[1, 2, 3]], [[4]]])
     model = TifuKNN(vocab_of(1, 2, 3, 4), TifuConfig(neighbours=1)).fit(database)

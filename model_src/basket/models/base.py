@@ -19,6 +19,7 @@ import numpy as np
 
 from basket.data.history import Histories
 from basket.data.vocab import Vocabulary
+from basket.models.decoding import expected_f1_baskets, threshold_baskets
 
 CHUNK_USERS = 2048
 
@@ -66,7 +67,6 @@ def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
 
 def decode_baskets(model, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(rows, columns) of each user's predicted basket, by the model's `decoding`."""
-    from basket.models.decoding import expected_f1_baskets, threshold_baskets
 
     if getattr(model, "decoding", "threshold") == "expected_f1":
         calibrate = getattr(model, "calibrated", None)

@@ -14,7 +14,7 @@ pooling, padded orders are left out of the GRU by packing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
@@ -212,6 +212,5 @@ def AttentionGRU(config: PredictorConfig, n_products: int, n_stat_features: int)
 
 
 def _with_encoder(config: PredictorConfig, encoder: str) -> PredictorConfig:
-    from dataclasses import replace
 
     return replace(config, encoder=encoder)
