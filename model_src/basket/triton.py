@@ -17,7 +17,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from basket.online import RequestLimits
+from basket.serving_config import RequestLimits
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 

@@ -25,7 +25,8 @@ import triton_python_backend_utils as pb_utils
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from basket.online import BadRequest, OnlineScorer, RequestLimits, request_from_arrays  # noqa: E402
+from basket.online import BadRequest, OnlineScorer, request_from_arrays  # noqa: E402
+from basket.serving_config import RequestLimits  # noqa: E402
 
 
 def _input(request, name: str, dtype):

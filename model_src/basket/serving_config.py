@@ -1,0 +1,52 @@
+"""Serving settings, apart from the code that serves: what one request may ask for
+(`RequestLimits`) and what an archive tells TorchServe (`ServingConfig`). Plain dataclasses,
+so the CLI and the Triton export read them without loading a model library."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+
+
+@dataclass(frozen=True)
+class RequestLimits:
+    """What one request may ask for; beyond these it gets a 4xx (configurable per archive)."""
+
+    max_body_bytes: int = 1_000_000
+    max_orders: int = 100
+    max_products_per_order: int = 200
+    max_name_length: int = 200
+    max_k: int = 100
+    default_k: int = 10
+
+    @classmethod
+    def from_mapping(cls, values: dict | None) -> RequestLimits:
+        """Limits from a config mapping (e.g. the archive's model-config.yaml), unknown keys ignored."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{key: int(value) for key, value in (values or {}).items() if key in known})
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ServingConfig:
+    """TorchServe settings packed into the archive (model-config.yaml)."""
+
+    model_name: str = "basket"
+    workers: int = 2  # one per core on the 2-core reference machine
+    batch_size: int = 8
+    max_batch_delay_ms: int = 5  # every request may wait this long for a batch to fill
+    response_timeout_s: int = 30
+    torch_threads: int = 1
+    limits: RequestLimits = field(default_factory=RequestLimits)
+
+    def model_yaml(self) -> dict:
+        """The model-config.yaml TorchServe reads (`basket:` is for the handler)."""
+        return {
+            "minWorkers": self.workers,
+            "maxWorkers": self.workers,
+            "batchSize": self.batch_size,
+            "maxBatchDelay": self.max_batch_delay_ms,
+            "responseTimeout": self.response_timeout_s,
+            "basket": {"torch_threads": self.torch_threads, **self.limits.as_dict()},
+        }
