@@ -22,7 +22,6 @@ from basket.orchestration import (
     SCHEDULES,
     dag_arguments,
     task_settings,
-    validate_or_fail,
 )
 
 
@@ -38,6 +37,8 @@ from basket.orchestration import (
 def basket_batch_score():
     @task
     def validate() -> str:
+        from basket.dag_steps import validate_or_fail
+
         return validate_or_fail(task_settings())
 
     @task

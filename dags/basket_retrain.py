@@ -24,7 +24,6 @@ from basket.orchestration import (
     SCHEDULES,
     dag_arguments,
     task_settings,
-    validate_or_fail,
 )
 
 # Celery workers take tasks by queue: training on the big hosts, the rest anywhere
@@ -40,7 +39,7 @@ TRAINING_RETRIES = {
 
 def _train(names: tuple[str, ...]) -> list[str]:
     """Train the candidates of `names` that the run's config asks for."""
-    from basket.orchestration import run_config
+    from basket.dag_steps import run_config
     from basket.retrain import candidate_names, train_stage
 
     settings = task_settings()
@@ -60,11 +59,13 @@ def _train(names: tuple[str, ...]) -> list[str]:
 def basket_retrain():
     @task
     def validate() -> str:
+        from basket.dag_steps import validate_or_fail
+
         return validate_or_fail(task_settings())
 
     @task
     def prepare() -> str:
-        from basket.orchestration import run_config
+        from basket.dag_steps import run_config
         from basket.retrain import prepare_stage
 
         settings = task_settings()
@@ -72,7 +73,7 @@ def basket_retrain():
 
     @task
     def embed() -> str:
-        from basket.orchestration import run_config
+        from basket.dag_steps import run_config
         from basket.retrain import embed_stage
 
         settings = task_settings()
@@ -96,7 +97,7 @@ def basket_retrain():
 
     @task(trigger_rule="none_failed_min_one_success")
     def compare() -> str:
-        from basket.orchestration import run_config
+        from basket.dag_steps import run_config
         from basket.retrain import compare_stage
 
         settings = task_settings()

@@ -1,6 +1,8 @@
 """What the Airflow DAGs share: settings and their defaults, the asset, the validate step.
 
-Airflow is imported only inside the functions that run in a DAG file or a task.
+Imported when a DAG file is parsed, so it stays light: Airflow and nothing of the
+pipeline. What tasks need of the pipeline besides a stage function (the run config, the
+validation step) is in `basket.dag_steps`, which the tasks import when they run.
 
 Every path a DAG task uses is resolved the same way, first hit wins:
 
@@ -22,6 +24,9 @@ import re
 import socket
 from collections.abc import Callable
 from pathlib import Path
+
+import pendulum
+from airflow.sdk import Param, Variable, get_current_context
 
 # The default folders live under $BASKET_HOME, else the current directory (the checkout, for
 # `make run` and `make airflow`, which start there); an installed deployment sets Variables.
@@ -68,17 +73,8 @@ def worker_hostname() -> str:
     return os.environ.get("BASKET_WORKER_NAME") or socket.getfqdn()
 
 
-def run_config(settings: dict):
-    """The `RunConfig` of a DAG run: the `config` file when one is set, else the defaults."""
-    from basket.config import load_config
-
-    return load_config(settings["config"] or None)
-
-
 def task_settings() -> dict[str, str]:
     """`resolve_settings` for the task that is running (inside an Airflow task only)."""
-    from airflow.sdk import Variable, get_current_context
-
     context = get_current_context()
     return resolve_settings(
         context["params"], context["run_id"], lambda key: Variable.get(key, default=None)
@@ -87,9 +83,6 @@ def task_settings() -> dict[str, str]:
 
 def dag_arguments() -> dict:
     """What both DAGs pass to `@dag` besides their id, schedule and docs."""
-    import pendulum
-    from airflow.sdk import Param
-
     return {
         "start_date": pendulum.datetime(2026, 1, 1, tz="UTC"),
         "catchup": False,
@@ -106,17 +99,3 @@ def dag_arguments() -> dict:
             for name, default in DEFAULTS.items()
         },
     }
-
-
-def validate_or_fail(settings: dict) -> str:
-    """Validate the run's data (report in RUN/validation); on failure print the summary to the
-    task log and fail the task without retries."""
-    from airflow.sdk.exceptions import AirflowFailException
-
-    from basket.retrain import ValidationFailed, validate_stage
-
-    try:
-        return str(validate_stage(settings["data_dir"], settings["run_dir"]))
-    except ValidationFailed as failed:
-        print(failed.report.summary())
-        raise AirflowFailException(f"{settings['data_dir']} failed validation") from None

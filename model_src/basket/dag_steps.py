@@ -1,0 +1,25 @@
+"""What the DAG tasks run besides a stage function: the run's config and the validation step
+that fails its task. Imported by the tasks when they run, not when a DAG file is parsed
+(it loads the whole pipeline: torch, xgboost, Great Expectations)."""
+
+from __future__ import annotations
+
+from airflow.sdk.exceptions import AirflowFailException
+
+from basket.config import RunConfig, load_config
+from basket.retrain import ValidationFailed, validate_stage
+
+
+def run_config(settings: dict) -> RunConfig:
+    """The `RunConfig` of a DAG run: the `config` file when one is set, else the defaults."""
+    return load_config(settings["config"] or None)
+
+
+def validate_or_fail(settings: dict) -> str:
+    """Validate the run's data (report in RUN/validation); on failure print the summary to the
+    task log and fail the task without retries."""
+    try:
+        return str(validate_stage(settings["data_dir"], settings["run_dir"]))
+    except ValidationFailed as failed:
+        print(failed.report.summary())
+        raise AirflowFailException(f"{settings['data_dir']} failed validation") from None
