@@ -30,7 +30,7 @@ from basket.atomic import atomic_dir, atomic_file
 from basket.data import schema as s
 from basket.data.blocks import read_frame, scoring_user_ids, user_blocks
 from basket.data.history import build_histories
-from basket.data.quarantine import drop_quarantined
+from basket.data.quarantine import drop_quarantined, read_quarantine
 from basket.models.registry import load_model
 
 CHUNK_USERS = 4096
@@ -119,7 +119,6 @@ def score_users(
     """Recommend `k` products to every customer to score (see `scoring_user_ids`), or to shard
     `(index, count)` of them, and write parquet atomically. Lines validation quarantined into
     `quarantine` are left out, as in training."""
-
     started = time.perf_counter()
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -130,6 +129,7 @@ def score_users(
     user_ids = scoring_user_ids(orders)
     if shard is not None:
         user_ids = user_ids[shard_users(len(user_ids), shard)]
+    quarantined = read_quarantine(quarantine)
     rows = users = 0
     with atomic_file(out_path) as temp_name:
         with (
@@ -137,7 +137,7 @@ def score_users(
             tqdm(total=len(user_ids), desc="score", unit="customer", disable=None) as progress,
         ):
             for tables in user_blocks(data_dir, user_ids, BLOCK_USERS, orders):
-                histories = build_histories(drop_quarantined(tables, quarantine))
+                histories = build_histories(drop_quarantined(tables, quarantined))
                 for start in range(0, histories.n_users, CHUNK_USERS):
                     chunk = histories.select_users(
                         np.arange(start, min(start + CHUNK_USERS, histories.n_users))

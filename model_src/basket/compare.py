@@ -99,7 +99,6 @@ def report_table(
 
 def write_report(comparison: Comparison, run_dir: Path, extra: dict | None = None) -> Path:
     """report.json, report.md and the PNG plots in `run_dir`; returns report.json's path."""
-
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     report = {

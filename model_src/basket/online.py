@@ -366,7 +366,6 @@ class OnlineScorer:
     @classmethod
     def from_model_dir(cls, model_dir: Path | str, limits: RequestLimits | None = None):
         """Load the model of `model_dir` (any kind) with its version from model.json."""
-
         model_dir = Path(model_dir)
         meta = json.loads((model_dir / "model.json").read_text())
         return cls(load_model(model_dir), str(meta.get("version", "unversioned")), limits)

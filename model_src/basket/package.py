@@ -44,7 +44,6 @@ def package_mar(
     handler: Path | str = DEFAULT_HANDLER,
 ) -> Path:
     """Archive the model dir `model_dir` as the TorchServe archive `out_path` (atomically)."""
-
     config = config or ServingConfig()
     model_dir, out_path, handler = Path(model_dir), Path(out_path), Path(handler)
     if not handler.is_file():

@@ -55,13 +55,11 @@ class PublishResult:
 
 def production_score(mar_path: Path, run_dir: Path, metric: str, k: int) -> tuple[str, float]:
     """(version, `metric`) of the archive `mar_path` on the evaluation split of `run_dir`."""
-
     data = Prepared.load(run_dir / "prepared")
     with opened_model_dir(mar_path) as model_dir:
-        version = json.loads((model_dir / "model.json").read_text()).get("version", "unversioned")
         model = load_model(model_dir)
         metrics, _ = evaluate_candidate(model, data.splits.eval_inputs, data.splits.eval_targets, k)
-    return version, float(metrics[metric])
+    return archive_version(mar_path), float(metrics[metric])
 
 
 def publish(run_dir: Path | str, mar_path: Path | str, model_store: Path | str) -> PublishResult:

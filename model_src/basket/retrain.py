@@ -98,7 +98,6 @@ def train_candidate(name: str, data: Prepared, embeddings, config: RunConfig, ru
 
     Returns (model, basket F1 of each decoding option on the validation split).
     """
-
     splits, vocab = data.splits, data.vocab
     started = time.perf_counter()
     if name in NEURAL:
@@ -154,7 +153,6 @@ def stage_seconds(run_dir: Path | str) -> dict[str, float]:
 
 def validate_stage(data_dir: Path | str, run_dir: Path | str) -> Path:
     """Validate `data_dir` (report in RUN/validation); raise `ValidationFailed` on bad data."""
-
     run_dir = Path(run_dir)
     began = time.perf_counter()
     report = validate(data_dir, report_dir=run_dir / "validation")
@@ -166,7 +164,6 @@ def validate_stage(data_dir: Path | str, run_dir: Path | str) -> Path:
 
 def prepare_stage(data_dir: Path | str, run_dir: Path | str, config: RunConfig) -> Path:
     """Histories, splits and vocabulary of `data_dir` into RUN/prepared; the config into RUN/config.json."""
-
     run_dir = Path(run_dir)
     began = time.perf_counter()
     data = prepare(data_dir, config.vocab, quarantine=run_dir / "validation" / "quarantine")
@@ -183,7 +180,6 @@ def prepare_stage(data_dir: Path | str, run_dir: Path | str, config: RunConfig) 
 
 def embed_stage(run_dir: Path | str, config: RunConfig) -> Path:
     """The EV file, RUN/embeddings.parquet, learnt from the evaluation inputs of RUN/prepared."""
-
     run_dir = Path(run_dir)
     began = time.perf_counter()
     data = Prepared.load(run_dir / "prepared")
@@ -196,7 +192,6 @@ def embed_stage(run_dir: Path | str, config: RunConfig) -> Path:
 
 def train_stage(run_dir: Path | str, names, config: RunConfig) -> list[Path]:
     """Train the candidates `names` from RUN/prepared and the EV file into RUN/candidates/NAME."""
-
     run_dir = Path(run_dir)
     data = Prepared.load(run_dir / "prepared")
     embeddings = read_embeddings(run_dir / "embeddings.parquet", data.vocab)
@@ -213,7 +208,6 @@ def train_stage(run_dir: Path | str, names, config: RunConfig) -> list[Path]:
 def compare_stage(run_dir: Path | str, config: RunConfig) -> RetrainResult:
     """Evaluate every trained candidate in RUN/candidates on the evaluation split; write
     RUN/models/NAME (with version and metrics), RUN/winner and the report."""
-
     run_dir = Path(run_dir)
     began = time.perf_counter()
     data = Prepared.load(run_dir / "prepared")

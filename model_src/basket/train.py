@@ -277,7 +277,6 @@ def model_version(name: str, fingerprint: str) -> str:
 def train_predictors(data_dir: Path | str, run_dir: Path | str, config=None) -> TrainResult:
     """The stage: data folder -> embeddings, tuned CNNGRU/AttentionGRU model dirs, grid tables and
     plots, and a held-out report beside P-TopFreq, all under `run_dir`."""
-
     config = config or RunConfig()
     run_dir = Path(run_dir)
     (run_dir / "grid").mkdir(parents=True, exist_ok=True)

@@ -332,7 +332,6 @@ def validate(
     Raises DataFileError when a required file is missing or unreadable, or a
     suite file is missing. Returns the report; `report.success` is the verdict.
     """
-
     logging.getLogger("great_expectations").setLevel(logging.ERROR)
     data_dir = Path(data_dir)
     suites = load_suite_dicts(expectations_dir)

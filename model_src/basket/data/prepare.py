@@ -15,7 +15,7 @@ import pandas as pd
 from basket.atomic import atomic_dir
 from basket.data.history import Splits, build_histories, load_splits, make_splits, save_splits
 from basket.data.load import data_fingerprint, load_tables
-from basket.data.quarantine import drop_quarantined
+from basket.data.quarantine import drop_quarantined, read_quarantine
 from basket.data.vocab import VocabConfig, Vocabulary
 
 
@@ -59,7 +59,7 @@ def prepare(
 ) -> Prepared:
     """Load `data_dir` (less the lines validation quarantined into `quarantine`), build
     histories and splits, and the vocabulary from the evaluation inputs."""
-    tables = drop_quarantined(load_tables(data_dir), quarantine)
+    tables = drop_quarantined(load_tables(data_dir), read_quarantine(quarantine))
     splits = make_splits(build_histories(tables))
     vocab = Vocabulary.build(splits.eval_inputs.product_ids, tables.products, vocab_config)
     return Prepared(splits, vocab, tables.products, data_fingerprint(data_dir), str(data_dir))

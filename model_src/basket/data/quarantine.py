@@ -25,17 +25,22 @@ def _line_keys(lines: pd.DataFrame) -> np.ndarray:
     return (order << 32) | (product & 0xFFFFFFFF)
 
 
-def drop_quarantined(tables: Tables, folder: Path | str | None) -> Tables:
-    """`tables` without the lines quarantined in `folder`; `tables` itself when there is none."""
-    if folder is None or not Path(folder).is_dir():
-        return tables
-    changes = {}
-    for table, field_name in LINE_TABLES.items():
-        path = Path(folder) / f"{table}.parquet"
-        lines = getattr(tables, field_name)
-        if lines is None or not path.exists():
-            continue
-        quarantined = _line_keys(pd.read_parquet(path, columns=[s.ORDER_ID, s.PRODUCT_ID]))
-        keep = ~np.isin(_line_keys(lines), quarantined)
-        changes[field_name] = lines[keep].reset_index(drop=True)
+def read_quarantine(folder: Path | str | None) -> dict[str, np.ndarray]:
+    """{Tables field: keys of its quarantined lines} of `folder`; empty when there is none."""
+    if folder is None:
+        return {}
+    return {
+        field_name: _line_keys(pd.read_parquet(path, columns=[s.ORDER_ID, s.PRODUCT_ID]))
+        for table, field_name in LINE_TABLES.items()
+        if (path := Path(folder) / f"{table}.parquet").exists()
+    }
+
+
+def drop_quarantined(tables: Tables, quarantined: dict[str, np.ndarray]) -> Tables:
+    """`tables` without the lines of `quarantined` (`read_quarantine`)."""
+    changes = {
+        field_name: lines[~np.isin(_line_keys(lines), keys)].reset_index(drop=True)
+        for field_name, keys in quarantined.items()
+        if (lines := getattr(tables, field_name)) is not None
+    }
     return replace(tables, **changes) if changes else tables

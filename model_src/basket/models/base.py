@@ -67,7 +67,6 @@ def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
 
 def decode_baskets(model, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(rows, columns) of each user's predicted basket, by the model's `decoding`."""
-
     if getattr(model, "decoding", "threshold") == "expected_f1":
         calibrate = getattr(model, "calibrated", None)
         return expected_f1_baskets(calibrate(scores) if calibrate else scores)
