@@ -117,7 +117,7 @@ class LocalTorchServe(LocalServer):
         names = [entry.split("=")[0] for entry in self.models.split(",") if entry]
         self.wait_until(
             lambda: (
-                (not self.token_auth or (self.workdir / "key_file.json").exists())
+                (not self.token_auth or self._keys_written())
                 and http(
                     "GET", f"{self.inference_url}/ping", timeout=2, token=self.key("inference")
                 )[0]
@@ -133,6 +133,14 @@ class LocalTorchServe(LocalServer):
             return None
         keys = json.loads((self.workdir / "key_file.json").read_text())
         return keys[api]["key"]
+
+    def _keys_written(self) -> bool:
+        """Whether TorchServe has finished writing key_file.json (it exists before it is whole)."""
+        try:
+            self.key("inference")
+        except (OSError, ValueError, KeyError):
+            return False
+        return True
 
     def _workers_ready(self, name: str) -> bool:
         status, body = http(
