@@ -36,8 +36,8 @@ from basket.data import VocabConfig
 from basket.data.history import build_histories, make_splits
 from basket.data.load import load_tables
 from basket.data.vocab import Vocabulary
+from basket.models.base import TrainingSet
 from basket.models.xgb import XGBConfig, XGBoostRecommender
-from basket.models.xgb_features import ProductTable
 from bench_load import INSTACART_USERS, ensure_instacart_data, ensure_parquet_copy
 
 
@@ -62,9 +62,10 @@ def scoring_model(tables, histories) -> XGBoostRecommender:
     vocab = Vocabulary.build(histories.product_ids, tables.products, VocabConfig(top_n=10_000))
     sample = make_splits(histories.select_users(np.arange(20_000)))
     embeddings = np.random.default_rng(0).normal(size=(len(vocab), 64)).astype(np.float32)
-    products = ProductTable.build(sample.valid_inputs, vocab, tables.products, embeddings)
-    model = XGBoostRecommender(vocab, products, XGBConfig(rounds=60, targets_per_user=1))
-    return model.fit(sample.valid_inputs, sample.valid_inputs, sample.valid_targets)
+    data = TrainingSet(
+        sample.valid_inputs, sample.valid_targets, vocab, tables.products, embeddings
+    )
+    return XGBoostRecommender(vocab, XGBConfig(rounds=60, targets_per_user=1)).fit(data)
 
 
 def score_in_fresh_process(model_dir: Path, folder: Path, out: Path, shard) -> tuple:

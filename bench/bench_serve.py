@@ -33,9 +33,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _machine import describe_machine
 from basket.data import build_histories, load_tables
 from basket.data.history import scoring_users
-from basket.online import OnlineScorer, history_request
+from basket.online import OnlineScorer
 from basket.package import package_mar
 from basket.serving_config import ServingConfig
+from basket.testing.requests import history_request
 from basket.testing.torchserve_server import LocalTorchServe
 
 REPO = Path(__file__).resolve().parents[1]

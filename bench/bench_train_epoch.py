@@ -27,9 +27,9 @@ from _machine import describe_machine
 from basket.config import TrainConfig
 from basket.data import VocabConfig
 from basket.data.prepare import prepare
-from basket.data.user_products import N_FEATURES
 from basket.models.modules import PredictorConfig
-from basket.train import BUILDERS, predict, train_one_epoch, training_examples
+from basket.models.neural import NeuralRecommender
+from basket.train import predict, train_one_epoch, training_examples
 from bench_load import INSTACART_USERS, ensure_instacart_data
 
 
@@ -66,7 +66,7 @@ def main() -> None:
     rows = []
     for name in args.models:
         torch.manual_seed(0)
-        net = BUILDERS[name](predictor, len(data.vocab), N_FEATURES)
+        net = NeuralRecommender.build(name, predictor, data.vocab, 10.0, config).net
         started = time.perf_counter()
         predict(net, examples, batch_size=args.batch_size)
         forward_s = time.perf_counter() - started

@@ -38,16 +38,17 @@ def xgb_run_dir(prepared, tmp_path_factory) -> Path:
     """A retrain-like run folder whose `winner/` is a small XGBoost model (expected-F1 baskets)."""
     import numpy as np
 
+    from basket.models.base import TrainingSet
     from basket.models.xgb import XGBConfig, XGBoostRecommender
-    from basket.models.xgb_features import ProductTable
 
     splits, vocab = prepared.splits, prepared.vocab
     embeddings = np.random.default_rng(0).normal(size=(len(vocab), 8)).astype(np.float32)
-    products = ProductTable.build(splits.valid_inputs, vocab, prepared.products, embeddings)
-    model = XGBoostRecommender(
-        vocab, products, XGBConfig(rounds=40, targets_per_user=2), decoding="expected_f1"
+    data = TrainingSet(
+        splits.valid_inputs, splits.valid_targets, vocab, prepared.products, embeddings
     )
-    model.fit(splits.valid_inputs, splits.valid_inputs, splits.valid_targets)
+    model = XGBoostRecommender(
+        vocab, XGBConfig(rounds=40, targets_per_user=2), decoding="expected_f1"
+    ).fit(data)
     run_dir = tmp_path_factory.mktemp("run")
     model.save(run_dir / "winner", extra={"name": "xgboost", "version": "xgboost-test-1"})
     return run_dir
@@ -80,27 +81,27 @@ def small_vocabulary_models(prepared, neural_model_dir, tmp_path_factory) -> dic
 
     from basket.data.user_products import N_FEATURES
     from basket.data.vocab import VocabConfig, Vocabulary
+    from basket.models.base import TrainingSet
     from basket.models.modules import NextBasketNet, PredictorConfig
     from basket.models.neural import NeuralRecommender
     from basket.models.tifu_knn import TifuKNN
     from basket.models.top_freq import PTopFreq
     from basket.models.xgb import XGBConfig, XGBoostRecommender
-    from basket.models.xgb_features import ProductTable
 
     splits = prepared.splits
     vocab = Vocabulary.build(
         splits.eval_inputs.product_ids, prepared.products, VocabConfig(top_n=40)
     )
     embeddings = np.random.default_rng(0).normal(size=(len(vocab), 8)).astype(np.float32)
-    products = ProductTable.build(splits.valid_inputs, vocab, prepared.products, embeddings)
+    data = TrainingSet(
+        splits.valid_inputs, splits.valid_targets, vocab, prepared.products, embeddings
+    )
     torch.manual_seed(0)
     config = PredictorConfig(encoder="cnn", order_hidden=16, embed_dim=8, gate_hidden=8)
     models = {
         "p_topfreq": PTopFreq(vocab),
-        "tifu_knn": TifuKNN(vocab).fit(splits.eval_inputs),
-        "xgboost": XGBoostRecommender(
-            vocab, products, XGBConfig(rounds=10, targets_per_user=1)
-        ).fit(splits.valid_inputs, splits.valid_inputs, splits.valid_targets),
+        "tifu_knn": TifuKNN(vocab).fit(TrainingSet(splits.eval_inputs, None, vocab)),
+        "xgboost": XGBoostRecommender(vocab, XGBConfig(rounds=10, targets_per_user=1)).fit(data),
         "cnngru": NeuralRecommender(NextBasketNet(config, len(vocab), N_FEATURES).eval(), vocab),
     }
     root = tmp_path_factory.mktemp("small_vocabulary")

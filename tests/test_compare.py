@@ -46,16 +46,17 @@ def test_expected_f1_keeps_more_products_when_more_are_likely():
 
 
 def test_xgboost_candidate_trains_scores_and_reloads(prepared, tmp_path):
+    from basket.models.base import TrainingSet
     from basket.models.registry import load_model
     from basket.models.top_freq import PTopFreq
     from basket.models.xgb import XGBConfig, XGBoostRecommender
-    from basket.models.xgb_features import ProductTable
 
     splits, vocab = prepared.splits, prepared.vocab
     embeddings = np.random.default_rng(0).normal(size=(len(vocab), 8)).astype(np.float32)
-    products = ProductTable.build(splits.valid_inputs, vocab, prepared.products, embeddings)
-    model = XGBoostRecommender(vocab, products, XGBConfig(rounds=60, targets_per_user=2))
-    model.fit(splits.valid_inputs, splits.valid_inputs, splits.valid_targets)
+    data = TrainingSet(
+        splits.valid_inputs, splits.valid_targets, vocab, prepared.products, embeddings
+    )
+    model = XGBoostRecommender(vocab, XGBConfig(rounds=60, targets_per_user=2)).fit(data)
     result = compare(
         {"xgboost": model, "p_topfreq": PTopFreq(vocab)}, splits.eval_inputs, splits.eval_targets
     )
@@ -74,13 +75,17 @@ def test_a_run_at_another_k_compares_and_reports_at_that_k(prepared, tmp_path):
 
     from basket.compare import write_report
     from basket.config import RunConfig, load_config
+    from basket.models.base import TrainingSet
     from basket.models.tifu_knn import TifuKNN
     from basket.models.top_freq import PTopFreq
 
     config = load_config(overrides={"train": {"k": 5}})
     assert config.primary_key == "recall@5"
     splits, vocab = prepared.splits, prepared.vocab
-    models = {"p_topfreq": PTopFreq(vocab), "tifu_knn": TifuKNN(vocab).fit(splits.eval_inputs)}
+    models = {
+        "p_topfreq": PTopFreq(vocab),
+        "tifu_knn": TifuKNN(vocab).fit(TrainingSet(splits.eval_inputs, None, vocab)),
+    }
     result = compare(models, splits.eval_inputs, splits.eval_targets, 5, config.primary_key)
     report = json.loads(write_report(result, tmp_path).read_text())
     assert report["primary_metric"] == "recall@5"

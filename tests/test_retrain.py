@@ -22,7 +22,6 @@ TINY = {
         "batch_size": 64,
         "targets_per_user": 1,
         "pos_weights": [5.0],
-        "thresholds": [0.4, 0.6],
     },
     "predictor": {"order_hidden": 32},
     "embed": {"epochs": 3},
@@ -52,6 +51,31 @@ def test_report_follows_the_contract(tiny_run):
     assert report["candidates"][report["winner"]]["recall@10"] == best
     for name in ("report.md", "candidates.png", "precision_recall_at_k.png", "config.json"):
         assert (tiny_run.run_dir / name).is_file(), name
+
+
+def test_what_ships_is_the_refit_and_the_report_shows_what_it_gained(tiny_run):
+    """Candidates are tuned with labels up to the basket before the validation basket, then
+    refit with it: the refit is evaluated and shipped, the tuned one reported beside it."""
+    report = json.loads(tiny_run.report_path.read_text())
+    assert set(report["tuned_candidates"]) == set(report["candidates"])
+    for name in report["candidates"]:
+        meta = json.loads((tiny_run.run_dir / "models" / name / "model.json").read_text())
+        assert meta["fit"] == "refit", name
+    assert json.loads((tiny_run.winner_dir / "model.json").read_text())["fit"] == "refit"
+    # XGBoost's refit learnt from more labels: it is a different model from the tuned one
+    tuned = load_model(tiny_run.run_dir / "tuned" / "xgboost")
+    shipped = load_model(tiny_run.run_dir / "models" / "xgboost")
+    assert tuned.booster.best_iteration == shipped.booster.best_iteration
+    assert tuned.booster.save_raw() != shipped.booster.save_raw()
+    assert "What the refit gained" in (tiny_run.run_dir / "report.md").read_text()
+
+
+def test_no_refit_ships_the_tuned_candidates(synth_dir, tmp_path):
+    config = load_config(overrides={**TINY, "refit": False, "models": [], "baselines": ["xgboost"]})
+    result = retrain(synth_dir, tmp_path / "run", config)
+    report = json.loads(result.report_path.read_text())
+    assert report["tuned_candidates"] == {} and not (tmp_path / "run" / "tuned").exists()
+    assert json.loads((result.winner_dir / "model.json").read_text())["fit"] == "tuned"
 
 
 def test_winner_dir_holds_a_loadable_model_with_its_version(tiny_run, prepared):
@@ -92,8 +116,9 @@ def test_no_candidate_sees_the_evaluation_baskets(synth_dir, tmp_path):
     assert not np.array_equal(
         original.splits.eval_targets.product_ids, changed.splits.eval_targets.product_ids
     )
+    from basket.candidates import refit_set, tune, tuning_set
     from basket.embed import embed_products, read_embeddings
-    from basket.retrain import candidate_names, train_candidate
+    from basket.retrain import candidate_names
 
     inputs = original.splits.eval_inputs
     for name in candidate_names(config):
@@ -104,7 +129,9 @@ def test_no_candidate_sees_the_evaluation_baskets(synth_dir, tmp_path):
                 data.splits.eval_inputs, data.vocab, folder / "ev.parquet", config.embed
             )
             embeddings = read_embeddings(vectors, data.vocab)
-            model, _ = train_candidate(name, data, embeddings, config, folder)
-            answers.append((model.score(inputs), model.threshold, getattr(model, "decoding", "")))
+            # tuned on the validation baskets, then refit with them as labels: what ships
+            model = tune(name, tuning_set(data, embeddings), config).model
+            model.fit(refit_set(data, embeddings))
+            answers.append((model.score(inputs), model.threshold, model.decoding))
         np.testing.assert_array_equal(answers[0][0], answers[1][0], err_msg=name)
         assert answers[0][1:] == answers[1][1:], name

@@ -18,9 +18,9 @@ from basket.batch import score_users
 from basket.cli import main
 from basket.data import build_histories, load_tables
 from basket.data.history import scoring_users
-from basket.online import history_request
 from basket.package import package_mar
 from basket.serving_config import ServingConfig
+from basket.testing.requests import history_request
 from basket.testing.torchserve_server import LocalTorchServe
 from basket.torchserve import http, register_model
 

@@ -12,12 +12,12 @@ from basket.config import load_config
 
 TINY = """
 models = ["cnngru", "attentiongru"]
+basket_thresholds = [0.4, 0.6]
 [train]
 epochs = 1
 batch_size = 64
 targets_per_user = 1
 pos_weights = [5.0, 10.0]
-thresholds = [0.4, 0.6]
 [predictor]
 order_hidden = 32
 [embed]
@@ -25,23 +25,33 @@ epochs = 3
 """
 
 
-def test_train_writes_models_grids_plots_and_report(synth_dir, tmp_path, capsys):
+def test_train_is_the_retrain_pipeline_for_the_neural_candidates(synth_dir, tmp_path, capsys):
+    """`basket train` runs retrain's stages for CNNGRU and AttentionGRU beside P-TopFreq: one
+    config.json, one place that tunes decoding (basket F1 on validation), refit models."""
     config_file = tmp_path / "tiny.toml"
     config_file.write_text(TINY)
     run = tmp_path / "run"
     assert main(["train", str(synth_dir), "--out", str(run), "--config", str(config_file)]) == 0
     out = capsys.readouterr().out
-    assert "| p_topfreq |" in out and "| cnngru |" in out and "| attentiongru |" in out
+    rows = {line.split("|")[1].replace("(winner)", "").strip(" *") for line in out.splitlines()
+            if line.startswith("| ")}  # fmt: skip
+    assert {"p_topfreq", "cnngru", "attentiongru"} <= rows
+    assert "winner:" in out and "_grid.png" in out
     for name in ("cnngru", "attentiongru"):
         grid = pd.read_csv(run / "grid" / f"{name}_grid.csv")
-        assert len(grid) == 4 and grid["chosen"].sum() == 1
+        assert grid["pos_weight"].tolist() == [5.0, 10.0] and grid["chosen"].sum() == 1
         assert (run / "grid" / f"{name}_grid.png").stat().st_size > 10_000
         meta = json.loads((run / "models" / name / "model.json").read_text())
-        assert meta["pos_weight"] in (5.0, 10.0) and meta["threshold"] in (0.4, 0.6)
+        assert meta["pos_weight"] in (5.0, 10.0) and meta["fit"] == "refit"
+        assert set(meta["decoding_on_validation"]) == {
+            "threshold=0.4", "threshold=0.5", "threshold=0.6", "expected_f1",
+        }  # fmt: skip
         assert len(meta["data_fingerprint"]) == 64 and meta["version"].startswith(name)
         assert {"recall@10", "recall_repeat@10", "recall_new@10"} <= set(meta["metrics"])
-    report = json.loads((run / "train_report.json").read_text())
+    report = json.loads((run / "report.json").read_text())
     assert set(report["candidates"]) == {"p_topfreq", "cnngru", "attentiongru"}
+    assert set(report["tuned_candidates"]) == {"p_topfreq", "cnngru", "attentiongru"}
+    assert "What the refit gained" in (run / "report.md").read_text()
     recorded = json.loads((run / "config.json").read_text())
     assert recorded["config"]["train"]["epochs"] == 1 and len(recorded["data_fingerprint"]) == 64
     assert pd.read_parquet(run / "embeddings.parquet").shape[1] == 65

@@ -16,8 +16,8 @@ from basket.batch import score_users
 from basket.cli import main
 from basket.data import build_histories, load_tables
 from basket.data.history import scoring_users
-from basket.online import history_request
 from basket.serving_config import RequestLimits
+from basket.testing.requests import history_request
 from basket.testing.triton_server import LocalTriton
 from basket.triton import TritonConfig, export_triton_repository
 

@@ -9,6 +9,7 @@ import logging
 import sys
 from pathlib import Path
 
+from basket.config import CANDIDATE_NAMES
 from basket.data.load import DataFileError
 from basket.serving_config import ServingConfig
 
@@ -62,7 +63,14 @@ def _add_training_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--pos-weights", type=float, nargs="+", default=None)
-    parser.add_argument("--thresholds", type=float, nargs="+", default=None)
+    parser.add_argument(
+        "--thresholds", type=float, nargs="+", default=None,
+        help="basket thresholds tried on the validation baskets (beside expected F1)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--no-refit", action="store_true",
+        help="ship the tuned candidates, without the refit on the validation baskets",
+    )  # fmt: skip
     parser.add_argument("--targets-per-user", type=int, default=None)
     parser.add_argument(
         "--vocab-size", type=int, default=None, help="top-N products the models score"
@@ -110,9 +118,15 @@ def build_parser() -> argparse.ArgumentParser:
     validate.set_defaults(run="validation:run")
 
     train = commands.add_parser(
-        "train", help="train CNNGRU and AttentionGRU with the pos_weight x threshold grid"
+        "train",
+        help="the retrain pipeline for some candidates: by default CNNGRU and AttentionGRU "
+        "(pos_weight grid) beside P-TopFreq",
     )
     _add_training_flags(train)
+    train.add_argument(
+        "--candidates", nargs="+", choices=CANDIDATE_NAMES, default=None,
+        help="the candidates to train (default: the config's models and p_topfreq)",
+    )  # fmt: skip
     train.set_defaults(run="training:train")
 
     retrain = commands.add_parser(

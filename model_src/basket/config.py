@@ -1,4 +1,8 @@
-"""Typed run configuration: defaults from the design, overridable from a JSON/TOML file and the CLI."""
+"""Typed run configuration: defaults from the design, overridable from a JSON/TOML file and the CLI.
+
+Every setting of every stage lives here, so this module imports nothing heavy
+(no torch, no xgboost): the CLI, the DAGs and the models all read it.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +13,69 @@ from pathlib import Path
 from typing import Any
 
 from basket.data.vocab import VocabConfig
-from basket.embed import EmbedConfig
-from basket.models.modules import PredictorConfig
-from basket.models.tifu_knn import TifuConfig
-from basket.models.xgb import XGBConfig
+
+# Every candidate a run can train; `basket.candidates.CANDIDATES` says how (a test keeps the two
+# equal). Named here so the CLI and the DAGs can check names without importing torch.
+CANDIDATE_NAMES = ("cnngru", "attentiongru", "xgboost", "p_topfreq", "tifu_knn")
+
+
+@dataclass(frozen=True)
+class EmbedConfig:
+    """Autoencoder settings; `dim` is the embedding width the predictors read."""
+
+    dim: int = 64
+    hidden: int = 256
+    epochs: int = 40
+    batch_size: int = 256
+    learning_rate: float = 2e-3
+    max_baskets: int = 300_000  # baskets sampled for co-purchase counts
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class PredictorConfig:
+    """Architecture of CNNGRU / AttentionGRU; defaults from the research plan."""
+
+    encoder: str = "cnn"  # "cnn" (CNNGRU) or "attention" (AttentionGRU)
+    n_orders: int = 5  # N_ORDERS: the customer's last orders the GRU reads
+    max_products: int = 40  # products kept per order, in cart order (Instacart p99 is ~40)
+    order_hidden: int = 128  # ORDER_HIDDEN: order vector and GRU width
+    embed_dim: int = 64  # width of the EV file's vectors
+    attn_heads: int = 4  # ATTN_HEADS
+    n_layers: int = 2  # N_LAYERS of the GRU
+    dropout: float = 0.1  # DROPOUT
+    kernel_size: int = 3  # CNN window over neighbouring products in the cart
+    fine_tune_embeddings: bool = True
+    repeat_gate: bool = True  # mix the customer's own purchase frequency into the logits
+    gate_hidden: int = 64  # width of the repeat scorer
+
+
+@dataclass(frozen=True)
+class TifuConfig:
+    """Defaults: the paper's Instacart setting, with fewer neighbours for small panels."""
+
+    group_size: int = 3
+    within_decay: float = 0.9
+    group_decay: float = 0.7
+    neighbours: int = 300
+    alpha: float = 0.9
+
+
+@dataclass(frozen=True)
+class XGBConfig:
+    """Candidate generation and booster settings."""
+
+    explore: int = 20  # popular products added to every customer's candidates
+    targets_per_user: int = 3  # cut points per customer for training rows
+    rounds: int = 400
+    early_stopping_rounds: int = 25
+    max_depth: int = 6
+    learning_rate: float = 0.1
+    subsample: float = 0.9
+    colsample_bytree: float = 0.9
+    min_child_weight: float = 5.0
+    seed: int = 0
+    threads: int = 2
 
 
 @dataclass(frozen=True)
@@ -27,7 +90,6 @@ class TrainConfig:
     patience: int = 2  # epochs without a validation gain before stopping early
     targets_per_user: int = 5  # cut points per user: more training examples from one history
     pos_weights: tuple[float, ...] = (5.0, 10.0, 15.0, 20.0, 25.0, 30.0)
-    thresholds: tuple[float, ...] = (0.3, 0.4, 0.5, 0.6)
     k: int = 10
     seed: int = 0
     threads: int = 2  # torch CPU threads
@@ -47,8 +109,11 @@ class RunConfig:
     baselines: tuple[str, ...] = ("p_topfreq", "tifu_knn", "xgboost")
     # The metric the winner is chosen by, at the run's one k (`train.k`): "recall" -> recall@10.
     primary_metric: str = "recall"
-    # Basket thresholds tried on validation for XGBoost and the baselines; the low end is for
-    # TIFU-KNN, whose scores are decayed frequencies, not probabilities.
+    # After tuning, refit each candidate with one more basket per customer as labels (the
+    # validation basket), with the epochs/rounds tuning kept; the refit is what ships.
+    refit: bool = True
+    # Basket thresholds tried on validation for every candidate (beside expected-F1 decoding);
+    # the low end is for TIFU-KNN, whose scores are decayed frequencies, not probabilities.
     basket_thresholds: tuple[float, ...] = (0.02, 0.03, 0.05, 0.075, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6)
 
     @property

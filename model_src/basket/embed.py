@@ -13,7 +13,6 @@ Output: `embeddings.parquet` with `product_id, e0..e{dim-1}`, in vocabulary orde
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,24 +23,12 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from basket.atomic import atomic_file
+from basket.config import EmbedConfig
 from basket.data.history import Histories
 from basket.data.vocab import Vocabulary
 from basket.sparse import normalise_rows
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class EmbedConfig:
-    """Autoencoder settings; `dim` is the embedding width the predictors read."""
-
-    dim: int = 64
-    hidden: int = 256
-    epochs: int = 40
-    batch_size: int = 256
-    learning_rate: float = 2e-3
-    max_baskets: int = 300_000  # baskets sampled for co-purchase counts
-    seed: int = 0
 
 
 def co_purchase_profiles(

@@ -8,31 +8,31 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 
-def plot_grid(table: pd.DataFrame, k: int, title: str, path: Path) -> Path:
-    """PNG: precision@k and recall@k (top-k cut at each threshold) and f1_micro against pos_weight."""
-    figure = Figure(figsize=(15, 4.2))
-    axes = figure.subplots(1, 3)
-    panels = [
-        (f"precision@{k}_thresholded", f"precision@{k}", f"precision@{k}"),
-        (f"recall@{k}_thresholded", f"recall@{k}", f"recall@{k}"),
-        ("f1_micro", None, "f1_micro (thresholded basket)"),
-    ]
-    for axis, (column, plain, label) in zip(axes, panels, strict=True):
-        for threshold, group in table.groupby("threshold"):
-            axis.plot(
-                group["pos_weight"], group[column], marker="o", label=f"threshold {threshold:g}"
-            )
-        if plain is not None:
-            ranking = table.groupby("pos_weight")[plain].first()
-            axis.plot(ranking.index, ranking.values, "k--", label=f"top-{k}, no threshold")
-        axis.set_xlabel("pos_weight")
-        axis.set_ylabel(label)
-        axis.grid(alpha=0.3)
-    axes[0].legend(fontsize=8)
+def plot_grid(table: pd.DataFrame, epochs: pd.DataFrame, k: int, title: str, path: Path) -> Path:
+    """PNG: validation recall@k and NDCG@k against pos_weight (the chosen one starred), and
+    validation recall@k per epoch of each fit with its learning rate (the kept epochs ringed)."""
+    figure = Figure(figsize=(12, 4.2))
+    left, right = figure.subplots(1, 2)
+    for column in (f"recall@{k}", f"ndcg@{k}"):
+        left.plot(table["pos_weight"], table[column], marker="o", label=column)
     chosen = table[table["chosen"]].iloc[0]
-    figure.suptitle(
-        f"{title}: chosen pos_weight {chosen['pos_weight']:g}, threshold {chosen['threshold']:g} (validation split)"
-    )
+    left.plot(chosen["pos_weight"], chosen[f"recall@{k}"], "k*", markersize=14, label="chosen")
+    left.set_xlabel("pos_weight")
+    left.set_ylabel("validation")
+    left.legend(fontsize=8)
+    left.grid(alpha=0.3)
+    recall = f"valid_recall@{k}"
+    for pos_weight, fit in epochs.groupby("pos_weight"):
+        line = right.plot(fit["epoch"], fit[recall], marker="o", label=f"pos_weight {pos_weight:g}")
+        kept = fit[fit["kept"]]
+        right.plot(kept["epoch"], kept[recall], "o", mfc="none", ms=13, color=line[0].get_color())
+        for _, row in fit.iterrows():
+            right.annotate(f"{row['lr']:.0e}", (row["epoch"], row[recall]), fontsize=6)
+    right.set_xlabel("epoch (labels: learning rate)")
+    right.set_ylabel(recall)
+    right.legend(fontsize=8)
+    right.grid(alpha=0.3)
+    figure.suptitle(f"{title}: chosen pos_weight {chosen['pos_weight']:g} (validation baskets)")
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     return path

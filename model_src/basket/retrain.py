@@ -7,11 +7,16 @@ Airflow DAG runs the same functions as separate, retryable tasks:
     validate_stage  data ─► RUN/validation/            (raises ValidationFailed on bad data)
     prepare_stage   data ─► RUN/prepared/, RUN/config.json
     embed_stage          ─► RUN/embeddings.parquet     (the EV file)
-    train_stage     NAME ─► RUN/candidates/NAME/       (decoding chosen on validation)
+    train_stage     NAME ─► RUN/tuned/NAME/            (tuned on the validation baskets,
+                             RUN/grid/                  decoding chosen there)
+                        ─► RUN/candidates/NAME/       (refit with those baskets as labels)
     compare_stage        ─► RUN/models/NAME/, RUN/winner/, RUN/report.json, report.md, plots
 
-On data that fails validation nothing after it runs and no winner is written.
-Candidates never see an evaluation basket; the comparison uses only those.
+`basket train` is the same pipeline restricted to some candidates. On data that
+fails validation nothing after it runs and no winner is written. Candidates
+never see an evaluation basket; the comparison uses only those, and it compares
+what ships: the refit candidates (the tuned ones are evaluated beside them, so
+the report shows what the refit gained).
 """
 
 from __future__ import annotations
@@ -23,23 +28,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from basket.atomic import atomic_dir, write_json_atomically
-from basket.compare import compare, write_report
+from basket.candidates import CANDIDATES, Tuned, refit_set, tune, tuning_set
+from basket.compare import compare, evaluate_candidate, write_report
 from basket.config import RunConfig, config_dict
-from basket.data.history import Histories, Targets
 from basket.data.prepare import Prepared, prepare
 from basket.embed import embed_products, read_embeddings
-from basket.metrics import basket_f1
-from basket.models.decoding import expected_f1_baskets, threshold_baskets
 from basket.models.registry import load_model
-from basket.models.tifu_knn import TifuKNN
-from basket.models.top_freq import PTopFreq
-from basket.models.xgb import XGBoostRecommender
-from basket.models.xgb_features import ProductTable
 from basket.plots import plot_grid
-from basket.train import grid_search, model_version
 from basket.validate import validate
 
 log = logging.getLogger(__name__)
@@ -64,76 +60,18 @@ class RetrainResult:
     seconds: float
 
 
-def _basket_f1(rows: np.ndarray, cols: np.ndarray, vocab, targets: Targets) -> float:
-    offsets = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=len(targets.user_ids)))])
-    return basket_f1(offsets, vocab.product_ids[cols], targets.offsets, targets.product_ids)[
-        "f1_samples"
-    ]
-
-
-def choose_decoding(model, inputs: Histories, targets: Targets, thresholds) -> dict[str, float]:
-    """Set `model`'s basket decoding to the best on the validation split; returns basket F1 per option."""
-    scores = model.score(inputs)
-    options = {}
-    candidates = sorted({*thresholds, model.threshold})
-    for threshold in candidates:
-        options[f"threshold={threshold:g}"] = _basket_f1(
-            *threshold_baskets(scores, threshold), model.vocab, targets
-        )
-    if hasattr(model, "decoding"):
-        calibrated = model.calibrated(scores) if hasattr(model, "calibrated") else scores
-        options["expected_f1"] = _basket_f1(*expected_f1_baskets(calibrated), model.vocab, targets)
-    best = max(options, key=options.get)
-    if best == "expected_f1":
-        model.decoding = "expected_f1"
-    else:
-        model.threshold = float(best.split("=")[1])
-        if hasattr(model, "decoding"):
-            model.decoding = "threshold"
-    return options
-
-
-def train_candidate(name: str, data: Prepared, embeddings, config: RunConfig, run_dir: Path):
-    """One candidate trained without the evaluation baskets, its decoding chosen on validation.
-
-    Returns (model, basket F1 of each decoding option on the validation split).
-    """
-    splits, vocab = data.splits, data.vocab
-    started = time.perf_counter()
-    if name in NEURAL:
-        grid = grid_search(
-            name, config.predictor, config.train, vocab, embeddings,
-            splits.valid_inputs, splits.valid_inputs, splits.valid_targets,
-        )  # fmt: skip
-        (run_dir / "grid").mkdir(parents=True, exist_ok=True)
-        grid.table.to_csv(run_dir / "grid" / f"{name}_grid.csv", index=False)
-        plot_grid(grid.table, config.train.k, name, run_dir / "grid" / f"{name}_grid.png")
-        model = grid.model
-    elif name == "xgboost":
-        products = ProductTable.build(splits.valid_inputs, vocab, data.products, embeddings)
-        model = XGBoostRecommender(vocab, products, config.xgboost).fit(
-            splits.valid_inputs, splits.valid_inputs, splits.valid_targets
-        )
-    elif name == "p_topfreq":
-        model = PTopFreq(vocab)
-    elif name == "tifu_knn":
-        model = TifuKNN(vocab, config.tifu).fit(splits.valid_inputs)
-    else:
-        raise ValueError(f"unknown candidate {name!r}; known: {', '.join(ALL_CANDIDATES)}")
-    decodings = choose_decoding(
-        model, splits.valid_inputs, splits.valid_targets, config.basket_thresholds
-    )
-    log.info("%s trained in %.0fs", name, time.perf_counter() - started)
-    return model, decodings
-
-
-NEURAL = ("cnngru", "attentiongru")
-ALL_CANDIDATES = (*NEURAL, "xgboost", "p_topfreq", "tifu_knn")
+def model_version(name: str, fingerprint: str) -> str:
+    """`name-YYYYmmddTHHMMSS-<data fingerprint prefix>`: unique per run, traceable to its data."""
+    return f"{name}-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{fingerprint[:8]}"
 
 
 def candidate_names(config: RunConfig) -> tuple[str, ...]:
     """The candidates a run trains: the neural models and the baselines of `config`."""
-    return (*config.models, *config.baselines)
+    names = (*config.models, *config.baselines)
+    unknown = [name for name in names if name not in CANDIDATES]
+    if unknown:
+        raise ValueError(f"unknown candidate(s) {unknown}; known: {', '.join(CANDIDATES)}")
+    return names
 
 
 def _record_stage(run_dir: Path, name: str, began: float) -> None:
@@ -191,18 +129,35 @@ def embed_stage(run_dir: Path | str, config: RunConfig) -> Path:
 
 
 def train_stage(run_dir: Path | str, names, config: RunConfig) -> list[Path]:
-    """Train the candidates `names` from RUN/prepared and the EV file into RUN/candidates/NAME."""
+    """Tune the candidates `names` from RUN/prepared and the EV file into RUN/tuned/NAME (and
+    RUN/grid for the neural ones), then refit each into RUN/candidates/NAME."""
     run_dir = Path(run_dir)
     data = Prepared.load(run_dir / "prepared")
     embeddings = read_embeddings(run_dir / "embeddings.parquet", data.vocab)
+    tuning, refitting = tuning_set(data, embeddings), refit_set(data, embeddings)
     written = []
     for name in names:
         began = time.perf_counter()
-        model, decodings = train_candidate(name, data, embeddings, config, run_dir)
-        extra = {"name": name, "decoding_on_validation": decodings}
-        written.append(model.save(run_dir / "candidates" / name, extra=extra))
+        tuned = tune(name, tuning, config)
+        if tuned.grid is not None:
+            write_grid(tuned, name, config.train.k, run_dir / "grid")
+        extra = {"name": name, "decoding_on_validation": tuned.decodings, "fit": "tuned"}
+        if config.refit:
+            tuned.model.save(run_dir / "tuned" / name, extra=extra)
+            refit_began = time.perf_counter()
+            tuned.model.fit(refitting)
+            extra |= {"fit": "refit", "refit_seconds": round(time.perf_counter() - refit_began, 1)}
+        written.append(tuned.model.save(run_dir / "candidates" / name, extra=extra))
         _record_stage(run_dir, f"train_{name}", began)
     return written
+
+
+def write_grid(tuned: Tuned, name: str, k: int, folder: Path) -> None:
+    """FOLDER/NAME_grid.csv (one row per pos_weight), NAME_epochs.csv and NAME_grid.png."""
+    folder.mkdir(parents=True, exist_ok=True)
+    tuned.grid.to_csv(folder / f"{name}_grid.csv", index=False)
+    tuned.epochs.to_csv(folder / f"{name}_epochs.csv", index=False)
+    plot_grid(tuned.grid, tuned.epochs, k, name, folder / f"{name}_grid.png")
 
 
 def compare_stage(run_dir: Path | str, config: RunConfig) -> RetrainResult:
@@ -215,20 +170,10 @@ def compare_stage(run_dir: Path | str, config: RunConfig) -> RetrainResult:
     if not trained:
         raise FileNotFoundError(f"{run_dir / 'candidates'} holds no trained candidate")
     models = {folder.name: load_model(folder) for folder in trained}
-    decodings = {
-        folder.name: json.loads((folder / "model.json").read_text())["decoding_on_validation"]
-        for folder in trained
-    }
-    # The neighbour database may hold every customer's inputs: the evaluation baskets stay out.
-    if "tifu_knn" in models:
-        models["tifu_knn"].fit(data.splits.eval_inputs)
-    comparison = compare(
-        models,
-        data.splits.eval_inputs,
-        data.splits.eval_targets,
-        config.train.k,
-        config.primary_key,
-    )
+    metas = {folder.name: json.loads((folder / "model.json").read_text()) for folder in trained}
+    decodings = {name: meta["decoding_on_validation"] for name, meta in metas.items()}
+    holdout = (data.splits.eval_inputs, data.splits.eval_targets, config.train.k)
+    comparison = compare(models, *holdout, config.primary_key)
     model_dirs = {}
     for name, model in models.items():
         extra = {
@@ -237,8 +182,14 @@ def compare_stage(run_dir: Path | str, config: RunConfig) -> RetrainResult:
             "metrics": comparison.metrics[name],
             "data_fingerprint": data.fingerprint,
             "decoding_on_validation": decodings[name],
+            "fit": metas[name].get("fit", "tuned"),
         }
         model_dirs[name] = model.save(run_dir / "models" / name, extra=extra)
+    tuned = {
+        name: evaluate_candidate(load_model(run_dir / "tuned" / name), *holdout)[0]
+        for name in models
+        if (run_dir / "tuned" / name / "model.json").is_file() and metas[name].get("fit") == "refit"
+    }
     winner_dir = run_dir / "winner"
     with atomic_dir(winner_dir) as staging:
         shutil.copytree(model_dirs[comparison.winner], staging, dirs_exist_ok=True)
@@ -249,6 +200,7 @@ def compare_stage(run_dir: Path | str, config: RunConfig) -> RetrainResult:
     report_path = write_report(
         comparison,
         run_dir,
+        tuned=tuned,
         extra={
             "k": config.train.k,
             "data_fingerprint": data.fingerprint,
@@ -263,10 +215,14 @@ def compare_stage(run_dir: Path | str, config: RunConfig) -> RetrainResult:
 
 
 def retrain(
-    data_dir: Path | str, run_dir: Path | str, config: RunConfig | None = None
+    data_dir: Path | str,
+    run_dir: Path | str,
+    config: RunConfig | None = None,
+    candidates: tuple[str, ...] | None = None,
 ) -> RetrainResult:
     """The whole pipeline on `data_dir`, stage after stage in this process (the DAG runs the
-    same stages as tasks); see the module docstring for what lands in `run_dir`."""
+    same stages as tasks); see the module docstring for what lands in `run_dir`. `candidates`
+    restricts it to some candidates (`basket train`); by default, every one `config` names."""
     config = config or RunConfig()
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -274,5 +230,5 @@ def retrain(
     validate_stage(data_dir, run_dir)
     prepare_stage(data_dir, run_dir, config)
     embed_stage(run_dir, config)
-    train_stage(run_dir, candidate_names(config), config)
+    train_stage(run_dir, candidates or candidate_names(config), config)
     return compare_stage(run_dir, config)

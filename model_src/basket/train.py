@@ -1,47 +1,35 @@
-"""Train the neural predictors (CNNGRU, AttentionGRU) with a pos_weight x threshold grid search.
+"""The neural training loop: examples from cut points, shuffled length-bucketed batches, BCE with
+pos_weight, AdamW, gradient clipping, a plateau learning-rate schedule and early stopping.
 
-Flow per model: training examples (several cut points per user, all before the
-validation target) -> for each pos_weight: fit with BCE + pos_weight, AdamW,
-gradient clipping, a plateau LR scheduler and early stopping on validation
-recall@k, keeping the best checkpoint -> evaluate every threshold on the
-validation split. The pos_weight with the best validation recall@k (ties:
-NDCG@k) wins; its threshold is the one with the best validation f1_micro, and
-travels with the model (it decides the predicted basket; top-K ranks are
-separate). Nothing here sees the evaluation baskets.
+`fit_net` trains one network. With validation baskets it keeps the best epoch's
+checkpoint by validation recall@k, halves the learning rate after every epoch
+without a gain and stops after `patience` of them; without (a refit) it replays
+the learning rates of the epochs that fit kept. `NeuralRecommender.fit` calls
+it; the pos_weight grid is in `basket.candidates`. Nothing here sees the
+evaluation baskets.
 """
 
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from basket.compare import evaluate_candidate
-from basket.config import RunConfig, TrainConfig, config_dict
+from basket.config import TrainConfig
 from basket.data.history import Histories, Targets, holdout_last
-from basket.data.prepare import prepare
-from basket.data.user_products import N_FEATURES
 from basket.data.vocab import Vocabulary
-from basket.embed import embed_products, read_embeddings
-from basket.metrics import basket_f1, ranking_metrics, threshold_baskets
+from basket.metrics import ranking_metrics
 from basket.models.base import top_k
 from basket.models.encoding import Encoded, concat, encode
-from basket.models.modules import CNNGRU, AttentionGRU, NextBasketNet, PredictorConfig
-from basket.models.neural import NeuralRecommender
-from basket.models.top_freq import PTopFreq
-from basket.plots import plot_grid
+from basket.models.modules import NextBasketNet, PredictorConfig
 
 log = logging.getLogger(__name__)
-BUILDERS = {"cnngru": CNNGRU, "attentiongru": AttentionGRU}
 
 
 def training_examples(
@@ -113,215 +101,95 @@ def predict(net: NextBasketNet, encoded: Encoded, batch_size: int = 512) -> np.n
     return out
 
 
-def evaluate(
-    probabilities: np.ndarray, vocab: Vocabulary, targets: Targets, k: int, thresholds
-) -> list[dict]:
-    """Validation metrics per threshold: top-k ranking metrics, the top-k list cut at the
-    threshold (precision/recall), and the thresholded basket's F1."""
-    index, scores = top_k(probabilities, k)
-    ranked = vocab.product_ids[index]
-    ranking = ranking_metrics(ranked, targets.offsets, targets.product_ids, k)
-    rows = []
-    for threshold in thresholds:
-        keep = scores >= threshold
-        cut = basket_f1(
-            np.concatenate([[0], np.cumsum(keep.sum(axis=1))]),
-            ranked[keep],
-            targets.offsets,
-            targets.product_ids,
-        )
-        basket = basket_f1(
-            *threshold_baskets(probabilities, vocab.product_ids, threshold),
-            targets.offsets,
-            targets.product_ids,
-        )
-        rows.append(
-            {
-                "threshold": threshold,
-                **ranking,
-                f"precision@{k}_thresholded": cut["precision_samples"],
-                f"recall@{k}_thresholded": cut["recall_samples"],
-                "f1_micro": basket["f1_micro"],
-                "f1_samples": basket["f1_samples"],
-            }
-        )
-    return rows
+@dataclass(frozen=True)
+class Validation:
+    """The inputs (encoded) and the baskets that follow them, to stop early on."""
+
+    encoded: Encoded
+    targets: Targets
+    vocab: Vocabulary
+
+    @classmethod
+    def of(cls, inputs: Histories, targets: Targets, vocab: Vocabulary, config: PredictorConfig):
+        """Encode `inputs` for the network of `config`."""
+        return cls(encode(inputs, vocab, config.n_orders, config.max_products), targets, vocab)
+
+    def ranking(self, net: NextBasketNet, k: int) -> dict[str, float]:
+        """Top-k ranking metrics of `net` on these baskets."""
+        ranked = self.vocab.product_ids[top_k(predict(net, self.encoded), k)[0]]
+        return ranking_metrics(ranked, self.targets.offsets, self.targets.product_ids, k)
 
 
-def fit(
+def fit_net(
     net: NextBasketNet,
     examples: Encoded,
-    valid: Encoded,
-    valid_targets: Targets,
-    vocab: Vocabulary,
     pos_weight: float,
     config: TrainConfig,
     desc: str,
+    validation: Validation | None = None,
+    learning_rates: list[float] | None = None,
 ) -> tuple[NextBasketNet, list[dict]]:
-    """Train with early stopping on validation recall@k; returns the best checkpoint and the epoch log."""
+    """Train `net` on `examples`; returns the kept network and one log row per epoch.
+
+    With `validation`: up to `config.epochs` epochs, the learning rate halved after each epoch
+    without a recall@k gain (never below 5 % of the start), stopped after `config.patience` such
+    epochs, the best epoch's weights kept (its row has "kept": True). Without: one epoch per
+    entry of `learning_rates`, at that rate, and the last weights kept.
+    """
+    if validation is None and not learning_rates:
+        raise ValueError("a fit without validation baskets needs the learning rates to replay")
     generator = torch.Generator().manual_seed(config.seed)
     optimiser = torch.optim.AdamW(
         [p for p in net.parameters() if p.requires_grad],
         lr=config.learning_rate,
         weight_decay=config.weight_decay,
     )
-    # Halve the rate after two epochs without a validation gain, never below 5% of the start.
+    # patience=0: the rate halves right after an epoch without a gain, so it acts before early
+    # stopping (patience epochs without a gain) ends training. With patience=1 it never did.
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-        optimiser, mode="max", factor=0.5, patience=1, min_lr=config.learning_rate * 0.05
+        optimiser, mode="max", factor=0.5, patience=0, min_lr=config.learning_rate * 0.05
     )
     loss_fn = nn.BCEWithLogitsLoss(pos_weight=torch.full((net.n_products,), float(pos_weight)))
-    best, best_state, stale, epochs = -1.0, None, 0, []
-    for epoch in range(1, config.epochs + 1):
+    planned = config.epochs if validation is not None else len(learning_rates)
+    best, best_state, best_row, stale, epochs = -1.0, None, None, 0, []
+    for epoch in range(1, planned + 1):
+        if validation is None:
+            for group in optimiser.param_groups:
+                group["lr"] = learning_rates[epoch - 1]
+        rate = optimiser.param_groups[0]["lr"]
         started = time.perf_counter()
         loss = train_one_epoch(
             net, examples, optimiser, loss_fn, config, generator, f"{desc} epoch {epoch}"
         )
-        recall = ranking_metrics(
-            vocab.product_ids[top_k(predict(net, valid), config.k)[0]],
-            valid_targets.offsets,
-            valid_targets.product_ids,
-            config.k,
-        )[f"recall@{config.k}"]
+        row = {"epoch": epoch, "lr": rate, "loss": loss, "kept": False}
+        if validation is None:
+            row["seconds"] = time.perf_counter() - started
+            epochs.append(row)
+            log.info("%s epoch %d (refit, lr %.2g): loss %.4f", desc, epoch, rate, loss)
+            continue
+        recall = validation.ranking(net, config.k)[f"recall@{config.k}"]
         scheduler.step(recall)
-        epochs.append(
-            {
-                "epoch": epoch,
-                "loss": loss,
-                f"valid_recall@{config.k}": recall,
-                "seconds": time.perf_counter() - started,
-            }
-        )
+        row |= {f"valid_recall@{config.k}": recall, "seconds": time.perf_counter() - started}
+        epochs.append(row)
         log.info(
-            "%s epoch %d: loss %.4f, valid recall@%d %.4f", desc, epoch, loss, config.k, recall
-        )
+            "%s epoch %d (lr %.2g): loss %.4f, valid recall@%d %.4f",
+            desc, epoch, rate, loss, config.k, recall,
+        )  # fmt: skip
         if recall > best:
-            best, best_state, stale = recall, copy.deepcopy(net.state_dict()), 0
+            best, best_state, best_row, stale = recall, copy.deepcopy(net.state_dict()), row, 0
         else:
             stale += 1
             if stale >= config.patience:
                 break
-    net.load_state_dict(best_state)
+    if validation is None:
+        epochs[-1]["kept"] = True
+    else:
+        net.load_state_dict(best_state)
+        best_row["kept"] = True
     return net, epochs
 
 
-@dataclass(frozen=True)
-class GridResult:
-    """The tuned model and the grid it was chosen from."""
-
-    model: NeuralRecommender
-    pos_weight: float
-    table: pd.DataFrame
-    epochs: dict[float, list[dict]]
-
-
-def grid_search(
-    name: str,
-    predictor: PredictorConfig,
-    config: TrainConfig,
-    vocab: Vocabulary,
-    embeddings: np.ndarray,
-    train_history: Histories,
-    valid_inputs: Histories,
-    valid_targets: Targets,
-) -> GridResult:
-    """Fit `name` once per pos_weight, score each threshold on validation, keep the best."""
-    torch.set_num_threads(config.threads)
-    examples = training_examples(train_history, vocab, predictor, config.targets_per_user)
-    valid = encode(valid_inputs, vocab, predictor.n_orders, predictor.max_products)
-    rows, nets, epoch_logs = [], {}, {}
-    for pos_weight in config.pos_weights:
-        torch.manual_seed(config.seed)
-        net = BUILDERS[name](predictor, len(vocab), N_FEATURES)
-        net.load_embeddings(torch.from_numpy(embeddings))
-        net, epoch_logs[pos_weight] = fit(
-            net,
-            examples,
-            valid,
-            valid_targets,
-            vocab,
-            pos_weight,
-            config,
-            f"{name} pw={pos_weight:g}",
-        )
-        probabilities = predict(net, valid)
-        rows += [
-            {"pos_weight": pos_weight, **row}
-            for row in evaluate(probabilities, vocab, valid_targets, config.k, config.thresholds)
-        ]
-        nets[pos_weight] = net
-    table = pd.DataFrame(rows)
-    k = config.k
-    per_weight = table.groupby("pos_weight")[[f"recall@{k}", f"ndcg@{k}"]].first()
-    best_weight = per_weight.sort_values([f"recall@{k}", f"ndcg@{k}"], ascending=False).index[0]
-    at_best = table[table["pos_weight"] == best_weight]
-    threshold = float(at_best.sort_values("f1_micro", ascending=False)["threshold"].iloc[0])
-    table["chosen"] = (table["pos_weight"] == best_weight) & (table["threshold"] == threshold)
-    model = NeuralRecommender(nets[best_weight], vocab, threshold, pos_weight=float(best_weight))
-    return GridResult(model, float(best_weight), table, epoch_logs)
-
-
-@dataclass(frozen=True)
-class TrainResult:
-    """Where a training run wrote its models and report, and the held-out metrics."""
-
-    run_dir: Path
-    model_dirs: dict[str, Path]
-    metrics: dict[str, dict[str, float]]
-
-
-def model_version(name: str, fingerprint: str) -> str:
-    """`name-YYYYmmddTHHMMSS-<data fingerprint prefix>`: unique per run, traceable to its data."""
-    return f"{name}-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{fingerprint[:8]}"
-
-
-def train_predictors(data_dir: Path | str, run_dir: Path | str, config=None) -> TrainResult:
-    """The stage: data folder -> embeddings, tuned CNNGRU/AttentionGRU model dirs, grid tables and
-    plots, and a held-out report beside P-TopFreq, all under `run_dir`."""
-    config = config or RunConfig()
-    run_dir = Path(run_dir)
-    (run_dir / "grid").mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
-    data = prepare(data_dir, config.vocab)
-    splits, vocab, k = data.splits, data.vocab, config.train.k
-    (run_dir / "config.json").write_text(
-        json.dumps(
-            {
-                "config": config_dict(config),
-                "data_dir": str(data_dir),
-                "data_fingerprint": data.fingerprint,
-            },
-            indent=1,
-        )
-    )
-    vocab.save(run_dir / "vocab.parquet")
-    log.info("data: %d users, vocabulary of %d products", splits.eval_inputs.n_users, len(vocab))
-    embeddings_path = embed_products(
-        splits.eval_inputs, vocab, run_dir / "embeddings.parquet", config.embed
-    )
-    embeddings = read_embeddings(embeddings_path, vocab)
-
-    holdout = (splits.eval_inputs, splits.eval_targets, k)
-    metrics = {"p_topfreq": evaluate_candidate(PTopFreq(vocab), *holdout)[0]}
-    model_dirs = {}
-    for name in config.models:
-        grid = grid_search(
-            name, config.predictor, config.train, vocab, embeddings,
-            splits.valid_inputs, splits.valid_inputs, splits.valid_targets,
-        )  # fmt: skip
-        grid.table.to_csv(run_dir / "grid" / f"{name}_grid.csv", index=False)
-        plot_grid(grid.table, k, name, run_dir / "grid" / f"{name}_grid.png")
-        metrics[name] = evaluate_candidate(grid.model, *holdout)[0]
-        model_dirs[name] = grid.model.save(
-            run_dir / "models" / name,
-            extra={
-                "version": model_version(name, data.fingerprint),
-                "pos_weight": grid.pos_weight,
-                "metrics": metrics[name],
-                "data_fingerprint": data.fingerprint,
-                "epochs": grid.epochs[grid.pos_weight],
-                "train_config": config_dict(config)["train"],
-            },
-        )
-    report = {"k": k, "seconds": time.perf_counter() - started, "candidates": metrics}
-    (run_dir / "train_report.json").write_text(json.dumps(report, indent=1))
-    return TrainResult(run_dir, model_dirs, metrics)
+def kept_learning_rates(epochs: list[dict]) -> list[float]:
+    """The learning rates of the epochs up to the kept one: what a refit replays."""
+    kept = next(row["epoch"] for row in epochs if row["kept"])
+    return [row["lr"] for row in epochs if row["epoch"] <= kept]

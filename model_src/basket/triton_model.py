@@ -16,6 +16,7 @@ Triton's dynamic batcher hands `execute` several requests; they are scored in on
 """
 
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -25,7 +26,9 @@ import triton_python_backend_utils as pb_utils
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from basket.online import BadRequest, OnlineScorer, request_from_arrays  # noqa: E402
+from basket.data.vocab import Vocabulary  # noqa: E402
+from basket.online import OnlineScorer  # noqa: E402
+from basket.online_request import DEFAULT_GAP_DAYS, BadRequest, ParsedRequest  # noqa: E402
 from basket.serving_config import RequestLimits  # noqa: E402
 
 
@@ -106,3 +109,45 @@ class TritonPythonModel:
                 )
             )
         return responses
+
+
+def request_from_arrays(
+    product_ids: np.ndarray,
+    order_lengths: np.ndarray,
+    vocab: Vocabulary,
+    k: int,
+    order_dow: np.ndarray | None = None,
+    order_hour: np.ndarray | None = None,
+    days_since_prior: np.ndarray | None = None,
+    next_context: tuple[int, int, float] = (-1, -1, math.nan),
+    user_id: int | None = None,
+) -> ParsedRequest:
+    """A `ParsedRequest` from tensors (Triton): all orders' product ids concatenated, oldest
+    first, with the products per order; context arrays per order, as in `parse_request`."""
+    product_ids = np.asarray(product_ids, np.int64).ravel()
+    lengths = np.asarray(order_lengths, np.int64).ravel()
+    if lengths.sum() != len(product_ids) or (lengths < 0).any():
+        raise BadRequest(
+            f"order lengths sum to {int(lengths.sum())} but {len(product_ids)} product ids came"
+        )
+    n = len(lengths)
+    known = vocab.index_of(product_ids) >= 0
+    nonempty = lengths > 0
+    orders = np.split(product_ids.astype(np.int32), np.cumsum(lengths)[:-1]) if n else []
+    dow = np.full(n, -1) if order_dow is None else np.asarray(order_dow).ravel()
+    hour = np.full(n, -1) if order_hour is None else np.asarray(order_hour).ravel()
+    gaps = np.full(n, DEFAULT_GAP_DAYS, np.float32)
+    gaps[:1] = math.nan
+    if days_since_prior is not None:
+        given = np.asarray(days_since_prior, np.float32).ravel()
+        gaps = np.where(np.isnan(given) & (np.arange(n) > 0), DEFAULT_GAP_DAYS, given)
+    return ParsedRequest(
+        orders=[o for o, keep in zip(orders, nonempty, strict=True) if keep],
+        order_dow=dow[nonempty].astype(np.int8),
+        order_hour=hour[nonempty].astype(np.int8),
+        days_since_prior=gaps[nonempty].astype(np.float32),
+        next_context=next_context,
+        k=int(k),
+        unknown=list(dict.fromkeys(product_ids[~known].astype(int).tolist())),
+        user_id=user_id,
+    )

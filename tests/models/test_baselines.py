@@ -8,6 +8,7 @@ import pytest
 
 from basket.data.history import Histories, _offsets
 from basket.data.vocab import VocabConfig, Vocabulary
+from basket.models.base import TrainingSet
 from basket.models.tifu_knn import TifuConfig, TifuKNN, tifu_vectors
 from basket.models.top_freq import PTopFreq
 
@@ -72,7 +73,8 @@ def test_tifu_vector_matches_the_papers_weights():
 def test_tifu_mixes_the_nearest_neighbours_and_never_the_user_itself():
     database = histories_from([[[1, 2]], [[1, 2, 3]], [[4]]], user_ids=[10, 11, 12])
     vocab = vocab_of(1, 2, 3, 4)
-    model = TifuKNN(vocab, TifuConfig(group_size=1, neighbours=1, alpha=0.5)).fit(database)
+    model = TifuKNN(vocab, TifuConfig(group_size=1, neighbours=1, alpha=0.5))
+    model.fit(TrainingSet(database, None, vocab))
     scores = model.score(database.select_users(np.array([0])))[0]
     # user 10's nearest other user is 11 (shares 1 and 2), not itself and not 12:
     # 0.5 x own [1, 1, 0, 0] + 0.5 x user 11's [1, 1, 1, 0]
@@ -84,6 +86,7 @@ def test_tifu_round_trips_without_pickle(tmp_path):
     from basket.models.registry import load_model
 
     database = histories_from([[[1, 2]], [[1, 2, 3]], [[4]]])
-    model = TifuKNN(vocab_of(1, 2, 3, 4), TifuConfig(neighbours=1)).fit(database)
+    vocab = vocab_of(1, 2, 3, 4)
+    model = TifuKNN(vocab, TifuConfig(neighbours=1)).fit(TrainingSet(database, None, vocab))
     loaded = load_model(model.save(tmp_path / "tifu"))
     np.testing.assert_allclose(loaded.score(database), model.score(database))

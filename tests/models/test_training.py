@@ -6,20 +6,20 @@ import json
 
 import numpy as np
 import pandas as pd
+import pytest
 import torch
 
-from basket.config import TrainConfig
+from basket.candidates import refit_set, tune_neural, tuning_set
+from basket.config import RunConfig, TrainConfig
 from basket.data.user_products import N_FEATURES
 from basket.metrics import ranking_metrics
 from basket.models.base import top_k
 from basket.models.modules import CNNGRU, PredictorConfig
 from basket.models.neural import NeuralRecommender
-from basket.train import grid_search, predict, train_one_epoch, training_examples
+from basket.train import fit_net, predict, train_one_epoch, training_examples
 
 SMALL = PredictorConfig(order_hidden=32, embed_dim=16)
-FAST = TrainConfig(
-    epochs=2, pos_weights=(5.0,), thresholds=(0.3, 0.5), targets_per_user=2, batch_size=32
-)
+FAST = TrainConfig(epochs=2, pos_weights=(5.0,), targets_per_user=2, batch_size=32)
 
 
 def _embeddings(vocab, dim=16):
@@ -27,11 +27,8 @@ def _embeddings(vocab, dim=16):
 
 
 def _grid(prepared, config=FAST, name="cnngru"):
-    splits = prepared.splits
-    return grid_search(
-        name, SMALL, config, prepared.vocab, _embeddings(prepared.vocab),
-        splits.valid_inputs, splits.valid_inputs, splits.valid_targets,
-    )  # fmt: skip
+    data = tuning_set(prepared, _embeddings(prepared.vocab))
+    return tune_neural(name, data, RunConfig(predictor=SMALL, train=config))
 
 
 def test_same_seed_gives_the_same_model(prepared):
@@ -40,25 +37,59 @@ def test_same_seed_gives_the_same_model(prepared):
     np.testing.assert_array_equal(first.model.score(inputs), second.model.score(inputs))
 
 
-def test_grid_table_has_the_plans_columns_and_one_choice(prepared):
-    grid = _grid(
-        prepared,
-        TrainConfig(
-            epochs=1,
-            pos_weights=(5.0, 20.0),
-            thresholds=(0.3, 0.6),
-            targets_per_user=1,
-            batch_size=64,
-        ),
-    )
-    assert {"pos_weight", "threshold", "f1_micro", "precision@10", "recall@10"} <= set(
-        grid.table.columns
-    )
-    assert len(grid.table) == 4 and grid.table["chosen"].sum() == 1
-    chosen = grid.table[grid.table["chosen"]].iloc[0]
-    assert grid.model.threshold == chosen["threshold"] and grid.pos_weight == chosen["pos_weight"]
-    best_recall = grid.table.groupby("pos_weight")["recall@10"].first().max()
-    assert chosen["recall@10"] == best_recall
+def test_grid_table_has_one_row_per_pos_weight_and_chooses_the_best_recall(prepared):
+    config = TrainConfig(epochs=2, pos_weights=(5.0, 20.0), targets_per_user=1, batch_size=64)
+    grid = _grid(prepared, config)
+    assert {"pos_weight", "recall@10", "ndcg@10", "kept_epoch", "chosen"} <= set(grid.grid.columns)
+    assert len(grid.grid) == 2 and grid.grid["chosen"].sum() == 1
+    chosen = grid.grid[grid.grid["chosen"]].iloc[0]
+    assert grid.model.pos_weight == chosen["pos_weight"]
+    assert chosen["recall@10"] == grid.grid["recall@10"].max()
+    # the epoch log of every fit, with the learning rate each epoch trained at
+    assert set(grid.epochs["pos_weight"]) == {5.0, 20.0}
+    assert {"epoch", "lr", "loss", "valid_recall@10", "kept"} <= set(grid.epochs.columns)
+    assert grid.epochs.groupby("pos_weight")["kept"].sum().tolist() == [1, 1]
+
+
+class _FlatValidation:
+    """Validation whose recall never improves after the first epoch."""
+
+    def ranking(self, net, k):
+        return {f"recall@{k}": 0.25}
+
+
+def test_the_learning_rate_halves_before_early_stopping_ends_training(prepared):
+    """Before, ReduceLROnPlateau(patience=1) could first act in the epoch early stopping
+    (patience 2) ended training: the rate never changed. Now an epoch without a gain halves it."""
+    torch.manual_seed(0)
+    history = prepared.splits.valid_inputs.select_users(np.arange(40))
+    examples = training_examples(history, prepared.vocab, SMALL, cuts=1)
+    net = CNNGRU(SMALL, len(prepared.vocab), N_FEATURES)
+    config = TrainConfig(epochs=6, patience=2, batch_size=32, learning_rate=1e-3)
+    _, epochs = fit_net(net, examples, 5.0, config, "flat", validation=_FlatValidation())
+    assert [row["lr"] for row in epochs] == [1e-3, 1e-3, 5e-4]  # stopped after 2 without gain
+    assert [row["kept"] for row in epochs] == [True, False, False]
+
+
+def test_a_refit_replays_the_kept_epochs_on_the_newer_baskets(prepared):
+    embeddings = _embeddings(prepared.vocab)
+    tuned = _grid(prepared).model
+    inputs = prepared.splits.eval_inputs.select_users(np.arange(25))
+    before, log = tuned.score(inputs), list(tuned.epochs)
+    refit = tuned.fit(refit_set(prepared, embeddings))
+    assert refit.epochs == log  # the tuning log (the refit's budget) is kept
+    assert not np.allclose(refit.score(inputs), before)
+    # the same refit twice gives the same weights: seeded, and as many epochs as were kept
+    again = NeuralRecommender.build("cnngru", SMALL, prepared.vocab, tuned.pos_weight, FAST)
+    again.epochs = log
+    again.fit(refit_set(prepared, embeddings))
+    np.testing.assert_array_equal(again.score(inputs), refit.score(inputs))
+
+
+def test_a_refit_without_a_fit_with_validation_is_refused(prepared):
+    model = NeuralRecommender.build("cnngru", SMALL, prepared.vocab, 5.0, FAST)
+    with pytest.raises(ValueError, match="first fit with validation"):
+        model.fit(refit_set(prepared, _embeddings(prepared.vocab)))
 
 
 def test_a_tiny_dataset_can_be_overfit(prepared):

@@ -1,5 +1,11 @@
 """The `Recommender` protocol every candidate implements, and the one way scores become answers.
 
+Every model kind offers the same life cycle: `fit(TrainingSet)` learns (with
+validation baskets to stop early on, or without them to refit with the budget
+the first fit found), `score`/`recommend` answer, `save`/`load` persist without
+pickle. `basket.candidates` trains them by name; `basket.models.registry` opens
+any saved one; `tests/models/test_contract.py` runs the same contract on each.
+
 A recommender scores every product of its vocabulary for each user of a
 `Histories` (`score`, a (users, V) float32 matrix, higher is better; for the
 torch and XGBoost models a probability). `recommend` turns scores into the
@@ -11,13 +17,15 @@ scoring, the TorchServe handler and Triton all call `recommend`.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, Self, runtime_checkable
 
 import numpy as np
+import pandas as pd
 
-from basket.data.history import Histories
+from basket.data.history import Histories, Targets
 from basket.data.vocab import Vocabulary
 from basket.models.decoding import expected_f1_baskets, threshold_baskets
 
@@ -35,6 +43,32 @@ class Recommendations:
     basket_product_ids: np.ndarray  # (B,) int32
 
 
+@dataclass(frozen=True)
+class TrainingSet:
+    """What a candidate learns from.
+
+    `inputs`: every order the model may see (its training labels come from cut
+    points inside them); `valid_targets`: the basket after each customer's
+    inputs, to stop early and tune on, or None to refit with the budget (epochs,
+    rounds) the fit with validation found; the vocabulary, and for the models
+    that use them the catalogue and the EV file's product vectors (V, d).
+    """
+
+    inputs: Histories
+    valid_targets: Targets | None
+    vocab: Vocabulary
+    products: pd.DataFrame | None = None
+    embeddings: np.ndarray | None = None
+    _derived: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def derived(self, key: tuple, build: Callable[[], Any]) -> Any:
+        """`build()` once per `key` for this set: the grid fits one model per pos_weight on the
+        same encoded examples, and encoding them is not free at scale."""
+        if key not in self._derived:
+            self._derived[key] = build()
+        return self._derived[key]
+
+
 @runtime_checkable
 class Recommender(Protocol):
     """What every candidate model offers."""
@@ -42,6 +76,11 @@ class Recommender(Protocol):
     kind: ClassVar[str]
     vocab: Vocabulary
     threshold: float
+    decoding: str  # "threshold" or "expected_f1"
+
+    def fit(self, data: TrainingSet) -> Self:
+        """Learn from `data`; with `data.valid_targets` None, refit with the earlier budget."""
+        ...
 
     def score(self, histories: Histories) -> np.ndarray:
         """(U, V) float32 scores of every vocabulary product for each user."""
@@ -55,6 +94,15 @@ class Recommender(Protocol):
         """Write weights and metadata (plus `extra` in model.json) that load without pickle."""
         ...
 
+    @classmethod
+    def load(cls, model_dir: Path) -> Self:
+        """The model `save` wrote to `model_dir`."""
+        ...
+
+    def calibrated(self, scores: np.ndarray) -> np.ndarray:
+        """`score`'s output as probabilities for expected-F1 decoding."""
+        ...
+
 
 def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """(indices, values) of the k best columns per row, best first (ties: lower index first)."""
@@ -65,11 +113,10 @@ def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     return np.take_along_axis(part, order, axis=1), np.take_along_axis(part_scores, order, axis=1)
 
 
-def decode_baskets(model, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def decode_baskets(model: Recommender, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(rows, columns) of each user's predicted basket, by the model's `decoding`."""
-    if getattr(model, "decoding", "threshold") == "expected_f1":
-        calibrate = getattr(model, "calibrated", None)
-        return expected_f1_baskets(calibrate(scores) if calibrate else scores)
+    if model.decoding == "expected_f1":
+        return expected_f1_baskets(model.calibrated(scores))
     return threshold_baskets(scores, model.threshold)
 
 
@@ -105,6 +152,11 @@ class ChunkedRecommender:
     def recommend(self, histories: Histories, k: int = 10) -> Recommendations:
         """Top-k by score and the predicted basket (the model's threshold or expected F1)."""
         return recommend_in_chunks(self, histories, k)
+
+    def calibrated(self, scores: np.ndarray) -> np.ndarray:
+        """Scores as they are: models whose scores are not probabilities still try expected-F1
+        decoding on validation, and keep it only if it decodes better there."""
+        return scores
 
 
 def write_model_dir(model_dir: Path, vocab: Vocabulary, meta: dict) -> Path:

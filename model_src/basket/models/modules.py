@@ -20,25 +20,9 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
+from basket.config import PredictorConfig
+
 CONTEXT_FEATURES = 6  # sin/cos day of week, sin/cos hour, days since prior / 30, first order
-
-
-@dataclass(frozen=True)
-class PredictorConfig:
-    """Architecture of CNNGRU / AttentionGRU; defaults from the research plan."""
-
-    encoder: str = "cnn"  # "cnn" (CNNGRU) or "attention" (AttentionGRU)
-    n_orders: int = 5  # N_ORDERS: the customer's last orders the GRU reads
-    max_products: int = 40  # products kept per order, in cart order (Instacart p99 is ~40)
-    order_hidden: int = 128  # ORDER_HIDDEN: order vector and GRU width
-    embed_dim: int = 64  # width of the EV file's vectors
-    attn_heads: int = 4  # ATTN_HEADS
-    n_layers: int = 2  # N_LAYERS of the GRU
-    dropout: float = 0.1  # DROPOUT
-    kernel_size: int = 3  # CNN window over neighbouring products in the cart
-    fine_tune_embeddings: bool = True
-    repeat_gate: bool = True  # mix the customer's own purchase frequency into the logits
-    gate_hidden: int = 64  # width of the repeat scorer
 
 
 @dataclass

@@ -1,9 +1,9 @@
-"""CNNGRU / AttentionGRU as `Recommender`s: scoring, saving and loading without pickle."""
+"""CNNGRU / AttentionGRU as `Recommender`s: fitting, scoring, saving and loading without pickle."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import ClassVar
 
@@ -11,15 +11,18 @@ import numpy as np
 import torch
 
 from basket.atomic import atomic_dir
+from basket.config import PredictorConfig, TrainConfig
 from basket.data.history import Histories
 from basket.data.user_products import N_FEATURES
 from basket.data.vocab import Vocabulary
 from basket.embed import write_embeddings
-from basket.models.base import ChunkedRecommender, write_model_dir
+from basket.models.base import ChunkedRecommender, TrainingSet, write_model_dir
 from basket.models.encoding import encode
-from basket.models.modules import NextBasketNet, PredictorConfig
+from basket.models.modules import NextBasketNet
+from basket.train import Validation, fit_net, kept_learning_rates, training_examples
 
 SCORE_BATCH = 512
+ENCODERS = {"cnngru": "cnn", "attentiongru": "attention"}  # candidate name -> order encoder
 
 
 @dataclass
@@ -31,11 +34,62 @@ class NeuralRecommender(ChunkedRecommender):
     threshold: float = 0.5
     pos_weight: float = 1.0
     decoding: str = "threshold"  # or "expected_f1"
+    train: TrainConfig = field(default_factory=TrainConfig)
+    epochs: list[dict] = field(default_factory=list)  # the log of the last fit with validation
     kind: ClassVar[str] = "neural"
+
+    @classmethod
+    def build(
+        cls,
+        name: str,
+        predictor: PredictorConfig,
+        vocab: Vocabulary,
+        pos_weight: float,
+        train: TrainConfig,
+    ) -> NeuralRecommender:
+        """An untrained "cnngru" or "attentiongru" over `vocab`, to `fit`."""
+        if name not in ENCODERS:
+            raise ValueError(f"unknown network {name!r}; known: {sorted(ENCODERS)}")
+        config = replace(predictor, encoder=ENCODERS[name])
+        net = NextBasketNet(config, len(vocab), N_FEATURES)
+        return cls(net, vocab, pos_weight=pos_weight, train=train)
 
     @property
     def name(self) -> str:
         return "cnngru" if self.net.config.encoder == "cnn" else "attentiongru"
+
+    def fit(self, data: TrainingSet) -> NeuralRecommender:
+        """Train a fresh network (seeded, product vectors from the EV file) on cut points of
+        `data.inputs`: early stopping on `data.valid_targets`, or, without them, the epochs
+        and learning rates the last fit kept."""
+        torch.set_num_threads(self.train.threads)
+        torch.manual_seed(self.train.seed)
+        config = self.net.config
+        net = NextBasketNet(config, len(self.vocab), N_FEATURES)
+        if data.embeddings is not None:
+            net.load_embeddings(torch.from_numpy(np.ascontiguousarray(data.embeddings)))
+        cuts = self.train.targets_per_user
+        examples = data.derived(
+            ("neural examples", config.n_orders, config.max_products, cuts),
+            lambda: training_examples(data.inputs, self.vocab, config, cuts),
+        )
+        desc = f"{self.name} pw={self.pos_weight:g}"
+        if data.valid_targets is None:
+            if not self.epochs:
+                raise ValueError("a refit needs a first fit with validation baskets")
+            rates = kept_learning_rates(self.epochs)
+            self.net, _ = fit_net(
+                net, examples, self.pos_weight, self.train, desc + " refit", learning_rates=rates
+            )
+            return self
+        validation = data.derived(
+            ("neural validation", config.n_orders, config.max_products),
+            lambda: Validation.of(data.inputs, data.valid_targets, self.vocab, config),
+        )
+        self.net, self.epochs = fit_net(
+            net, examples, self.pos_weight, self.train, desc, validation=validation
+        )
+        return self
 
     @torch.no_grad()
     def score(self, histories: Histories) -> np.ndarray:
@@ -62,6 +116,8 @@ class NeuralRecommender(ChunkedRecommender):
             "pos_weight": self.pos_weight,
             "decoding": self.decoding,
             "config": asdict(self.net.config),
+            "train": asdict(self.train),
+            "epochs": self.epochs,
             **(extra or {}),
         }
         with atomic_dir(model_dir) as staging:
@@ -86,4 +142,13 @@ class NeuralRecommender(ChunkedRecommender):
             threshold=meta["threshold"],
             pos_weight=meta.get("pos_weight", 1.0),
             decoding=meta.get("decoding", "threshold"),
+            train=TrainConfig(
+                **{key: _plain(value) for key, value in meta.get("train", {}).items()}
+            ),
+            epochs=meta.get("epochs", []),
         )
+
+
+def _plain(value):
+    """JSON lists back to the tuples the frozen configs hold."""
+    return tuple(value) if isinstance(value, list) else value

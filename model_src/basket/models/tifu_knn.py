@@ -20,23 +20,13 @@ import numpy as np
 import scipy.sparse as sp
 
 from basket.atomic import atomic_dir
+from basket.config import TifuConfig
 from basket.data.history import Histories
 from basket.data.vocab import Vocabulary
-from basket.models.base import ChunkedRecommender, write_model_dir
+from basket.models.base import ChunkedRecommender, TrainingSet, write_model_dir
 from basket.sparse import normalise_rows
 
 QUERY_CHUNK = 256
-
-
-@dataclass(frozen=True)
-class TifuConfig:
-    """Defaults: the paper's Instacart setting, with fewer neighbours for small panels."""
-
-    group_size: int = 3
-    within_decay: float = 0.9
-    group_decay: float = 0.7
-    neighbours: int = 300
-    alpha: float = 0.9
 
 
 def tifu_vectors(histories: Histories, vocab: Vocabulary, config: TifuConfig) -> sp.csr_matrix:
@@ -74,14 +64,15 @@ class TifuKNN(ChunkedRecommender):
     vocab: Vocabulary
     config: TifuConfig = field(default_factory=TifuConfig)
     threshold: float = 0.1
+    decoding: str = "threshold"
     database: sp.csr_matrix | None = None
     database_users: np.ndarray | None = None
     kind: ClassVar[str] = "tifu_knn"
 
-    def fit(self, histories: Histories) -> TifuKNN:
-        """Build the neighbour database from `histories` (inputs only, never targets)."""
-        self.database = tifu_vectors(histories, self.vocab, self.config)
-        self.database_users = histories.user_ids.copy()
+    def fit(self, data: TrainingSet) -> TifuKNN:
+        """Build the neighbour database from `data.inputs` (inputs only, never targets)."""
+        self.database = tifu_vectors(data.inputs, self.vocab, self.config)
+        self.database_users = data.inputs.user_ids.copy()
         return self
 
     def score(self, histories: Histories) -> np.ndarray:
@@ -116,6 +107,7 @@ class TifuKNN(ChunkedRecommender):
         meta = {
             "kind": self.kind,
             "threshold": self.threshold,
+            "decoding": self.decoding,
             "config": asdict(self.config),
             **(extra or {}),
         }
@@ -134,6 +126,7 @@ class TifuKNN(ChunkedRecommender):
             vocab=Vocabulary.load(model_dir / "vocab.parquet"),
             config=TifuConfig(**meta["config"]),
             threshold=meta["threshold"],
+            decoding=meta.get("decoding", "threshold"),
             database=sp.load_npz(model_dir / "database.npz").tocsr(),
             database_users=np.load(model_dir / "database_users.npy", allow_pickle=False),
         )

@@ -17,7 +17,7 @@ from basket.atomic import atomic_dir
 from basket.data.history import Histories
 from basket.data.user_products import user_product_stats
 from basket.data.vocab import Vocabulary
-from basket.models.base import ChunkedRecommender, write_model_dir
+from basket.models.base import ChunkedRecommender, TrainingSet, write_model_dir
 
 
 @dataclass
@@ -26,7 +26,12 @@ class PTopFreq(ChunkedRecommender):
 
     vocab: Vocabulary
     threshold: float = 0.5  # share of the customer's orders that held the product
+    decoding: str = "threshold"
     kind: ClassVar[str] = "p_topfreq"
+
+    def fit(self, data: TrainingSet) -> PTopFreq:
+        """Nothing to learn: the scores come from each customer's own history at scoring time."""
+        return self
 
     def score(self, histories: Histories) -> np.ndarray:
         """(U, V): share of orders with the product, +1e-3 x recency, + popularity rank in [0, 1e-6)."""
@@ -42,7 +47,12 @@ class PTopFreq(ChunkedRecommender):
         """Write model.json (plus `extra`) and vocab.parquet; the basket is products in at
         least `threshold` of the customer's orders."""
         with atomic_dir(model_dir) as staging:
-            meta = {"kind": self.kind, "threshold": self.threshold, **(extra or {})}
+            meta = {
+                "kind": self.kind,
+                "threshold": self.threshold,
+                "decoding": self.decoding,
+                **(extra or {}),
+            }
             write_model_dir(staging, self.vocab, meta)
         return Path(model_dir)
 
@@ -50,4 +60,8 @@ class PTopFreq(ChunkedRecommender):
     def load(cls, model_dir: Path) -> PTopFreq:
         """Read a model written by `save`."""
         meta = json.loads((Path(model_dir) / "model.json").read_text())
-        return cls(Vocabulary.load(Path(model_dir) / "vocab.parquet"), threshold=meta["threshold"])
+        return cls(
+            Vocabulary.load(Path(model_dir) / "vocab.parquet"),
+            threshold=meta["threshold"],
+            decoding=meta.get("decoding", "threshold"),
+        )

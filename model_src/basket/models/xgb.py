@@ -1,7 +1,8 @@
 """The XGBoost candidate: a binary:logistic ranker over (customer, candidate product) rows.
 
 Trained on examples from several cut points per customer (all before the
-validation basket), with early stopping on the validation split. Saved in
+validation basket), with early stopping on the validation split; a refit
+(no validation baskets) trains the number of rounds that early stopping kept. Saved in
 XGBoost's UBJ format beside a product table; nothing is pickled.
 """
 
@@ -17,27 +18,11 @@ import pandas as pd
 import xgboost as xgb
 
 from basket.atomic import atomic_dir
+from basket.config import XGBConfig
 from basket.data.history import Histories, Targets, holdout_last
 from basket.data.vocab import Vocabulary
-from basket.models.base import ChunkedRecommender, write_model_dir
+from basket.models.base import ChunkedRecommender, TrainingSet, write_model_dir
 from basket.models.xgb_features import FEATURES, ProductTable, candidate_features, labels
-
-
-@dataclass(frozen=True)
-class XGBConfig:
-    """Candidate generation and booster settings."""
-
-    explore: int = 20  # popular products added to every customer's candidates
-    targets_per_user: int = 3  # cut points per customer for training rows
-    rounds: int = 400
-    early_stopping_rounds: int = 25
-    max_depth: int = 6
-    learning_rate: float = 0.1
-    subsample: float = 0.9
-    colsample_bytree: float = 0.9
-    min_child_weight: float = 5.0
-    seed: int = 0
-    threads: int = 2
 
 
 @dataclass
@@ -45,18 +30,20 @@ class XGBoostRecommender(ChunkedRecommender):
     """Scores each customer's candidates with a boosted-tree model; other products score 0."""
 
     vocab: Vocabulary
-    products: ProductTable
     config: XGBConfig = field(default_factory=XGBConfig)
+    products: ProductTable | None = None
     booster: xgb.Booster | None = None
     threshold: float = 0.2
     decoding: str = "threshold"  # or "expected_f1"
     kind: ClassVar[str] = "xgboost"
 
-    def fit(
-        self, train_history: Histories, valid_inputs: Histories, valid_targets: Targets
-    ) -> XGBoostRecommender:
-        """Train on cut points of `train_history`; stop early on the validation split."""
-        parts, history = [], train_history
+    def fit(self, data: TrainingSet) -> XGBoostRecommender:
+        """Train on cut points of `data.inputs`: with validation baskets, stop early on them;
+        without (a refit), train as many rounds as the last fit kept."""
+        if data.products is None or data.embeddings is None:
+            raise ValueError("XGBoost needs the catalogue and the EV file's vectors to train")
+        self.products = ProductTable.build(data.inputs, self.vocab, data.products, data.embeddings)
+        parts, history = [], data.inputs
         for _ in range(self.config.targets_per_user):
             history, targets = holdout_last(history)
             if history.n_users == 0:
@@ -66,14 +53,6 @@ class XGBoostRecommender(ChunkedRecommender):
         features = np.concatenate([c.features for c, _ in parts])
         y = np.concatenate([self._labels(c, t) for c, t in parts])
         train = xgb.DMatrix(features, label=y, feature_names=list(FEATURES))
-        valid_candidates = candidate_features(
-            valid_inputs, self.vocab, self.products, self.config.explore
-        )
-        valid = xgb.DMatrix(
-            valid_candidates.features,
-            label=self._labels(valid_candidates, valid_targets),
-            feature_names=list(FEATURES),
-        )
         params = {
             "objective": "binary:logistic",
             "eval_metric": "logloss",
@@ -86,6 +65,21 @@ class XGBoostRecommender(ChunkedRecommender):
             "nthread": self.config.threads,
             "tree_method": "hist",
         }
+        if data.valid_targets is None:
+            if self.booster is None:
+                raise ValueError("a refit needs a first fit with validation baskets")
+            rounds = self.booster.best_iteration + 1
+            self.booster = xgb.train(params, train, num_boost_round=rounds)
+            self.booster.best_iteration = rounds - 1
+            return self
+        valid_candidates = candidate_features(
+            data.inputs, self.vocab, self.products, self.config.explore
+        )
+        valid = xgb.DMatrix(
+            valid_candidates.features,
+            label=self._labels(valid_candidates, data.valid_targets),
+            feature_names=list(FEATURES),
+        )
         self.booster = xgb.train(
             params,
             train,

@@ -1,0 +1,163 @@
+"""The candidates a run can train, by name, and the one place each is tuned on validation.
+
+    cnngru, attentiongru   NeuralRecommender: one fit per pos_weight, the best by validation
+                           recall@k (ties: NDCG@k)
+    xgboost                XGBoostRecommender: early stopping on the validation baskets
+    tifu_knn               TifuKNN: the neighbour database is the inputs
+    p_topfreq              PTopFreq: nothing to learn
+
+`tune` fits a candidate on the tuning set (every order before each customer's
+validation basket; the validation baskets to stop early on), then
+`choose_decoding` picks its basket decoding, threshold or expected F1, by one
+criterion: the basket F1 (samples average) on the validation baskets. A refit
+(`refit_set`) then trains the tuned candidate again with the validation baskets
+as labels too. Nothing here reads an evaluation basket.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from functools import partial
+
+import numpy as np
+import pandas as pd
+
+from basket.config import RunConfig
+from basket.data.history import Histories, Targets
+from basket.data.prepare import Prepared
+from basket.metrics import basket_f1, ranking_metrics
+from basket.models.base import Recommender, TrainingSet
+from basket.models.decoding import expected_f1_baskets, threshold_baskets
+from basket.models.neural import NeuralRecommender
+from basket.models.tifu_knn import TifuKNN
+from basket.models.top_freq import PTopFreq
+from basket.models.xgb import XGBoostRecommender
+
+
+@dataclass(frozen=True)
+class Tuned:
+    """A tuned candidate, and for the neural ones the pos_weight grid it was chosen from (one
+    row per pos_weight) with every fit's epoch log."""
+
+    model: Recommender
+    grid: pd.DataFrame | None = None
+    epochs: pd.DataFrame | None = None
+    decodings: dict[str, float] | None = None  # basket F1 on validation of each decoding tried
+
+
+def tuning_set(data: Prepared, embeddings: np.ndarray) -> TrainingSet:
+    """What candidates are tuned on: the inputs before each validation basket, and those baskets."""
+    splits = data.splits
+    return TrainingSet(
+        splits.valid_inputs, splits.valid_targets, data.vocab, data.products, embeddings
+    )
+
+
+def refit_set(data: Prepared, embeddings: np.ndarray) -> TrainingSet:
+    """What tuned candidates are refit on: every order before each evaluation basket (so the
+    validation baskets become labels), with no baskets to stop on."""
+    return TrainingSet(data.splits.eval_inputs, None, data.vocab, data.products, embeddings)
+
+
+def validation_ranking(model: Recommender, data: TrainingSet, k: int) -> dict[str, float]:
+    """Top-k ranking metrics of `model` on the validation baskets of `data`."""
+    ranked = model.recommend(data.inputs, k).product_ids
+    return ranking_metrics(ranked, data.valid_targets.offsets, data.valid_targets.product_ids, k)
+
+
+def tune_neural(name: str, data: TrainingSet, config: RunConfig) -> Tuned:
+    """Fit `name` once per pos_weight of `config.train`; keep the best on validation."""
+    k, rows, epochs, models = config.train.k, [], [], {}
+    for pos_weight in config.train.pos_weights:
+        model = NeuralRecommender.build(
+            name, config.predictor, data.vocab, pos_weight, config.train
+        ).fit(data)
+        kept = next(row for row in model.epochs if row["kept"])
+        rows.append(
+            {
+                "pos_weight": pos_weight,
+                **validation_ranking(model, data, k),
+                "epochs_run": len(model.epochs),
+                "kept_epoch": kept["epoch"],
+                "seconds": sum(row["seconds"] for row in model.epochs),
+            }
+        )
+        epochs += [{"pos_weight": pos_weight, **row} for row in model.epochs]
+        models[pos_weight] = model
+    grid = pd.DataFrame(rows)
+    best = grid.sort_values([f"recall@{k}", f"ndcg@{k}"], ascending=False, kind="stable")
+    best_weight = float(best["pos_weight"].iloc[0])
+    grid["chosen"] = grid["pos_weight"] == best_weight
+    return Tuned(models[best_weight], grid, pd.DataFrame(epochs))
+
+
+def tune_xgboost(data: TrainingSet, config: RunConfig) -> Tuned:
+    """XGBoost with early stopping on the validation baskets."""
+    return Tuned(XGBoostRecommender(data.vocab, config.xgboost).fit(data))
+
+
+def tune_tifu_knn(data: TrainingSet, config: RunConfig) -> Tuned:
+    """TIFU-KNN with the configured group size, decays, neighbours and alpha."""
+    return Tuned(TifuKNN(data.vocab, config.tifu).fit(data))
+
+
+def tune_p_topfreq(data: TrainingSet, config: RunConfig) -> Tuned:
+    """P-TopFreq (nothing to tune but its decoding)."""
+    return Tuned(PTopFreq(data.vocab).fit(data))
+
+
+CANDIDATES: dict[str, Callable[[TrainingSet, RunConfig], Tuned]] = {
+    "cnngru": partial(tune_neural, "cnngru"),
+    "attentiongru": partial(tune_neural, "attentiongru"),
+    "xgboost": tune_xgboost,
+    "p_topfreq": tune_p_topfreq,
+    "tifu_knn": tune_tifu_knn,
+}
+NEURAL = ("cnngru", "attentiongru")
+
+
+def tune(name: str, data: TrainingSet, config: RunConfig) -> Tuned:
+    """Candidate `name` fitted on `data` with its decoding chosen on the validation baskets."""
+    if name not in CANDIDATES:
+        raise ValueError(f"unknown candidate {name!r}; known: {', '.join(CANDIDATES)}")
+    tuned = CANDIDATES[name](data, config)
+    decodings = choose_decoding(
+        tuned.model, data.inputs, data.valid_targets, config.basket_thresholds
+    )
+    return replace(tuned, decodings=decodings)
+
+
+def _basket_f1(rows: np.ndarray, cols: np.ndarray, vocab, targets: Targets) -> float:
+    offsets = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=len(targets.user_ids)))])
+    return basket_f1(offsets, vocab.product_ids[cols], targets.offsets, targets.product_ids)[
+        "f1_samples"
+    ]
+
+
+def decoding_options(
+    model: Recommender, inputs: Histories, targets: Targets, thresholds
+) -> dict[str, float]:
+    """Basket F1 (samples average) on `targets` of each decoding: every threshold, expected F1."""
+    scores = model.score(inputs)
+    options = {
+        f"threshold={threshold:g}": _basket_f1(
+            *threshold_baskets(scores, threshold), model.vocab, targets
+        )
+        for threshold in sorted({*thresholds, model.threshold})
+    }
+    calibrated = model.calibrated(scores)
+    options["expected_f1"] = _basket_f1(*expected_f1_baskets(calibrated), model.vocab, targets)
+    return options
+
+
+def choose_decoding(
+    model: Recommender, inputs: Histories, targets: Targets, thresholds
+) -> dict[str, float]:
+    """Set `model`'s decoding to the best of `decoding_options`; returns the options' F1."""
+    options = decoding_options(model, inputs, targets, thresholds)
+    best = max(options, key=options.get)
+    model.decoding = "expected_f1" if best == "expected_f1" else "threshold"
+    if best != "expected_f1":
+        model.threshold = float(best.split("=")[1])
+    return options
