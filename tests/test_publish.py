@@ -32,7 +32,7 @@ def make_run(prepared, tmp_path_factory):
         prepared.save(run / "prepared")
         model = PTopFreq(prepared.vocab, threshold=threshold)
         model.save(run / "winner", extra={"name": "p_topfreq", "version": version})
-        metrics, _ = evaluate_candidate(model, splits.eval_inputs, splits.eval_targets, 10)
+        metrics = evaluate_candidate(model, splits.eval_inputs, splits.eval_targets, 10).metrics
         report = {"primary_metric": "recall@10", "winner": "p_topfreq", "k": 10,
                   "candidates": {"p_topfreq": metrics}}  # fmt: skip
         (run / "report.json").write_text(json.dumps(report))

@@ -47,8 +47,14 @@ def test_report_follows_the_contract(tiny_run):
     }
     for metrics in report["candidates"].values():
         assert {"recall@10", "precision@10", "ndcg@10", "basket_f1_samples"} <= set(metrics)
+    # the winner is within the noise of the best recall@10, and the report says why
+    rule = report["significance"]
     best = max(report["candidates"].values(), key=lambda m: m["recall@10"])["recall@10"]
-    assert report["candidates"][report["winner"]]["recall@10"] == best
+    assert report["candidates"][rule["best"]]["recall@10"] == best
+    assert report["winner"] == rule["winner"] and rule["winner"] in rule["within_noise"]
+    for metrics in report["candidates"].values():
+        assert metrics["recall@10_low"] <= metrics["recall@10"] <= metrics["recall@10_high"]
+    assert rule["explanation"] in (tiny_run.run_dir / "report.md").read_text()
     for name in ("report.md", "candidates.png", "precision_recall_at_k.png", "config.json"):
         assert (tiny_run.run_dir / name).is_file(), name
 

@@ -1,8 +1,9 @@
 """Compare every candidate on the one held-out split, pick the winner, write the report.
 
 Every number comes from `basket.metrics` on the same evaluation users; no
-candidate saw those baskets in training or tuning. The winner maximises the
-primary metric (default recall@10), ties broken by NDCG at the same k.
+candidate saw those baskets in training or tuning. Each metric comes with a 95 %
+paired-bootstrap interval over customers, and the winner is the simplest
+candidate within the noise of the best primary metric (`basket.significance`).
 """
 
 from __future__ import annotations
@@ -14,10 +15,14 @@ from pathlib import Path
 import numpy as np
 
 from basket.data.history import Histories, Targets
-from basket.metrics import basket_f1, ranking_metrics, repeat_new_recall
+from basket.metrics import basket_f1, per_user_ranking, ranking_metrics, repeat_new_recall
 from basket.plots import plot_candidates, plot_precision_recall_at_k
+from basket.significance import Significance, significance
 
 K_CURVE = 20
+# The order of preference among candidates within the noise of the best: cheaper to train and
+# serve, and easier to explain, first.
+SIMPLICITY = ("p_topfreq", "tifu_knn", "xgboost", "cnngru", "attentiongru")
 
 
 @dataclass(frozen=True)
@@ -28,13 +33,27 @@ class Comparison:
     curves: dict[str, dict[str, list[float]]]
     winner: str
     primary_metric: str
+    significance: Significance | None = None
 
 
-def evaluate_candidate(model, inputs: Histories, targets: Targets, k: int) -> tuple[dict, dict]:
-    """Held-out metrics of one Recommender, and its precision/recall at K = 1..20."""
+@dataclass(frozen=True)
+class Evaluation:
+    """One candidate on the held-out split: mean metrics, precision/recall at K = 1..20, and
+    the ranking metrics of each customer (for the bootstrap)."""
+
+    metrics: dict[str, float]
+    curve: dict[str, list[float]]
+    per_user: dict[str, np.ndarray]
+
+
+def evaluate_candidate(model, inputs: Histories, targets: Targets, k: int) -> Evaluation:
+    """Held-out metrics of one Recommender, its precision/recall curve and per-customer metrics."""
     depth = max(k, K_CURVE)
     answer = model.recommend(inputs, depth)
-    metrics = ranking_metrics(answer.product_ids, targets.offsets, targets.product_ids, k)
+    per_user = per_user_ranking(answer.product_ids, targets.offsets, targets.product_ids, k)
+    metrics = {
+        name: float(values.mean()) if values.size else 0.0 for name, values in per_user.items()
+    }
     seen_offsets, seen_ids = inputs.bought()
     metrics |= repeat_new_recall(
         answer.product_ids, targets.offsets, targets.product_ids, seen_offsets, seen_ids, k
@@ -48,24 +67,34 @@ def evaluate_candidate(model, inputs: Histories, targets: Targets, k: int) -> tu
         at = ranking_metrics(answer.product_ids, targets.offsets, targets.product_ids, cut)
         curve["precision"].append(at[f"precision@{cut}"])
         curve["recall"].append(at[f"recall@{cut}"])
-    return metrics, curve
-
-
-def pick_winner(metrics: dict[str, dict[str, float]], primary: str, k: int = 10) -> str:
-    """The candidate with the best `primary` metric; ties go to the best NDCG@k, then the name."""
-    return sorted(
-        metrics, key=lambda name: (-metrics[name][primary], -metrics[name][f"ndcg@{k}"], name)
-    )[0]
+    return Evaluation(metrics, curve, per_user)
 
 
 def compare(
-    models: dict, inputs: Histories, targets: Targets, k: int = 10, primary: str = "recall@10"
+    models: dict,
+    inputs: Histories,
+    targets: Targets,
+    k: int = 10,
+    primary: str = "recall@10",
+    confidence: float = 0.95,
+    samples: int = 1000,
+    simplicity: tuple[str, ...] = SIMPLICITY,
 ) -> Comparison:
-    """Evaluate every model in `models` (name -> Recommender) on the same split."""
-    metrics, curves = {}, {}
-    for name, model in models.items():
-        metrics[name], curves[name] = evaluate_candidate(model, inputs, targets, k)
-    return Comparison(metrics, curves, pick_winner(metrics, primary, k), primary)
+    """Evaluate every model in `models` (name -> Recommender) on the same split; the winner is
+    the simplest candidate within the noise of the best `primary` (ties: NDCG@k)."""
+    evaluations = {
+        name: evaluate_candidate(model, inputs, targets, k) for name, model in models.items()
+    }
+    sure = significance(
+        {name: e.per_user for name, e in evaluations.items()},
+        primary, f"ndcg@{k}", simplicity, confidence, samples,
+    )  # fmt: skip
+    for name, evaluation in evaluations.items():
+        for metric, (low, high) in sure.intervals[name].items():
+            evaluation.metrics[f"{metric}_low"], evaluation.metrics[f"{metric}_high"] = low, high
+    metrics = {name: e.metrics for name, e in evaluations.items()}
+    curves = {name: e.curve for name, e in evaluations.items()}
+    return Comparison(metrics, curves, sure.winner, primary, sure)
 
 
 def report_columns(k: int) -> tuple[str, ...]:
@@ -92,9 +121,17 @@ def report_table(
     lines = ["| candidate | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
     for name in order:
         label = f"**{name}** (winner)" if name == winner else name
-        values = " | ".join(f"{metrics[name].get(c, float('nan')):.4f}" for c in columns)
+        values = " | ".join(_cell(metrics[name], c) for c in columns)
         lines.append(f"| {label} | {values} |")
     return "\n".join(lines)
+
+
+def _cell(metrics: dict[str, float], column: str) -> str:
+    """The value, with its 95 % interval where the comparison computed one."""
+    value = f"{metrics.get(column, float('nan')):.4f}"
+    if f"{column}_low" in metrics:
+        value += f" ({metrics[column + '_low']:.3f}–{metrics[column + '_high']:.3f})"
+    return value
 
 
 def refit_table(
@@ -130,6 +167,7 @@ def write_report(
         "candidates": comparison.metrics,
         "curves": comparison.curves,
         "tuned_candidates": tuned or {},
+        "significance": _significance_record(comparison),
         **(extra or {}),
     }
     (run_dir / "report.json").write_text(json.dumps(report, indent=1, default=_plain))
@@ -142,9 +180,15 @@ def write_report(
         f"Winner: **{comparison.winner}** by {comparison.primary_metric} (ties: NDCG@{k}), "
         "on the held-out evaluation split (each customer's last known basket).",
         "",
+        comparison.significance.explanation(comparison.primary_metric)
+        if comparison.significance
+        else "",
+        "",
+        "Values with their 95 % paired-bootstrap interval over customers:",
+        "",
         report_table(comparison.metrics, comparison.primary_metric, comparison.winner),
         "",
-        "![metrics per candidate](candidates.png)",
+        "![metrics per candidate, with intervals](candidates.png)",
         "",
         "![precision and recall at K](precision_recall_at_k.png)",
     ]
@@ -162,6 +206,24 @@ def write_report(
         ]
     (run_dir / "report.md").write_text("\n".join(markdown) + "\n")
     return run_dir / "report.json"
+
+
+def _significance_record(comparison: Comparison) -> dict:
+    """The winner rule's inputs and outcome, for report.json."""
+    sure = comparison.significance
+    if sure is None:
+        return {}
+    return {
+        "rule": "the simplest candidate within the noise of the best primary metric",
+        "confidence": sure.confidence,
+        "bootstrap_samples": sure.samples,
+        "best": sure.best,
+        "within_noise": list(sure.within_noise),
+        "winner": sure.winner,
+        "runner_up": sure.runner_up,
+        "to_winner": sure.to_winner,
+        "explanation": sure.explanation(comparison.primary_metric),
+    }
 
 
 def _plain(value):

@@ -109,6 +109,10 @@ class RunConfig:
     baselines: tuple[str, ...] = ("p_topfreq", "tifu_knn", "xgboost")
     # The metric the winner is chosen by, at the run's one k (`train.k`): "recall" -> recall@10.
     primary_metric: str = "recall"
+    # The winner is the simplest candidate whose paired difference to the best primary metric
+    # has a `confidence` bootstrap interval (over customers) that reaches 0.
+    confidence: float = 0.95
+    bootstrap_samples: int = 1000
     # After tuning, refit each candidate with one more basket per customer as labels (the
     # validation basket), with the epochs/rounds tuning kept; the refit is what ships.
     refit: bool = True

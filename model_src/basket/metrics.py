@@ -38,10 +38,11 @@ def _first_unique(ranked: np.ndarray) -> np.ndarray:
     return np.where(mask, PAD, ranked)
 
 
-def ranking_metrics(
+def per_user_ranking(
     ranked: np.ndarray, truth_offsets: np.ndarray, truth_ids: np.ndarray, k: int
-) -> dict[str, float]:
-    """recall@k, precision@k, f1@k, ndcg@k and hit@k averaged over users with a non-empty truth.
+) -> dict[str, np.ndarray]:
+    """recall@k, precision@k, f1@k, ndcg@k and hit@k of each user with a non-empty truth
+    (in user order; users with an empty truth are left out), as float arrays.
 
     recall = hits / |truth|; precision = hits / k; f1 = their harmonic mean per
     user; ndcg = DCG of the hits / the ideal DCG of min(|truth|, k) hits;
@@ -61,14 +62,21 @@ def ranking_metrics(
     dcg = (hits * discount[: hits.shape[1]]).sum(axis=1)
     ideal = np.concatenate([[0.0], np.cumsum(discount)])[np.minimum(sizes, k)]
     ndcg = np.divide(dcg, ideal, out=np.zeros(len(sizes)), where=ideal > 0)
-    mean = lambda values: float(values[scored].mean()) if scored.any() else 0.0  # noqa: E731
     return {
-        f"recall@{k}": mean(recall),
-        f"precision@{k}": mean(precision),
-        f"f1@{k}": mean(f1),
-        f"ndcg@{k}": mean(ndcg),
-        f"hit@{k}": mean(n_hits > 0),
+        f"recall@{k}": recall[scored],
+        f"precision@{k}": precision[scored],
+        f"f1@{k}": f1[scored],
+        f"ndcg@{k}": ndcg[scored],
+        f"hit@{k}": (n_hits > 0)[scored].astype(np.float64),
     }
+
+
+def ranking_metrics(
+    ranked: np.ndarray, truth_offsets: np.ndarray, truth_ids: np.ndarray, k: int
+) -> dict[str, float]:
+    """`per_user_ranking` averaged over users with a non-empty truth (0.0 when there is none)."""
+    per_user = per_user_ranking(ranked, truth_offsets, truth_ids, k)
+    return {name: float(values.mean()) if values.size else 0.0 for name, values in per_user.items()}
 
 
 def basket_f1(

@@ -41,21 +41,28 @@ def plot_grid(table: pd.DataFrame, epochs: pd.DataFrame, k: int, title: str, pat
 def plot_candidates(
     metrics: dict[str, dict[str, float]], winner: str, path: Path, k: int = 10
 ) -> Path:
-    """Grouped bars: recall@k, precision@k, NDCG@k and basket F1 per candidate."""
-    columns = [f"recall@{k}", f"precision@{k}", f"ndcg@{k}", "basket_f1_samples"]
-    names = sorted(metrics, key=lambda n: -metrics[n][f"recall@{k}"])
-    figure = Figure(figsize=(10, 4.2))
-    axis = figure.subplots()
-    width = 0.8 / len(columns)
-    for i, column in enumerate(columns):
-        values = [metrics[n].get(column, 0.0) for n in names]
-        axis.bar([x + i * width for x in range(len(names))], values, width, label=column)
-    axis.set_xticks([x + width * (len(columns) - 1) / 2 for x in range(len(names))])
-    axis.set_xticklabels([f"{n}\n(winner)" if n == winner else n for n in names])
-    axis.set_ylim(0, 1)
-    axis.grid(axis="y", alpha=0.3)
-    axis.legend(fontsize=8, ncol=4, loc="upper right")
-    axis.set_title("held-out metrics per candidate")
+    """One panel per metric (recall@k, NDCG@k, precision@k): each candidate's value with its
+    95 % interval where known, on an axis zoomed to the values (a 0-1 axis hides every
+    difference that matters); the winner in black."""
+    columns = [f"recall@{k}", f"ndcg@{k}", f"precision@{k}"]
+    names = sorted(metrics, key=lambda n: metrics[n][f"recall@{k}"])
+    figure = Figure(figsize=(13, 0.5 * len(names) + 2.2))
+    for axis, column in zip(figure.subplots(1, len(columns), sharey=True), columns, strict=True):
+        for row, name in enumerate(names):
+            value = metrics[name][column]
+            low, high = (
+                metrics[name].get(f"{column}_low", value),
+                metrics[name].get(f"{column}_high", value),
+            )
+            colour = "black" if name == winner else "tab:blue"
+            axis.errorbar(
+                value, row, xerr=[[value - low], [high - value]], fmt="o", color=colour, capsize=4
+            )
+        axis.set_title(column)
+        axis.grid(axis="x", alpha=0.3)
+    axis.set_yticks(range(len(names)))
+    axis.set_yticklabels([f"{n} (winner)" if n == winner else n for n in names])
+    figure.suptitle("held-out metrics per candidate, with 95 % paired-bootstrap intervals")
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     return path

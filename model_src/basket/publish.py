@@ -58,7 +58,9 @@ def production_score(mar_path: Path, run_dir: Path, metric: str, k: int) -> tupl
     data = Prepared.load(run_dir / "prepared")
     with opened_model_dir(mar_path) as model_dir:
         model = load_model(model_dir)
-        metrics, _ = evaluate_candidate(model, data.splits.eval_inputs, data.splits.eval_targets, k)
+        metrics = evaluate_candidate(
+            model, data.splits.eval_inputs, data.splits.eval_targets, k
+        ).metrics
     return archive_version(mar_path), float(metrics[metric])
 
 

@@ -173,7 +173,9 @@ def compare_stage(run_dir: Path | str, config: RunConfig) -> RetrainResult:
     metas = {folder.name: json.loads((folder / "model.json").read_text()) for folder in trained}
     decodings = {name: meta["decoding_on_validation"] for name, meta in metas.items()}
     holdout = (data.splits.eval_inputs, data.splits.eval_targets, config.train.k)
-    comparison = compare(models, *holdout, config.primary_key)
+    comparison = compare(
+        models, *holdout, config.primary_key, config.confidence, config.bootstrap_samples
+    )
     model_dirs = {}
     for name, model in models.items():
         extra = {
@@ -186,7 +188,7 @@ def compare_stage(run_dir: Path | str, config: RunConfig) -> RetrainResult:
         }
         model_dirs[name] = model.save(run_dir / "models" / name, extra=extra)
     tuned = {
-        name: evaluate_candidate(load_model(run_dir / "tuned" / name), *holdout)[0]
+        name: evaluate_candidate(load_model(run_dir / "tuned" / name), *holdout).metrics
         for name in models
         if (run_dir / "tuned" / name / "model.json").is_file() and metas[name].get("fit") == "refit"
     }
