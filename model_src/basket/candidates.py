@@ -17,13 +17,13 @@ as labels too. Nothing here reads an evaluation basket.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from functools import partial
 
 import numpy as np
 import pandas as pd
 
-from basket.config import RunConfig
+from basket.config import RunConfig, TifuConfig
 from basket.data.history import Histories, Targets
 from basket.data.prepare import Prepared
 from basket.metrics import basket_f1, ranking_metrics
@@ -98,8 +98,36 @@ def tune_xgboost(data: TrainingSet, config: RunConfig) -> Tuned:
 
 
 def tune_tifu_knn(data: TrainingSet, config: RunConfig) -> Tuned:
-    """TIFU-KNN with the configured group size, decays, neighbours and alpha."""
-    return Tuned(TifuKNN(data.vocab, config.tifu).fit(data))
+    """TIFU-KNN with group size, decays, neighbours and alpha searched on the validation
+    baskets (`config.tifu_grid`), one setting at a time from `config.tifu`; the table holds
+    every setting tried and its validation recall@k and NDCG@k."""
+    grid, k = config.tifu_grid, config.train.k
+    rng = np.random.default_rng(grid.seed)
+    n_users = data.inputs.n_users
+    sample = np.sort(rng.choice(n_users, size=min(grid.users, n_users), replace=False))
+    queries = replace(
+        data,
+        inputs=data.inputs.select_users(sample),
+        valid_targets=data.valid_targets.select_users(sample),
+        _derived={},
+    )
+    tried: dict[TifuConfig, dict[str, float]] = {}
+
+    def measure(setting: TifuConfig) -> tuple[float, float]:
+        if setting not in tried:
+            model = TifuKNN(data.vocab, setting).fit(data)  # every customer is a neighbour
+            tried[setting] = validation_ranking(model, queries, k)
+        metrics = tried[setting]
+        return metrics[f"recall@{k}"], metrics[f"ndcg@{k}"]
+
+    best = config.tifu
+    for _ in range(grid.passes):
+        for name in ("group_size", "within_decay", "group_decay", "neighbours", "alpha"):
+            options = [replace(best, **{name: value}) for value in getattr(grid, name)]
+            best = max([best, *options], key=measure)
+    table = pd.DataFrame([{**asdict(setting), **metrics} for setting, metrics in tried.items()])
+    table["chosen"] = [setting == best for setting in tried]
+    return Tuned(TifuKNN(data.vocab, best).fit(data), grid=table)
 
 
 def tune_p_topfreq(data: TrainingSet, config: RunConfig) -> Tuned:

@@ -62,6 +62,22 @@ class TifuConfig:
 
 
 @dataclass(frozen=True)
+class TifuGrid:
+    """TIFU-KNN's settings searched on the validation baskets, one at a time from the defaults
+    (two passes), scoring at most `users` customers against every customer's history. An
+    empty tuple leaves that setting at TifuConfig's value."""
+
+    group_size: tuple[int, ...] = (2, 3, 5, 7)
+    within_decay: tuple[float, ...] = (0.6, 0.8, 0.9, 1.0)
+    group_decay: tuple[float, ...] = (0.5, 0.7, 0.9, 1.0)
+    neighbours: tuple[int, ...] = (50, 100, 300, 600)
+    alpha: tuple[float, ...] = (0.5, 0.7, 0.8, 0.9, 1.0)
+    passes: int = 2
+    users: int = 5000
+    seed: int = 0
+
+
+@dataclass(frozen=True)
 class XGBConfig:
     """Candidate generation and booster settings."""
 
@@ -106,6 +122,7 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     xgboost: XGBConfig = field(default_factory=XGBConfig)
     tifu: TifuConfig = field(default_factory=TifuConfig)
+    tifu_grid: TifuGrid = field(default_factory=TifuGrid)
     baselines: tuple[str, ...] = ("p_topfreq", "tifu_knn", "xgboost")
     # The metric the winner is chosen by, at the run's one k (`train.k`): "recall" -> recall@10.
     primary_metric: str = "recall"

@@ -153,11 +153,13 @@ def train_stage(run_dir: Path | str, names, config: RunConfig) -> list[Path]:
 
 
 def write_grid(tuned: Tuned, name: str, k: int, folder: Path) -> None:
-    """FOLDER/NAME_grid.csv (one row per pos_weight), NAME_epochs.csv and NAME_grid.png."""
+    """FOLDER/NAME_grid.csv (every setting tried, on validation) and, for the neural
+    candidates, NAME_epochs.csv and NAME_grid.png."""
     folder.mkdir(parents=True, exist_ok=True)
     tuned.grid.to_csv(folder / f"{name}_grid.csv", index=False)
-    tuned.epochs.to_csv(folder / f"{name}_epochs.csv", index=False)
-    plot_grid(tuned.grid, tuned.epochs, k, name, folder / f"{name}_grid.png")
+    if tuned.epochs is not None:
+        tuned.epochs.to_csv(folder / f"{name}_epochs.csv", index=False)
+        plot_grid(tuned.grid, tuned.epochs, k, name, folder / f"{name}_grid.png")
 
 
 def compare_stage(run_dir: Path | str, config: RunConfig) -> RetrainResult:

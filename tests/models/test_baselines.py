@@ -6,6 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from basket.candidates import tune_tifu_knn, tuning_set
+from basket.config import load_config
 from basket.data.history import Histories, _offsets
 from basket.data.vocab import VocabConfig, Vocabulary
 from basket.models.base import TrainingSet
@@ -90,3 +92,18 @@ def test_tifu_round_trips_without_pickle(tmp_path):
     model = TifuKNN(vocab, TifuConfig(neighbours=1)).fit(TrainingSet(database, None, vocab))
     loaded = load_model(model.save(tmp_path / "tifu"))
     np.testing.assert_allclose(loaded.score(database), model.score(database))
+
+
+def test_tifu_settings_are_searched_on_validation_and_the_best_is_kept(prepared):
+    grid = {
+        "group_size": [2, 3], "within_decay": [], "group_decay": [0.5, 1.0],
+        "neighbours": [10, 50], "alpha": [0.5, 0.9], "passes": 1, "users": 200,
+    }  # fmt: skip
+    tuned = tune_tifu_knn(tuning_set(prepared, None), load_config(overrides={"tifu_grid": grid}))
+    table = tuned.grid
+    assert len(table) >= 6 and table["chosen"].sum() == 1
+    chosen = table[table["chosen"]].iloc[0]
+    assert chosen["recall@10"] == table["recall@10"].max()
+    settings = {name: chosen[name] for name in ("group_size", "neighbours", "alpha")}
+    assert {name: getattr(tuned.model.config, name) for name in settings} == settings
+    assert tuned.model.database.shape[0] == prepared.splits.valid_inputs.n_users

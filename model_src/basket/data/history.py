@@ -131,6 +131,17 @@ class Targets:
         """(U,) number of products in each target basket."""
         return np.diff(self.offsets)
 
+    def select_users(self, positions: np.ndarray) -> Targets:
+        """The targets of the users at `positions`, in that order."""
+        positions = np.asarray(positions, dtype=np.int64)
+        lines = _ranges(self.offsets[positions], self.offsets[positions + 1])
+        return Targets(
+            user_ids=self.user_ids[positions],
+            offsets=_offsets(np.diff(self.offsets)[positions]),
+            product_ids=self.product_ids[lines],
+            order_ids=self.order_ids[positions],
+        )
+
     def in_vocabulary(self, vocab) -> tuple[np.ndarray, np.ndarray]:
         """The target baskets as vocabulary indices, products outside `vocab` dropped:
         (offsets (U + 1,), indices)."""
