@@ -71,7 +71,7 @@ class TifuGrid:
     within_decay: tuple[float, ...] = (0.6, 0.8, 0.9, 1.0)
     group_decay: tuple[float, ...] = (0.5, 0.7, 0.9, 1.0)
     neighbours: tuple[int, ...] = (50, 100, 300, 600)
-    alpha: tuple[float, ...] = (0.5, 0.7, 0.8, 0.9, 1.0)
+    alpha: tuple[float, ...] = (0.1, 0.3, 0.5, 0.7, 0.9, 1.0)
     passes: int = 2
     users: int = 5000
     seed: int = 0
