@@ -140,3 +140,51 @@ def test_a_run_at_another_k_compares_and_reports_at_that_k(prepared, tmp_path):
     assert "recall@5" in (tmp_path / "report.md").read_text()
     with pytest.raises(ValueError, match="one k"):
         _ = RunConfig(primary_metric="recall@10", train=config.train).primary_key
+
+
+def test_xgboost_can_stack_tifu_knn_and_reloads_with_its_neighbours(prepared, tmp_path):
+    """Neighbour features: TIFU-KNN's own and neighbour scores as two more columns; the model
+    dir carries the neighbour database, and a model saved without them still loads."""
+    import json
+
+    from basket.config import TifuConfig
+    from basket.models.base import TrainingSet
+    from basket.models.registry import load_model
+    from basket.models.xgb import XGBConfig, XGBoostRecommender
+    from basket.models.xgb_features import FEATURES, NEIGHBOUR_FEATURES
+
+    splits, vocab = prepared.splits, prepared.vocab
+    embeddings = np.random.default_rng(0).normal(size=(len(vocab), 8)).astype(np.float32)
+    data = TrainingSet(
+        splits.valid_inputs, splits.valid_targets, vocab, prepared.products, embeddings
+    )
+    config = XGBConfig(rounds=30, targets_per_user=1)
+    stacked = XGBoostRecommender(vocab, config, tifu_config=TifuConfig(neighbours=20)).fit(data)
+    plain = XGBoostRecommender(vocab, config).fit(data)
+    assert stacked.features == FEATURES
+    assert not set(NEIGHBOUR_FEATURES) & set(plain.features)
+    columns = stacked._candidates(splits.eval_inputs).features[:, -2:]
+    assert (columns[:, 0] > 0).mean() > 0.5 and (columns[:, 1] > 0).mean() > 0.5
+    inputs = splits.eval_inputs.select_users(np.arange(30))
+    for name, model in (("stacked", stacked), ("plain", plain)):
+        loaded = load_model(model.save(tmp_path / name))
+        np.testing.assert_allclose(loaded.score(inputs), model.score(inputs), rtol=1e-6)
+    assert (tmp_path / "stacked" / "neighbours" / "database.npz").is_file()
+    assert not (tmp_path / "plain" / "neighbours").exists()
+    meta = json.loads((tmp_path / "plain" / "model.json").read_text())
+    assert meta["tifu_config"] is None and len(meta["features"]) == len(FEATURES) - 2
+
+
+def test_xgboost_with_a_ranking_objective_ranks_one_query_per_customer(prepared):
+    from basket.models.base import TrainingSet
+    from basket.models.xgb import XGBConfig, XGBoostRecommender
+
+    splits, vocab = prepared.splits, prepared.vocab
+    embeddings = np.random.default_rng(0).normal(size=(len(vocab), 8)).astype(np.float32)
+    data = TrainingSet(
+        splits.valid_inputs, splits.valid_targets, vocab, prepared.products, embeddings
+    )
+    config = XGBConfig(rounds=30, targets_per_user=1, objective="rank:ndcg")
+    model = XGBoostRecommender(vocab, config).fit(data)
+    result = compare({"xgboost": model}, splits.eval_inputs, splits.eval_targets)
+    assert result.metrics["xgboost"]["recall@10"] > 0.3

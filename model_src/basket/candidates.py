@@ -93,14 +93,22 @@ def tune_neural(name: str, data: TrainingSet, config: RunConfig) -> Tuned:
 
 
 def tune_xgboost(data: TrainingSet, config: RunConfig) -> Tuned:
-    """XGBoost with early stopping on the validation baskets."""
-    return Tuned(XGBoostRecommender(data.vocab, config.xgboost).fit(data))
+    """XGBoost with early stopping on the validation baskets; with neighbour features, TIFU-KNN's
+    settings come from the same search as the tifu_knn candidate's."""
+    tifu = search_tifu(data, config)[0] if config.xgboost.neighbour_features else None
+    return Tuned(XGBoostRecommender(data.vocab, config.xgboost, tifu_config=tifu).fit(data))
 
 
 def tune_tifu_knn(data: TrainingSet, config: RunConfig) -> Tuned:
-    """TIFU-KNN with group size, decays, neighbours and alpha searched on the validation
-    baskets (`config.tifu_grid`), one setting at a time from `config.tifu`; the table holds
-    every setting tried and its validation recall@k and NDCG@k."""
+    """TIFU-KNN with the settings `search_tifu` chooses; its table as the grid."""
+    best, table = search_tifu(data, config)
+    return Tuned(TifuKNN(data.vocab, best).fit(data), grid=table)
+
+
+def search_tifu(data: TrainingSet, config: RunConfig) -> tuple[TifuConfig, pd.DataFrame]:
+    """TIFU-KNN's group size, decays, neighbours and alpha searched on the validation baskets
+    (`config.tifu_grid`), one setting at a time from `config.tifu`: the best setting, and a
+    table of every setting tried with its validation recall@k and NDCG@k."""
     grid, k = config.tifu_grid, config.train.k
     rng = np.random.default_rng(grid.seed)
     n_users = data.inputs.n_users
@@ -127,7 +135,7 @@ def tune_tifu_knn(data: TrainingSet, config: RunConfig) -> Tuned:
             best = max([best, *options], key=measure)
     table = pd.DataFrame([{**asdict(setting), **metrics} for setting, metrics in tried.items()])
     table["chosen"] = [setting == best for setting in tried]
-    return Tuned(TifuKNN(data.vocab, best).fit(data), grid=table)
+    return best, table
 
 
 def tune_p_topfreq(data: TrainingSet, config: RunConfig) -> Tuned:

@@ -82,6 +82,12 @@ class XGBConfig:
     """Candidate generation and booster settings."""
 
     explore: int = 20  # popular products added to every customer's candidates
+    # Stack TIFU-KNN: its own and neighbour scores as features, with the TIFU settings the
+    # search on validation chooses (the tifu_knn candidate's search, run again).
+    neighbour_features: bool = False
+    # "binary:logistic" (probabilities) or a ranking objective ("rank:ndcg", "rank:pairwise")
+    # with one query per customer and cut point.
+    objective: str = "binary:logistic"
     targets_per_user: int = 3  # cut points per customer for training rows
     rounds: int = 400
     early_stopping_rounds: int = 25
@@ -98,7 +104,7 @@ class XGBConfig:
 class TrainConfig:
     """How the neural predictors are trained and tuned; defaults from the research plan."""
 
-    batch_size: int = 16  # BATCH_SIZE
+    batch_size: int = 64  # BATCH_SIZE (the design said 16: see README)
     epochs: int = 3  # EPOCHS
     learning_rate: float = 1e-3  # LEARNING_RATE
     weight_decay: float = 1e-4  # AdamW, decoupled

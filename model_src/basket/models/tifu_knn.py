@@ -12,6 +12,7 @@ A customer is never their own neighbour.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import ClassVar
@@ -75,31 +76,37 @@ class TifuKNN(ChunkedRecommender):
         self.database_users = data.inputs.user_ids.copy()
         return self
 
-    def score(self, histories: Histories) -> np.ndarray:
-        """(U, V): alpha x own vector + (1 - alpha) x mean of the k most similar database users."""
+    def parts(self, histories: Histories) -> Iterator[tuple[slice, np.ndarray, np.ndarray]]:
+        """For chunks of users of `histories`: (their rows, their own vectors (q, V) dense, the
+        mean vector of their k most similar database users (q, V) dense, never themselves)."""
         own = tifu_vectors(histories, self.vocab, self.config)
         database = normalise_rows(self.database)
         k = min(self.config.neighbours, database.shape[0] - 1)
-        out = np.empty((histories.n_users, len(self.vocab)), dtype=np.float32)
         for start in range(0, histories.n_users, QUERY_CHUNK):
             rows = slice(start, min(start + QUERY_CHUNK, histories.n_users))
+            mine = own[rows].toarray()
+            if k <= 0:
+                yield rows, mine, np.zeros_like(mine)
+                continue
             similarity = (normalise_rows(own[rows]) @ database.T).toarray()  # (q, D)
             is_self = histories.user_ids[rows][:, None] == self.database_users[None, :]
             similarity[is_self] = -np.inf
-            if k > 0:
-                nearest = np.argpartition(-similarity, k - 1, axis=1)[:, :k]  # (q, k)
-                picks = sp.csr_matrix(
-                    (
-                        np.full(nearest.size, 1.0 / k),
-                        (np.repeat(np.arange(nearest.shape[0]), k), nearest.ravel()),
-                    ),
-                    shape=(nearest.shape[0], database.shape[0]),
-                )
-                neighbours = (picks @ self.database).toarray()
-            else:
-                neighbours = 0.0
-            mixed = self.config.alpha * own[rows].toarray() + (1 - self.config.alpha) * neighbours
-            out[rows] = mixed
+            nearest = np.argpartition(-similarity, k - 1, axis=1)[:, :k]  # (q, k)
+            picks = sp.csr_matrix(
+                (
+                    np.full(nearest.size, 1.0 / k),
+                    (np.repeat(np.arange(nearest.shape[0]), k), nearest.ravel()),
+                ),
+                shape=(nearest.shape[0], database.shape[0]),
+            )
+            yield rows, mine, (picks @ self.database).toarray()
+
+    def score(self, histories: Histories) -> np.ndarray:
+        """(U, V): alpha x own vector + (1 - alpha) x mean of the k most similar database users."""
+        out = np.empty((histories.n_users, len(self.vocab)), dtype=np.float32)
+        alpha = self.config.alpha
+        for rows, own, neighbours in self.parts(histories):
+            out[rows] = alpha * own + (1 - alpha) * neighbours
         return out
 
     def save(self, model_dir: Path, extra: dict | None = None) -> Path:

@@ -9,7 +9,7 @@ XGBoost's UBJ format beside a product table; nothing is pickled.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import ClassVar
 
@@ -18,11 +18,18 @@ import pandas as pd
 import xgboost as xgb
 
 from basket.atomic import atomic_dir
-from basket.config import XGBConfig
+from basket.config import TifuConfig, XGBConfig
 from basket.data.history import Histories, Targets, holdout_last
 from basket.data.vocab import Vocabulary
 from basket.models.base import ChunkedRecommender, TrainingSet, write_model_dir
-from basket.models.xgb_features import FEATURES, ProductTable, candidate_features, labels
+from basket.models.tifu_knn import TifuKNN
+from basket.models.xgb_features import (
+    FEATURES,
+    NEIGHBOUR_FEATURES,
+    ProductTable,
+    candidate_features,
+    labels,
+)
 
 
 @dataclass
@@ -35,6 +42,10 @@ class XGBoostRecommender(ChunkedRecommender):
     booster: xgb.Booster | None = None
     threshold: float = 0.2
     decoding: str = "threshold"  # or "expected_f1"
+    # TIFU-KNN's settings for the neighbour features (stacking); None: no neighbour features.
+    tifu_config: TifuConfig | None = None
+    tifu: TifuKNN | None = None
+    features: tuple[str, ...] = FEATURES  # the booster's columns, in order
     kind: ClassVar[str] = "xgboost"
 
     def fit(self, data: TrainingSet) -> XGBoostRecommender:
@@ -43,19 +54,29 @@ class XGBoostRecommender(ChunkedRecommender):
         if data.products is None or data.embeddings is None:
             raise ValueError("XGBoost needs the catalogue and the EV file's vectors to train")
         self.products = ProductTable.build(data.inputs, self.vocab, data.products, data.embeddings)
+        if self.tifu_config is not None:
+            self.tifu = TifuKNN(self.vocab, self.tifu_config).fit(data)
+            self.features = FEATURES
+        else:
+            self.tifu = None
+            self.features = tuple(f for f in FEATURES if f not in NEIGHBOUR_FEATURES)
         parts, history = [], data.inputs
         for _ in range(self.config.targets_per_user):
             history, targets = holdout_last(history)
             if history.n_users == 0:
                 break
-            candidates = candidate_features(history, self.vocab, self.products, self.config.explore)
-            parts.append((candidates, targets))
+            parts.append((self._candidates(history), targets))
         features = np.concatenate([c.features for c, _ in parts])
         y = np.concatenate([self._labels(c, t) for c, t in parts])
-        train = xgb.DMatrix(features, label=y, feature_names=list(FEATURES))
+        # One query per (cut, customer) for the ranking objectives; rows are sorted by customer.
+        qid = np.concatenate([c.users + i * data.inputs.n_users for i, (c, _) in enumerate(parts)])
+        ranking = self.config.objective.startswith("rank:")
+        train = xgb.DMatrix(
+            features, label=y, feature_names=list(self.features), qid=qid if ranking else None
+        )
         params = {
-            "objective": "binary:logistic",
-            "eval_metric": "logloss",
+            "objective": self.config.objective,
+            "eval_metric": "ndcg@10" if ranking else "logloss",
             "max_depth": self.config.max_depth,
             "eta": self.config.learning_rate,
             "subsample": self.config.subsample,
@@ -72,13 +93,12 @@ class XGBoostRecommender(ChunkedRecommender):
             self.booster = xgb.train(params, train, num_boost_round=rounds)
             self.booster.best_iteration = rounds - 1
             return self
-        valid_candidates = candidate_features(
-            data.inputs, self.vocab, self.products, self.config.explore
-        )
+        valid_candidates = self._candidates(data.inputs)
         valid = xgb.DMatrix(
             valid_candidates.features,
             label=self._labels(valid_candidates, data.valid_targets),
-            feature_names=list(FEATURES),
+            feature_names=list(self.features),
+            qid=valid_candidates.users if ranking else None,
         )
         self.booster = xgb.train(
             params,
@@ -90,15 +110,25 @@ class XGBoostRecommender(ChunkedRecommender):
         )
         return self
 
+    def _candidates(self, histories: Histories):
+        """Candidate rows of `histories` with the booster's feature columns."""
+        candidates = candidate_features(
+            histories, self.vocab, self.products, self.config.explore, self.tifu
+        )
+        if self.features == FEATURES:
+            return candidates
+        columns = [FEATURES.index(name) for name in self.features]
+        return replace(candidates, features=np.ascontiguousarray(candidates.features[:, columns]))
+
     def _labels(self, candidates, targets: Targets) -> np.ndarray:
         offsets, items = targets.in_vocabulary(self.vocab)
         return labels(candidates, items, offsets, len(self.vocab))
 
     def score(self, histories: Histories) -> np.ndarray:
         """(U, V) probabilities for candidates; 0 for products that are not candidates."""
-        candidates = candidate_features(histories, self.vocab, self.products, self.config.explore)
+        candidates = self._candidates(histories)
         probabilities = self.booster.predict(
-            xgb.DMatrix(candidates.features, feature_names=list(FEATURES)),
+            xgb.DMatrix(candidates.features, feature_names=list(self.features)),
             iteration_range=(0, self.booster.best_iteration + 1),
         )
         out = np.zeros((histories.n_users, len(self.vocab)), dtype=np.float32)
@@ -106,20 +136,24 @@ class XGBoostRecommender(ChunkedRecommender):
         return out
 
     def save(self, model_dir: Path, extra: dict | None = None) -> Path:
-        """model.json, vocab.parquet, products.parquet and booster.ubj (XGBoost's own format)."""
+        """model.json, vocab.parquet, products.parquet, booster.ubj (XGBoost's own format) and,
+        with neighbour features, the TIFU-KNN model in neighbours/."""
         meta = {
             "kind": self.kind,
             "threshold": self.threshold,
             "decoding": self.decoding,
             "config": asdict(self.config),
             "best_iteration": self.booster.best_iteration,
-            "features": list(FEATURES),
+            "features": list(self.features),
+            "tifu_config": asdict(self.tifu_config) if self.tifu_config else None,
             **(extra or {}),
         }
         with atomic_dir(model_dir) as staging:
             write_model_dir(staging, self.vocab, meta)
             self.products.frame(self.vocab).to_parquet(staging / "products.parquet", index=False)
             self.booster.save_model(staging / "booster.ubj")
+            if self.tifu is not None:
+                self.tifu.save(staging / "neighbours")
         return Path(model_dir)
 
     @classmethod
@@ -130,6 +164,8 @@ class XGBoostRecommender(ChunkedRecommender):
         booster = xgb.Booster()
         booster.load_model(model_dir / "booster.ubj")
         booster.best_iteration = meta["best_iteration"]
+        tifu_config = meta.get("tifu_config")
+        neighbours = model_dir / "neighbours"
         return cls(
             vocab=Vocabulary.load(model_dir / "vocab.parquet"),
             products=ProductTable.from_frame(pd.read_parquet(model_dir / "products.parquet")),
@@ -137,4 +173,7 @@ class XGBoostRecommender(ChunkedRecommender):
             booster=booster,
             threshold=meta["threshold"],
             decoding=meta.get("decoding", "threshold"),
+            tifu_config=TifuConfig(**tifu_config) if tifu_config else None,
+            tifu=TifuKNN.load(neighbours) if (neighbours / "model.json").is_file() else None,
+            features=tuple(meta.get("features", FEATURES)),
         )

@@ -11,7 +11,10 @@ Candidates: every vocabulary product the customer bought before, plus the
 - affinity: the customer's share of lines in the product's aisle and department;
 - the order to predict: day of week, hour, days since prior;
 - embeddings: cosine of the product's EV vector to the customer's last basket
-  and to their whole history.
+  and to their whole history;
+- neighbours (stacking TIFU-KNN, when the model has one): the customer's own
+  time-decayed, grouped frequency of the product, and its mean frequency among
+  the customer's most similar other customers.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from basket.data import schema as s
 from basket.data.history import Histories
 from basket.data.user_products import OWN_FEATURES, user_product_stats
 from basket.data.vocab import Vocabulary
+from basket.models.tifu_knn import TifuKNN
 
 FEATURES = (
     "up_log_count", "up_share", "up_recency", "up_in_last", "up_log_days_since", "up_cycle",
@@ -34,7 +38,9 @@ FEATURES = (
     "aisle_affinity", "department_affinity",
     "next_dow", "next_hour", "next_days_since",
     "emb_last_basket", "emb_history",
+    "tifu_own", "tifu_neighbours",
 )  # fmt: skip
+NEIGHBOUR_FEATURES = ("tifu_own", "tifu_neighbours")
 
 
 @dataclass(frozen=True)
@@ -130,9 +136,14 @@ def _bought_matrix(
 
 
 def candidate_features(
-    histories: Histories, vocab: Vocabulary, products: ProductTable, explore: int
+    histories: Histories,
+    vocab: Vocabulary,
+    products: ProductTable,
+    explore: int,
+    tifu: TifuKNN | None = None,
 ) -> Candidates:
-    """Candidates and features for every user of `histories`."""
+    """Candidates and features for every user of `histories`; the neighbour features from
+    `tifu`'s database (0 without one)."""
     stats = user_product_stats(histories, vocab)
     n_users, n_products = histories.n_users, len(vocab)
     bought_user = np.repeat(np.arange(n_users), np.diff(stats.offsets))
@@ -210,10 +221,27 @@ def candidate_features(
             histories.next_days_since_prior[users],
             _row_dots(products.embeddings, items, profile_last, users),
             _row_dots(products.embeddings, items, profile_all, users),
+            np.zeros((len(users), len(NEIGHBOUR_FEATURES)), dtype=np.float32),
         ]
     ).astype(np.float32)
     order = np.lexsort((items, users))
-    return Candidates(users[order], items[order], features[order])
+    users, items, features = users[order], items[order], features[order]
+    if tifu is not None:
+        features[:, -len(NEIGHBOUR_FEATURES) :] = _neighbour_features(histories, users, items, tifu)
+    return Candidates(users, items, features)
+
+
+def _neighbour_features(
+    histories: Histories, users: np.ndarray, items: np.ndarray, tifu: TifuKNN
+) -> np.ndarray:
+    """(R, 2) TIFU-KNN's own and neighbour vectors at each (user, item) row; rows sorted by user."""
+    out = np.empty((len(users), 2), dtype=np.float32)
+    for rows, own, neighbours in tifu.parts(histories):
+        first, last = np.searchsorted(users, [rows.start, rows.stop])
+        local = users[first:last] - rows.start
+        out[first:last, 0] = own[local, items[first:last]]
+        out[first:last, 1] = neighbours[local, items[first:last]]
+    return out
 
 
 def labels(
