@@ -31,7 +31,8 @@ def test_train_is_the_retrain_pipeline_for_the_neural_candidates(synth_dir, tmp_
     config_file = tmp_path / "tiny.toml"
     config_file.write_text(TINY)
     run = tmp_path / "run"
-    assert main(["train", str(synth_dir), "--out", str(run), "--config", str(config_file)]) == 0
+    command = ["train", str(synth_dir), "--out", str(run), "--config", str(config_file)]
+    assert main([*command, "--device", "cpu"]) == 0
     out = capsys.readouterr().out
     rows = {line.split("|")[1].replace("(winner)", "").strip(" *") for line in out.splitlines()
             if line.startswith("| ")}  # fmt: skip
@@ -53,6 +54,7 @@ def test_train_is_the_retrain_pipeline_for_the_neural_candidates(synth_dir, tmp_
     assert set(report["tuned_candidates"]) == {"p_topfreq", "cnngru", "attentiongru"}
     assert "What the refit gained" in (run / "report.md").read_text()
     recorded = json.loads((run / "config.json").read_text())
+    assert recorded["config"]["train"]["device"] == "cpu"
     assert recorded["config"]["train"]["epochs"] == 1 and len(recorded["data_fingerprint"]) == 64
     assert pd.read_parquet(run / "embeddings.parquet").shape[1] == 65
 

@@ -115,6 +115,7 @@ def score_users(
     k: int = 10,
     shard: tuple[int, int] | None = None,
     quarantine: Path | str | None = None,
+    device: str = "cpu",
 ) -> ScoreResult:
     """Recommend `k` products to every customer to score (see `scoring_user_ids`), or to shard
     `(index, count)` of them, and write parquet atomically. Lines validation quarantined into
@@ -123,7 +124,7 @@ def score_users(
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     with opened_model_dir(model) as model_dir:
-        recommender = load_model(model_dir)
+        recommender = load_model(model_dir).to(device)
         version = json.loads((model_dir / "model.json").read_text()).get("version", "unversioned")
     orders = read_frame(data_dir, s.ORDERS)
     user_ids = scoring_user_ids(orders)

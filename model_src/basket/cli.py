@@ -9,7 +9,7 @@ import logging
 import sys
 from pathlib import Path
 
-from basket.config import CANDIDATE_NAMES
+from basket.config import CANDIDATE_NAMES, DEVICES
 from basket.data.load import DataFileError
 from basket.serving_config import ServingConfig
 
@@ -77,6 +77,10 @@ def _add_training_flags(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--embed-epochs", type=int, default=None)
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument(
+        "--device", choices=DEVICES, default=None,
+        help="where the neural nets train: auto (CUDA when present, the default), cpu, cuda",
+    )  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -177,6 +181,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     score.add_argument("--out", type=Path, required=True, help="parquet file to write (atomically)")
     score.add_argument("--k", type=int, default=10, help="products per user")
+    score.add_argument(
+        "--device", choices=DEVICES, default="cpu",
+        help="where a neural winner scores: cpu (default), cuda, or auto",
+    )  # fmt: skip
     score.add_argument(
         "--quarantine", type=Path, default=None,
         help="leave out the lines `basket validate --report DIR` quarantined (DIR/quarantine)",

@@ -17,6 +17,7 @@ from basket.data.vocab import VocabConfig
 # Every candidate a run can train; `basket.candidates.CANDIDATES` says how (a test keeps the two
 # equal). Named here so the CLI and the DAGs can check names without importing torch.
 CANDIDATE_NAMES = ("cnngru", "attentiongru", "xgboost", "p_topfreq", "tifu_knn")
+DEVICES = ("auto", "cpu", "cuda")  # where the neural nets train and score
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,7 @@ class TrainConfig:
     k: int = 10
     seed: int = 0
     threads: int = 2  # torch CPU threads
+    device: str = "auto"  # the neural nets' torch device: auto (CUDA when present), cpu, cuda
 
 
 @dataclass(frozen=True)

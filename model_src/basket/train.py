@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 from basket.config import TrainConfig
 from basket.data.history import Histories, Targets, holdout_last
 from basket.data.vocab import Vocabulary
+from basket.device import module_device
 from basket.metrics import ranking_metrics
 from basket.models.base import top_k
 from basket.models.encoding import Encoded, concat, encode
@@ -76,12 +77,13 @@ def train_one_epoch(
 ) -> float:
     """One pass over `examples` in shuffled batches; returns the mean training loss."""
     net.train()
+    device = module_device(net)
     batches = bucketed_batches(examples.longest_order(), config.batch_size, generator)
     total = 0.0
     bar = tqdm(batches, desc=desc, unit="batch", leave=False, mininterval=1.0, disable=None)
     for users in bar:
-        logits = net(examples.batch(users))  # (B, V)
-        loss = loss_fn(logits, examples.targets(users, net.n_products))
+        logits = net(examples.batch(users).to(device))  # (B, V)
+        loss = loss_fn(logits, examples.targets(users, net.n_products).to(device))
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(net.parameters(), config.grad_clip)
@@ -94,10 +96,11 @@ def train_one_epoch(
 def predict(net: NextBasketNet, encoded: Encoded, batch_size: int = 512) -> np.ndarray:
     """(U, V) probabilities for every user of `encoded`."""
     net.eval()
+    device = module_device(net)
     out = np.empty((encoded.n_users, net.n_products), dtype=np.float32)
     for start in range(0, encoded.n_users, batch_size):
         users = np.arange(start, min(start + batch_size, encoded.n_users))
-        out[users] = torch.sigmoid(net(encoded.batch(users))).numpy()
+        out[users] = torch.sigmoid(net(encoded.batch(users).to(device))).cpu().numpy()
     return out
 
 
@@ -149,7 +152,8 @@ def fit_net(
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimiser, mode="max", factor=0.5, patience=0, min_lr=config.learning_rate * 0.05
     )
-    loss_fn = nn.BCEWithLogitsLoss(pos_weight=torch.full((net.n_products,), float(pos_weight)))
+    weights = torch.full((net.n_products,), float(pos_weight), device=module_device(net))
+    loss_fn = nn.BCEWithLogitsLoss(pos_weight=weights)
     planned = config.epochs if validation is not None else len(learning_rates)
     best, best_state, best_row, stale, epochs = -1.0, None, None, 0, []
     for epoch in range(1, planned + 1):

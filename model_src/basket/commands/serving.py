@@ -27,7 +27,9 @@ def package(args: argparse.Namespace) -> int:
 
 def score(args: argparse.Namespace) -> int:
     """Recommendations of every customer to score, as parquet."""
-    result = score_users(args.model, args.data, args.out, k=args.k, quarantine=args.quarantine)
+    result = score_users(
+        args.model, args.data, args.out, k=args.k, quarantine=args.quarantine, device=args.device
+    )
     print(
         f"wrote {result.rows:,} recommendations for {result.users:,} users to {result.out_path} "
         f"in {result.seconds:.1f}s ({result.users_per_second:,.0f} users/s)"

@@ -20,6 +20,7 @@ def overrides(args: argparse.Namespace) -> dict:
         "pos_weights": args.pos_weights,
         "targets_per_user": args.targets_per_user,
         "seed": args.seed,
+        "device": args.device,
     }
     overrides = {
         "models": args.models,

@@ -103,6 +103,10 @@ class Recommender(Protocol):
         """`score`'s output as probabilities for expected-F1 decoding."""
         ...
 
+    def to(self, device: str) -> Self:
+        """Score on `device` ("auto", "cpu", "cuda") where the model can; returns the model."""
+        ...
+
 
 def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """(indices, values) of the k best columns per row, best first (ties: lower index first)."""
@@ -157,6 +161,10 @@ class ChunkedRecommender:
         """Scores as they are: models whose scores are not probabilities still try expected-F1
         decoding on validation, and keep it only if it decodes better there."""
         return scores
+
+    def to(self, device: str) -> Self:
+        """Models without a torch network score on the CPU whatever the device."""
+        return self
 
 
 def write_model_dir(model_dir: Path, vocab: Vocabulary, meta: dict) -> Path:

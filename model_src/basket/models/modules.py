@@ -14,7 +14,7 @@ pooling, padded orders are left out of the GRU by packing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 
 import torch
 from torch import nn
@@ -36,6 +36,10 @@ class Batch:
     stat_rows: torch.Tensor  # (S,) long, row in the batch
     stat_items: torch.Tensor  # (S,) long, vocabulary index
     stat_features: torch.Tensor  # (S, F) float
+
+    def to(self, device: torch.device) -> Batch:
+        """The same batch on `device`."""
+        return Batch(*(getattr(self, f.name).to(device) for f in fields(self)))
 
 
 class OrderEncoderCNN(nn.Module):

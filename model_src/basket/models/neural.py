@@ -15,6 +15,7 @@ from basket.config import PredictorConfig, TrainConfig
 from basket.data.history import Histories
 from basket.data.user_products import N_FEATURES
 from basket.data.vocab import Vocabulary
+from basket.device import module_device, resolve_device
 from basket.embed import write_embeddings
 from basket.models.base import ChunkedRecommender, TrainingSet, write_model_dir
 from basket.models.encoding import encode
@@ -68,6 +69,7 @@ class NeuralRecommender(ChunkedRecommender):
         net = NextBasketNet(config, len(self.vocab), N_FEATURES)
         if data.embeddings is not None:
             net.load_embeddings(torch.from_numpy(np.ascontiguousarray(data.embeddings)))
+        net.to(resolve_device(self.train.device))
         cuts = self.train.targets_per_user
         examples = data.derived(
             ("neural examples", config.n_orders, config.max_products, cuts),
@@ -98,10 +100,17 @@ class NeuralRecommender(ChunkedRecommender):
         config = self.net.config
         encoded = encode(histories, self.vocab, config.n_orders, config.max_products)
         out = np.empty((histories.n_users, len(self.vocab)), dtype=np.float32)
+        device = module_device(self.net)
         for start in range(0, histories.n_users, SCORE_BATCH):
             users = np.arange(start, min(start + SCORE_BATCH, histories.n_users))
-            out[users] = torch.sigmoid(self.net(encoded.batch(users))).numpy()
+            logits = self.net(encoded.batch(users).to(device))
+            out[users] = torch.sigmoid(logits).cpu().numpy()
         return out
+
+    def to(self, device: str) -> NeuralRecommender:
+        """Score on `device` ("auto", "cpu" or "cuda") from now on."""
+        self.net.to(resolve_device(device))
+        return self
 
     def calibrated(self, scores: np.ndarray) -> np.ndarray:
         """Undo pos_weight's inflation of the odds (x pos_weight) for expected-F1 decoding."""
@@ -134,7 +143,8 @@ class NeuralRecommender(ChunkedRecommender):
         meta = json.loads((model_dir / "model.json").read_text())
         vocab = Vocabulary.load(model_dir / "vocab.parquet")
         net = NextBasketNet(PredictorConfig(**meta["config"]), len(vocab), N_FEATURES)
-        net.load_state_dict(torch.load(model_dir / "weights.pt", weights_only=True))
+        weights = torch.load(model_dir / "weights.pt", weights_only=True, map_location="cpu")
+        net.load_state_dict(weights)
         net.eval()
         return cls(
             net,
