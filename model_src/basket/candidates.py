@@ -16,6 +16,8 @@ as labels too. Nothing here reads an evaluation basket.
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from functools import partial
@@ -33,6 +35,8 @@ from basket.models.neural import NeuralRecommender
 from basket.models.tifu_knn import TifuKNN
 from basket.models.top_freq import PTopFreq
 from basket.models.xgb import XGBoostRecommender
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -105,6 +109,10 @@ def tune_tifu_knn(data: TrainingSet, config: RunConfig) -> Tuned:
     return Tuned(TifuKNN(data.vocab, best).fit(data), grid=table)
 
 
+def _short(setting: TifuConfig) -> str:
+    return ", ".join(f"{name} {value:g}" for name, value in asdict(setting).items())
+
+
 def search_tifu(data: TrainingSet, config: RunConfig) -> tuple[TifuConfig, pd.DataFrame]:
     """TIFU-KNN's group size, decays, neighbours and alpha searched on the validation baskets
     (`config.tifu_grid`), one setting at a time from `config.tifu`: the best setting, and a
@@ -121,10 +129,17 @@ def search_tifu(data: TrainingSet, config: RunConfig) -> tuple[TifuConfig, pd.Da
     )
     tried: dict[TifuConfig, dict[str, float]] = {}
 
+    started = time.perf_counter()
+
     def measure(setting: TifuConfig) -> tuple[float, float]:
         if setting not in tried:
             model = TifuKNN(data.vocab, setting).fit(data)  # every customer is a neighbour
             tried[setting] = validation_ranking(model, queries, k)
+            log.info(
+                "tifu search: setting %d (%s): valid recall@%d %.4f, %.0fs so far",
+                len(tried), _short(setting), k, tried[setting][f"recall@{k}"],
+                time.perf_counter() - started,
+            )  # fmt: skip
         metrics = tried[setting]
         return metrics[f"recall@{k}"], metrics[f"ndcg@{k}"]
 

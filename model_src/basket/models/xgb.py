@@ -9,6 +9,8 @@ XGBoost's UBJ format beside a product table; nothing is pickled.
 from __future__ import annotations
 
 import json
+import logging
+import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import ClassVar
@@ -30,6 +32,30 @@ from basket.models.xgb_features import (
     candidate_features,
     labels,
 )
+
+log = logging.getLogger(__name__)
+
+
+class ProgressLog(xgb.callback.TrainingCallback):
+    """One log line every `every` rounds: the validation metric, time so far, the most left."""
+
+    def __init__(self, rounds: int, every: int = 50):
+        super().__init__()
+        self.rounds, self.every, self.started = rounds, every, time.perf_counter()
+
+    def after_iteration(self, model, epoch: int, evals_log) -> bool:
+        done = epoch + 1
+        if done % self.every == 0 or done == self.rounds:
+            seconds = time.perf_counter() - self.started
+            metric = {
+                name: values[-1] for data in evals_log.values() for name, values in data.items()
+            }
+            log.info(
+                "xgboost round %d/%d: valid %s, %.0fs, at most %.0fs left", done, self.rounds,
+                ", ".join(f"{name} {value:.4f}" for name, value in metric.items()),
+                seconds, seconds / done * (self.rounds - done),
+            )  # fmt: skip
+        return False
 
 
 @dataclass
@@ -107,6 +133,7 @@ class XGBoostRecommender(ChunkedRecommender):
             evals=[(valid, "valid")],
             early_stopping_rounds=self.config.early_stopping_rounds,
             verbose_eval=False,
+            callbacks=[ProgressLog(self.config.rounds)],
         )
         return self
 
