@@ -71,17 +71,21 @@ def validation_ranking(model: Recommender, data: TrainingSet, k: int) -> dict[st
 
 
 def tune_neural(name: str, data: TrainingSet, config: RunConfig) -> Tuned:
-    """Fit `name` once per pos_weight of `config.train`; keep the best on validation."""
-    k, rows, epochs, models = config.train.k, [], [], {}
-    for pos_weight in config.train.pos_weights:
-        model = NeuralRecommender.build(
-            name, config.predictor, data.vocab, pos_weight, config.train
-        ).fit(data)
+    """Fit `name` once per pos_weight of `config.train` and keep the best on validation. With
+    more customers than `train.grid_users`, the grid runs on a sample of them and only the
+    chosen pos_weight is fit on everyone."""
+    k, train = config.train.k, config.train
+    searched = data.sample(train.grid_users, train.seed) if len(train.pos_weights) > 1 else data
+    rows, epochs, models = [], [], {}
+    for pos_weight in train.pos_weights:
+        model = NeuralRecommender.build(name, config.predictor, data.vocab, pos_weight, train)
+        model.fit(searched)
         kept = next(row for row in model.epochs if row["kept"])
         rows.append(
             {
                 "pos_weight": pos_weight,
-                **validation_ranking(model, data, k),
+                **validation_ranking(model, searched, k),
+                "customers": searched.inputs.n_users,
                 "epochs_run": len(model.epochs),
                 "kept_epoch": kept["epoch"],
                 "seconds": sum(row["seconds"] for row in model.epochs),
@@ -93,7 +97,16 @@ def tune_neural(name: str, data: TrainingSet, config: RunConfig) -> Tuned:
     best = grid.sort_values([f"recall@{k}", f"ndcg@{k}"], ascending=False, kind="stable")
     best_weight = float(best["pos_weight"].iloc[0])
     grid["chosen"] = grid["pos_weight"] == best_weight
-    return Tuned(models[best_weight], grid, pd.DataFrame(epochs))
+    model = models[best_weight]
+    if searched is not data:
+        log.info("%s: pos_weight %g chosen on %d customers; fitting it on all %d",
+                 name, best_weight, searched.inputs.n_users, data.inputs.n_users)  # fmt: skip
+        model = NeuralRecommender.build(name, config.predictor, data.vocab, best_weight, train)
+        model.fit(data)
+        epochs += [
+            {"pos_weight": best_weight, "all_customers": True, **row} for row in model.epochs
+        ]
+    return Tuned(model, grid, pd.DataFrame(epochs))
 
 
 def tune_xgboost(data: TrainingSet, config: RunConfig) -> Tuned:
@@ -118,15 +131,7 @@ def search_tifu(data: TrainingSet, config: RunConfig) -> tuple[TifuConfig, pd.Da
     (`config.tifu_grid`), one setting at a time from `config.tifu`: the best setting, and a
     table of every setting tried with its validation recall@k and NDCG@k."""
     grid, k = config.tifu_grid, config.train.k
-    rng = np.random.default_rng(grid.seed)
-    n_users = data.inputs.n_users
-    sample = np.sort(rng.choice(n_users, size=min(grid.users, n_users), replace=False))
-    queries = replace(
-        data,
-        inputs=data.inputs.select_users(sample),
-        valid_targets=data.valid_targets.select_users(sample),
-        _derived={},
-    )
+    queries = data.sample(grid.users, grid.seed)
     tried: dict[TifuConfig, dict[str, float]] = {}
 
     started = time.perf_counter()

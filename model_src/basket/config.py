@@ -113,6 +113,8 @@ class TrainConfig:
     patience: int = 2  # epochs without a validation gain before stopping early
     targets_per_user: int = 5  # cut points per user: more training examples from one history
     pos_weights: tuple[float, ...] = (5.0, 10.0, 15.0, 20.0, 25.0, 30.0)
+    # The pos_weight grid runs on at most this many customers; the chosen one is then fit on all.
+    grid_users: int = 20_000
     k: int = 10
     seed: int = 0
     threads: int = 2  # torch CPU threads

@@ -22,6 +22,8 @@ def plot_grid(table: pd.DataFrame, epochs: pd.DataFrame, k: int, title: str, pat
     left.legend(fontsize=8)
     left.grid(alpha=0.3)
     recall = f"valid_recall@{k}"
+    if "all_customers" in epochs:  # the grid's fits only, not the final fit on everyone
+        epochs = epochs[epochs["all_customers"].isna()]
     for pos_weight, fit in epochs.groupby("pos_weight"):
         line = right.plot(fit["epoch"], fit[recall], marker="o", label=f"pos_weight {pos_weight:g}")
         kept = fit[fit["kept"]]

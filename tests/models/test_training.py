@@ -156,3 +156,18 @@ def test_training_examples_never_hold_an_evaluation_basket(prepared):
     assert examples.n_users > 0
     eval_orders = set(splits.eval_targets.order_ids)
     assert not eval_orders & set(splits.valid_inputs.order_ids)
+
+
+def test_the_grid_runs_on_a_sample_and_the_choice_is_fit_on_everyone(prepared):
+    config = TrainConfig(
+        epochs=1, pos_weights=(5.0, 20.0), targets_per_user=1, batch_size=64, grid_users=60
+    )
+    tuned = _grid(prepared, config)
+    assert tuned.grid["customers"].tolist() == [60, 60]
+    final = tuned.epochs[tuned.epochs["all_customers"].fillna(False).astype(bool)]
+    assert len(final) == 1 and final["pos_weight"].iloc[0] == tuned.model.pos_weight
+    # the shipped model is the fit on every customer, not the sample's
+    alone = NeuralRecommender.build("cnngru", SMALL, prepared.vocab, tuned.model.pos_weight, config)
+    alone.fit(tuning_set(prepared, _embeddings(prepared.vocab)))
+    inputs = prepared.splits.eval_inputs.select_users(np.arange(20))
+    np.testing.assert_array_equal(alone.score(inputs), tuned.model.score(inputs))

@@ -61,6 +61,17 @@ class TrainingSet:
     embeddings: np.ndarray | None = None
     _derived: dict = field(default_factory=dict, compare=False, repr=False)
 
+    def sample(self, users: int, seed: int = 0) -> TrainingSet:
+        """The same set for at most `users` customers drawn at random (all when fewer)."""
+        if self.inputs.n_users <= users:
+            return self
+        rng = np.random.default_rng(seed)
+        keep = np.sort(rng.choice(self.inputs.n_users, size=users, replace=False))
+        targets = None if self.valid_targets is None else self.valid_targets.select_users(keep)
+        return TrainingSet(
+            self.inputs.select_users(keep), targets, self.vocab, self.products, self.embeddings
+        )
+
     def derived(self, key: tuple, build: Callable[[], Any]) -> Any:
         """`build()` once per `key` for this set: the grid fits one model per pos_weight on the
         same encoded examples, and encoding them is not free at scale."""
