@@ -64,8 +64,9 @@ class Significance:
         if self.winner == self.best and len(self.within_noise) == 1:
             text = f"{self.best} has the best {primary}, better than every other candidate beyond the noise ({level} paired bootstrap over customers)."
         elif self.winner == self.best:
-            others = ", ".join(n for n in self.within_noise if n != self.best)
-            text = f"{self.best} has the best {primary}; {others} are within the noise ({level} paired bootstrap over customers) but no simpler, so {self.best} wins."
+            rest = [n for n in self.within_noise if n != self.best]
+            others = ", ".join(rest) + (" are" if len(rest) > 1 else " is")
+            text = f"{self.best} has the best {primary}; {others} within the noise ({level} paired bootstrap over customers) but no simpler, so {self.best} wins."
         else:
             others = ", ".join(n for n in self.within_noise if n != self.winner)
             text = f"{self.best} has the best {primary}, but {self.winner} is within the noise of it ({level} paired bootstrap over customers) and simpler, so {self.winner} wins (within the noise too: {others})."

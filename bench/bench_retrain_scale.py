@@ -1,0 +1,134 @@
+"""Retrain-at-scale benchmark: the default `basket retrain`, stage by stage, at two data sizes.
+
+`basket synth` at a fraction of Instacart's size (206,209 customers, 49,688
+products, the generator's defaults) and at 1/8 of that fraction, then the
+default `basket retrain` on each, every stage in its own process (as the DAG
+runs them): wall time and peak RSS (VmHWM) per stage, and the growth from the
+small run to the big one (8x the customers: 8x the time is linear).
+
+Prints the table with the targets of issue 13 (whole retrain <= 60 min and
+peak RSS <= 8 GB at Instacart scale; <= 10 min and <= 4 GB at 1/8), the
+machine; writes scale.json to --out.
+
+Usage: python bench/bench_retrain_scale.py [--fraction 1.0] [retrain flags, e.g. --models cnngru]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _machine import describe_machine
+from basket.config import load_config
+from basket.retrain import candidate_names
+
+INSTACART_USERS, INSTACART_PRODUCTS = 206_209, 49_688
+STAGE_CODE = """
+import resource, sys, time
+from basket.commands.training import overrides
+from basket.cli import build_parser
+from basket.config import load_config
+from basket import retrain
+args = build_parser().parse_args(["retrain", sys.argv[2], "--out", sys.argv[3], *sys.argv[5:]])
+config = load_config(args.config, overrides(args))
+stage, data, run = sys.argv[1], sys.argv[2], sys.argv[3]
+if stage == "validate":
+    retrain.validate_stage(data, run)
+elif stage == "prepare":
+    retrain.prepare_stage(data, run, config)
+elif stage == "embed":
+    retrain.embed_stage(run, config)
+elif stage == "compare":
+    retrain.compare_stage(run, config)
+else:
+    retrain.train_stage(run, [sys.argv[4]], config)
+for line in open("/proc/self/status"):
+    if line.startswith("VmHWM"):
+        print("VmHWM_kB", line.split()[1])
+"""
+
+
+def run_stage(stage: str, data: Path, run: Path, name: str, flags: list[str]) -> dict:
+    """Wall seconds and peak RSS (GiB) of one stage in a fresh Python process."""
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-c", STAGE_CODE, stage, str(data), str(run), name, *flags],
+        check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    peak = next(
+        int(line.split()[1]) for line in done.stdout.splitlines() if line.startswith("VmHWM")
+    )
+    return {"seconds": time.perf_counter() - started, "peak_gib": peak / 2**20}
+
+
+def retrain_by_stage(users: int, products: int, out: Path, flags: list[str]) -> dict:
+    """synth + every stage of the default retrain; {stage: {seconds, peak_gib}}."""
+    data = out / f"synth_{users}"
+    if not (data / "orders.csv").is_file():
+        subprocess.run(
+            [str(Path(sys.executable).parent / "basket"), "synth", "--users", str(users),
+             "--products", str(products), "--out", str(data)],
+            check=True,
+        )  # fmt: skip
+    run = out / f"run_{users}"
+    config = load_config(overrides={})
+    stages = {}
+    for stage in ("validate", "prepare", "embed"):
+        stages[stage] = run_stage(stage, data, run, "", flags)
+        print(f"  {users:,} customers: {stage} {stages[stage]['seconds']:.0f}s", flush=True)
+    for name in candidate_names(config):
+        stages[f"train_{name}"] = run_stage("train", data, run, name, flags)
+        print(
+            f"  {users:,} customers: train_{name} {stages[f'train_{name}']['seconds']:.0f}s",
+            flush=True,
+        )
+    stages["compare"] = run_stage("compare", data, run, "", flags)
+    return stages
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--fraction", type=float, default=1.0, help="of Instacart's customers")
+    parser.add_argument(
+        "--out", type=Path, default=Path(__file__).resolve().parent / "out" / "scale"
+    )
+    args, flags = parser.parse_known_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    big = int(INSTACART_USERS * args.fraction)
+    sizes = {"1/8": big // 8, "full": big}
+    results = {label: retrain_by_stage(users, INSTACART_PRODUCTS, args.out, flags)
+               for label, users in sizes.items()}  # fmt: skip
+    print(f"\nmachine: {describe_machine()}; retrain flags {flags or 'none (the defaults)'}")
+    print(f"customers: {sizes['1/8']:,} and {sizes['full']:,} ({args.fraction:g} of Instacart)")
+    print(f"{'stage':22} {'1/8 s':>8} {'1/8 GiB':>8} {'full s':>8} {'full GiB':>9} {'time x':>7}")
+    for stage in results["full"]:
+        small, large = results["1/8"][stage], results["full"][stage]
+        print(
+            f"{stage:22} {small['seconds']:8.0f} {small['peak_gib']:8.2f} {large['seconds']:8.0f} "
+            f"{large['peak_gib']:9.2f} {large['seconds'] / max(small['seconds'], 1e-9):7.1f}"
+        )
+    for label in sizes:
+        total = sum(stage["seconds"] for stage in results[label].values())
+        peak = max(stage["peak_gib"] for stage in results[label].values())
+        print(f"{label}: whole retrain {total / 60:.1f} min, peak RSS {peak:.2f} GiB")
+    if args.fraction == 1.0:
+        total = sum(stage["seconds"] for stage in results["full"].values()) / 60
+        peak = max(stage["peak_gib"] for stage in results["full"].values())
+        print(
+            f"target (issue 13): <= 60 min and <= 8 GB: {'met' if total <= 60 and peak <= 8 else 'not met'}"
+        )
+    (args.out / "scale.json").write_text(
+        json.dumps(
+            {"machine": describe_machine(), "sizes": sizes, "flags": flags, "stages": results},
+            indent=1,
+        )  # fmt: skip
+    )
+
+
+if __name__ == "__main__":
+    main()
