@@ -72,10 +72,8 @@ def neural_model_dir(prepared, tmp_path_factory) -> Path:
     return model.save(folder, extra={"name": "attentiongru", "version": "attentiongru-test-1"})
 
 
-@pytest.fixture(scope="session")
-def small_vocabulary_models(prepared, neural_model_dir, tmp_path_factory) -> dict:
-    """A model dir of every kind whose vocabulary holds 40 products of a catalogue of
-    hundreds, as Instacart's 49,688 products meet the default 10,000-product vocabulary."""
+def _small_vocabulary_models(prepared, top_n: int, root: Path) -> dict:
+    """A model dir of every kind over the `top_n` most bought products of `prepared`."""
     import numpy as np
     import torch
 
@@ -90,7 +88,7 @@ def small_vocabulary_models(prepared, neural_model_dir, tmp_path_factory) -> dic
 
     splits = prepared.splits
     vocab = Vocabulary.build(
-        splits.eval_inputs.product_ids, prepared.products, VocabConfig(top_n=40)
+        splits.eval_inputs.product_ids, prepared.products, VocabConfig(top_n=top_n)
     )
     embeddings = np.random.default_rng(0).normal(size=(len(vocab), 8)).astype(np.float32)
     data = TrainingSet(
@@ -104,8 +102,45 @@ def small_vocabulary_models(prepared, neural_model_dir, tmp_path_factory) -> dic
         "xgboost": XGBoostRecommender(vocab, XGBConfig(rounds=10, targets_per_user=1)).fit(data),
         "cnngru": NeuralRecommender(NextBasketNet(config, len(vocab), N_FEATURES).eval(), vocab),
     }
-    root = tmp_path_factory.mktemp("small_vocabulary")
     return {
         kind: model.save(root / kind, extra={"name": kind, "version": f"{kind}-small"})
         for kind, model in models.items()
     }
+
+
+@pytest.fixture(scope="session")
+def small_vocabulary_models(prepared, tmp_path_factory) -> dict:
+    """A model dir of every kind whose vocabulary holds 40 products of a catalogue of
+    hundreds, as Instacart's 49,688 products meet the default 10,000-product vocabulary."""
+    return _small_vocabulary_models(prepared, 40, tmp_path_factory.mktemp("small_vocabulary"))
+
+
+@pytest.fixture(scope="session")
+def journey_dir(tmp_path_factory) -> Path:
+    """Real baskets: Dunnhumby's Complete Journey through `basket import completejourney`,
+    cut to 150 households (every basket of theirs) so tests stay quick."""
+    import pandas as pd
+
+    from basket.cli import main
+
+    folder = tmp_path_factory.mktemp("journey")
+    assert main(["import", "completejourney", "--out", str(folder)]) == 0
+    orders = pd.read_parquet(folder / "orders.parquet")
+    keep = orders["user_id"].isin(orders["user_id"].drop_duplicates().head(150))
+    orders[keep].to_parquet(folder / "orders.parquet", index=False)
+    for name in ("order_products__prior", "order_products__train"):
+        lines = pd.read_parquet(folder / f"{name}.parquet")
+        lines = lines[lines["order_id"].isin(orders.loc[keep, "order_id"])]
+        lines.to_parquet(folder / f"{name}.parquet", index=False)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def journey_models(journey_dir, tmp_path_factory) -> dict:
+    """A model dir of every kind over Complete Journey's 300 most bought products (of a
+    catalogue of about 92,000)."""
+    from basket.data import VocabConfig
+    from basket.data.prepare import prepare
+
+    prepared = prepare(journey_dir, VocabConfig())
+    return _small_vocabulary_models(prepared, 300, tmp_path_factory.mktemp("journey_models"))

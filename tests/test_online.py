@@ -89,7 +89,7 @@ BAD_REQUESTS = [
     ({"order": []}, 400, "needs 'orders'"),
     ({"orders": [], "next_order": {"order_dow": 9}}, 400, "next_order.order_dow"),
     ({"orders": [{"items": []}]}, 400, "must have 'products'"),
-    ([["Banana"]] * 101, 413, "101 orders; the limit is 100"),
+    ([["Banana"]] * 1001, 413, "1001 orders; the limit is 1000"),
     ([["Banana"] * 201], 413, "201 products; the limit is 200"),
     ([["x" * 500]], 413, "500 characters"),
     (json.dumps([["Banana"] * 150] * 80).encode() + b" " * 1_200_000, 413, "max_body_bytes"),
@@ -151,6 +151,25 @@ def test_online_equals_batch_when_the_catalogue_is_larger_than_the_vocabulary(
     outside = scorer.model.vocab.index_of(histories.product_ids) < 0
     assert outside.mean() > 0.3  # most customers bought products the model does not know
     users = np.linspace(0, histories.n_users - 1, 25).astype(int)
+    answers = scorer.answer_batch([history_request(histories, int(user)) for user in users])
+    for user, (status, answer) in zip(users, answers, strict=True):
+        row = frame[frame["user_id"] == histories.user_ids[user]].sort_values("rank")
+        assert status == 200 and answer["unknown"]
+        assert answer["product_ids"] == row["product_id"].tolist()
+        np.testing.assert_allclose(answer["scores"], row["score"].to_numpy(), atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["p_topfreq", "tifu_knn", "xgboost", "cnngru"])
+def test_online_equals_batch_for_real_customers(kind, journey_models, journey_dir, tmp_path):
+    """Complete Journey households against models that know 300 of about 92,000 products:
+    most of every history lies outside the vocabulary, and the answers still match batch."""
+    model_dir = journey_models[kind]
+    scorer = OnlineScorer.from_model_dir(model_dir)
+    frame = pd.read_parquet(score_users(model_dir, journey_dir, tmp_path / "r.parquet").out_path)
+    histories = build_histories(load_tables(journey_dir))
+    histories = histories.select_users(scoring_users(histories))
+    assert (scorer.model.vocab.index_of(histories.product_ids) < 0).mean() > 0.5
+    users = np.linspace(0, histories.n_users - 1, 20).astype(int)
     answers = scorer.answer_batch([history_request(histories, int(user)) for user in users])
     for user, (status, answer) in zip(users, answers, strict=True):
         row = frame[frame["user_id"] == histories.user_ids[user]].sort_values("rank")

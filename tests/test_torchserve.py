@@ -176,23 +176,24 @@ def test_a_torch_winner_serves_through_the_same_handler(neural_model_dir, tmp_pa
     assert bad == 400 and "k must be" in error["message"]
 
 
-def test_online_equals_batch_through_torchserve_when_the_catalogue_outgrows_the_vocabulary(
-    small_vocabulary_models, synth_dir, tmp_path
+def test_online_equals_batch_through_torchserve_for_real_customers_and_a_small_vocabulary(
+    journey_models, journey_dir, tmp_path
 ):
-    """Every model kind, each with 40 products of a catalogue of hundreds, served by one real
-    TorchServe: each answer equals the customer's `basket score` row."""
+    """Real baskets (Complete Journey households) and every model kind, each knowing 300
+    products of a catalogue of about 92,000, served by one real TorchServe: each answer
+    equals the customer's `basket score` row."""
     store = tmp_path / "store"
     store.mkdir()
-    for kind, model_dir in small_vocabulary_models.items():
+    for kind, model_dir in journey_models.items():
         package_mar(model_dir, store / f"{kind}.mar", ServingConfig(model_name=kind))
-    histories = build_histories(load_tables(synth_dir))
+    histories = build_histories(load_tables(journey_dir))
     histories = histories.select_users(scoring_users(histories))
     users = np.linspace(0, histories.n_users - 1, 8).astype(int)
-    models = ",".join(f"{kind}={kind}.mar" for kind in small_vocabulary_models)
+    models = ",".join(f"{kind}={kind}.mar" for kind in journey_models)
     with LocalTorchServe(model_store=store, models=models) as server:
-        for kind, model_dir in small_vocabulary_models.items():
+        for kind, model_dir in journey_models.items():
             frame = pd.read_parquet(
-                score_users(model_dir, synth_dir, tmp_path / f"{kind}.parquet").out_path
+                score_users(model_dir, journey_dir, tmp_path / f"{kind}.parquet").out_path
             )
             for user in users:
                 body = json.dumps(history_request(histories, int(user))).encode()
