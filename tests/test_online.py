@@ -138,37 +138,25 @@ def test_online_answer_equals_the_batch_row_for_the_same_history(
 
 
 @pytest.mark.parametrize("kind", ["p_topfreq", "tifu_knn", "xgboost", "cnngru"])
+@pytest.mark.parametrize(
+    "models, data, outside_share",
+    [
+        ("small_vocabulary_models", "synth_dir", 0.3),  # 40 of hundreds of synthetic products
+        ("journey_models", "journey_dir", 0.5),  # Complete Journey: 300 of about 92,000
+    ],
+)
 def test_online_equals_batch_when_the_catalogue_is_larger_than_the_vocabulary(
-    kind, small_vocabulary_models, synth_dir, tmp_path
+    kind, models, data, outside_share, request, tmp_path
 ):
     """Before: products outside the vocabulary were dropped online (and orders left empty),
-    while batch kept every line; TIFU-KNN took request positions for customer ids."""
-    model_dir = small_vocabulary_models[kind]
+    while batch kept every line; TIFU-KNN took request positions for customer ids. Checked on
+    synthetic customers and on real households, whose histories lie mostly outside it."""
+    model_dir, data_dir = request.getfixturevalue(models)[kind], request.getfixturevalue(data)
     scorer = OnlineScorer.from_model_dir(model_dir)
-    frame = pd.read_parquet(score_users(model_dir, synth_dir, tmp_path / "recs.parquet").out_path)
-    histories = build_histories(load_tables(synth_dir))
+    frame = pd.read_parquet(score_users(model_dir, data_dir, tmp_path / "recs.parquet").out_path)
+    histories = build_histories(load_tables(data_dir))
     histories = histories.select_users(scoring_users(histories))
-    outside = scorer.model.vocab.index_of(histories.product_ids) < 0
-    assert outside.mean() > 0.3  # most customers bought products the model does not know
-    users = np.linspace(0, histories.n_users - 1, 25).astype(int)
-    answers = scorer.answer_batch([history_request(histories, int(user)) for user in users])
-    for user, (status, answer) in zip(users, answers, strict=True):
-        row = frame[frame["user_id"] == histories.user_ids[user]].sort_values("rank")
-        assert status == 200 and answer["unknown"]
-        assert answer["product_ids"] == row["product_id"].tolist()
-        np.testing.assert_allclose(answer["scores"], row["score"].to_numpy(), atol=1e-6)
-
-
-@pytest.mark.parametrize("kind", ["p_topfreq", "tifu_knn", "xgboost", "cnngru"])
-def test_online_equals_batch_for_real_customers(kind, journey_models, journey_dir, tmp_path):
-    """Complete Journey households against models that know 300 of about 92,000 products:
-    most of every history lies outside the vocabulary, and the answers still match batch."""
-    model_dir = journey_models[kind]
-    scorer = OnlineScorer.from_model_dir(model_dir)
-    frame = pd.read_parquet(score_users(model_dir, journey_dir, tmp_path / "r.parquet").out_path)
-    histories = build_histories(load_tables(journey_dir))
-    histories = histories.select_users(scoring_users(histories))
-    assert (scorer.model.vocab.index_of(histories.product_ids) < 0).mean() > 0.5
+    assert (scorer.model.vocab.index_of(histories.product_ids) < 0).mean() > outside_share
     users = np.linspace(0, histories.n_users - 1, 20).astype(int)
     answers = scorer.answer_batch([history_request(histories, int(user)) for user in users])
     for user, (status, answer) in zip(users, answers, strict=True):
