@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from basket.data.history import Histories, Targets
-from basket.metrics import basket_f1, per_user_ranking, ranking_metrics, repeat_new_recall
+from basket.metrics import averages, basket_f1, per_user_ranking, ranking_metrics, repeat_new_recall
 from basket.plots import plot_candidates, plot_precision_recall_at_k
 from basket.significance import Significance, significance
 
@@ -51,9 +51,7 @@ def evaluate_candidate(model, inputs: Histories, targets: Targets, k: int) -> Ev
     depth = max(k, K_CURVE)
     answer = model.recommend(inputs, depth)
     per_user = per_user_ranking(answer.product_ids, targets.offsets, targets.product_ids, k)
-    metrics = {
-        name: float(values.mean()) if values.size else 0.0 for name, values in per_user.items()
-    }
+    metrics = averages(per_user)
     seen_offsets, seen_ids = inputs.bought()
     metrics |= repeat_new_recall(
         answer.product_ids, targets.offsets, targets.product_ids, seen_offsets, seen_ids, k

@@ -75,7 +75,11 @@ def ranking_metrics(
     ranked: np.ndarray, truth_offsets: np.ndarray, truth_ids: np.ndarray, k: int
 ) -> dict[str, float]:
     """`per_user_ranking` averaged over users with a non-empty truth (0.0 when there is none)."""
-    per_user = per_user_ranking(ranked, truth_offsets, truth_ids, k)
+    return averages(per_user_ranking(ranked, truth_offsets, truth_ids, k))
+
+
+def averages(per_user: dict[str, np.ndarray]) -> dict[str, float]:
+    """The mean of each per-user metric array (0.0 for an empty one)."""
     return {name: float(values.mean()) if values.size else 0.0 for name, values in per_user.items()}
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
@@ -26,8 +26,8 @@ from basket.data.vocab import Vocabulary
 from basket.models.base import ChunkedRecommender, TrainingSet, write_model_dir
 from basket.models.tifu_knn import TifuKNN
 from basket.models.xgb_features import (
+    BASE_FEATURES,
     FEATURES,
-    NEIGHBOUR_FEATURES,
     ProductTable,
     candidate_features,
     labels,
@@ -71,7 +71,6 @@ class XGBoostRecommender(ChunkedRecommender):
     # TIFU-KNN's settings for the neighbour features (stacking); None: no neighbour features.
     tifu_config: TifuConfig | None = None
     tifu: TifuKNN | None = None
-    features: tuple[str, ...] = FEATURES  # the booster's columns, in order
     kind: ClassVar[str] = "xgboost"
 
     def fit(self, data: TrainingSet) -> XGBoostRecommender:
@@ -80,12 +79,9 @@ class XGBoostRecommender(ChunkedRecommender):
         if data.products is None or data.embeddings is None:
             raise ValueError("XGBoost needs the catalogue and the EV file's vectors to train")
         self.products = ProductTable.build(data.inputs, self.vocab, data.products, data.embeddings)
-        if self.tifu_config is not None:
-            self.tifu = TifuKNN(self.vocab, self.tifu_config).fit(data)
-            self.features = FEATURES
-        else:
-            self.tifu = None
-            self.features = tuple(f for f in FEATURES if f not in NEIGHBOUR_FEATURES)
+        self.tifu = None if self.tifu_config is None else TifuKNN(self.vocab, self.tifu_config)
+        if self.tifu is not None:
+            self.tifu.fit(data)
         parts, history = [], data.inputs
         for _ in range(self.config.targets_per_user):
             history, targets = holdout_last(history)
@@ -137,15 +133,16 @@ class XGBoostRecommender(ChunkedRecommender):
         )
         return self
 
+    @property
+    def features(self) -> tuple[str, ...]:
+        """The booster's columns, in order: the neighbour features only with a TIFU-KNN model."""
+        return FEATURES if self.tifu is not None else BASE_FEATURES
+
     def _candidates(self, histories: Histories):
         """Candidate rows of `histories` with the booster's feature columns."""
-        candidates = candidate_features(
+        return candidate_features(
             histories, self.vocab, self.products, self.config.explore, self.tifu
         )
-        if self.features == FEATURES:
-            return candidates
-        columns = [FEATURES.index(name) for name in self.features]
-        return replace(candidates, features=np.ascontiguousarray(candidates.features[:, columns]))
 
     def _labels(self, candidates, targets: Targets) -> np.ndarray:
         offsets, items = targets.in_vocabulary(self.vocab)
@@ -202,5 +199,4 @@ class XGBoostRecommender(ChunkedRecommender):
             decoding=meta.get("decoding", "threshold"),
             tifu_config=TifuConfig(**tifu_config) if tifu_config else None,
             tifu=TifuKNN.load(neighbours) if (neighbours / "model.json").is_file() else None,
-            features=tuple(meta.get("features", FEATURES)),
         )

@@ -41,6 +41,7 @@ FEATURES = (
     "tifu_own", "tifu_neighbours",
 )  # fmt: skip
 NEIGHBOUR_FEATURES = ("tifu_own", "tifu_neighbours")
+BASE_FEATURES = FEATURES[: -len(NEIGHBOUR_FEATURES)]  # without a TIFU-KNN model
 
 
 @dataclass(frozen=True)
@@ -142,8 +143,8 @@ def candidate_features(
     explore: int,
     tifu: TifuKNN | None = None,
 ) -> Candidates:
-    """Candidates and features for every user of `histories`; the neighbour features from
-    `tifu`'s database (0 without one)."""
+    """Candidates and features for every user of `histories`: the columns of BASE_FEATURES, and
+    with a `tifu` model the neighbour features too (all of FEATURES)."""
     stats = user_product_stats(histories, vocab)
     n_users, n_products = histories.n_users, len(vocab)
     bought_user = np.repeat(np.arange(n_users), np.diff(stats.offsets))
@@ -221,7 +222,7 @@ def candidate_features(
             histories.next_days_since_prior[users],
             _row_dots(products.embeddings, items, profile_last, users),
             _row_dots(products.embeddings, items, profile_all, users),
-            np.zeros((len(users), len(NEIGHBOUR_FEATURES)), dtype=np.float32),
+            np.zeros((len(users), len(NEIGHBOUR_FEATURES) if tifu else 0), dtype=np.float32),
         ]
     ).astype(np.float32)
     order = np.lexsort((items, users))
