@@ -66,8 +66,11 @@ def run_stage(stage: str, data: Path, run: Path, name: str, flags: list[str]) ->
     return {"seconds": time.perf_counter() - started, "peak_gib": peak / 2**20}
 
 
-def retrain_by_stage(users: int, products: int, out: Path, flags: list[str]) -> dict:
-    """synth + every stage of the default retrain; {stage: {seconds, peak_gib}}."""
+def retrain_by_stage(
+    users: int, products: int, out: Path, flags: list[str], resume: bool = False
+) -> dict:
+    """synth + every stage of the default retrain; {stage: {seconds, peak_gib}}. With `resume`,
+    stages a killed run finished (out/stages_USERS.json) are kept, not run again."""
     data = out / f"synth_{users}"
     if not (data / "orders.csv").is_file():
         subprocess.run(
@@ -76,18 +79,23 @@ def retrain_by_stage(users: int, products: int, out: Path, flags: list[str]) -> 
             check=True,
         )  # fmt: skip
     run = out / f"run_{users}"
+    done_path = out / f"stages_{users}.json"
+    stages = json.loads(done_path.read_text()) if resume and done_path.is_file() else {}
     config = load_config(overrides={})
-    stages = {}
-    for stage in ("validate", "prepare", "embed"):
-        stages[stage] = run_stage(stage, data, run, "", flags)
-        print(f"  {users:,} customers: {stage} {stages[stage]['seconds']:.0f}s", flush=True)
-    for name in candidate_names(config):
-        stages[f"train_{name}"] = run_stage("train", data, run, name, flags)
+    plan = [(stage, "") for stage in ("validate", "prepare", "embed")]
+    plan += [("train", name) for name in candidate_names(config)] + [("compare", "")]
+    for stage, name in plan:
+        label = f"train_{name}" if name else stage
+        if label in stages:
+            print(f"  {users:,} customers: {label} kept from the last run", flush=True)
+            continue
+        stages[label] = run_stage(stage, data, run, name, flags)
+        done_path.write_text(json.dumps(stages, indent=1))
         print(
-            f"  {users:,} customers: train_{name} {stages[f'train_{name}']['seconds']:.0f}s",
+            f"  {users:,} customers: {label} {stages[label]['seconds']:.0f}s, "
+            f"peak {stages[label]['peak_gib']:.2f} GiB",
             flush=True,
         )
-    stages["compare"] = run_stage("compare", data, run, "", flags)
     return stages
 
 
@@ -97,11 +105,14 @@ def main() -> None:
     parser.add_argument(
         "--out", type=Path, default=Path(__file__).resolve().parent / "out" / "scale"
     )
+    parser.add_argument(
+        "--resume", action="store_true", help="keep the stages an interrupted run finished"
+    )
     args, flags = parser.parse_known_args()
     args.out.mkdir(parents=True, exist_ok=True)
     big = int(INSTACART_USERS * args.fraction)
     sizes = {"1/8": big // 8, "full": big}
-    results = {label: retrain_by_stage(users, INSTACART_PRODUCTS, args.out, flags)
+    results = {label: retrain_by_stage(users, INSTACART_PRODUCTS, args.out, flags, args.resume)
                for label, users in sizes.items()}  # fmt: skip
     print(f"\nmachine: {describe_machine()}; retrain flags {flags or 'none (the defaults)'}")
     print(f"customers: {sizes['1/8']:,} and {sizes['full']:,} ({args.fraction:g} of Instacart)")
@@ -112,15 +123,23 @@ def main() -> None:
             f"{stage:22} {small['seconds']:8.0f} {small['peak_gib']:8.2f} {large['seconds']:8.0f} "
             f"{large['peak_gib']:9.2f} {large['seconds'] / max(small['seconds'], 1e-9):7.1f}"
         )
+    # Issue 13's targets, at Instacart scale; the 1/8 ones hold only at fraction 1.
+    targets = {"1/8": (10, 4), "full": (60, 8)} if args.fraction == 1.0 else {}
     for label in sizes:
-        total = sum(stage["seconds"] for stage in results[label].values())
+        total = sum(stage["seconds"] for stage in results[label].values()) / 60
         peak = max(stage["peak_gib"] for stage in results[label].values())
-        print(f"{label}: whole retrain {total / 60:.1f} min, peak RSS {peak:.2f} GiB")
+        line = f"{label}: whole retrain {total:.1f} min, peak RSS {peak:.2f} GiB"
+        if label in targets:
+            minutes, gb = targets[label]
+            met = total <= minutes and peak * 2**30 / 1e9 <= gb
+            line += f" (target <= {minutes} min and <= {gb} GB: {'met' if met else 'NOT met'})"
+        print(line)
     if args.fraction == 1.0:
-        total = sum(stage["seconds"] for stage in results["full"].values()) / 60
-        peak = max(stage["peak_gib"] for stage in results["full"].values())
+        check = results["full"]["validate"]
+        met = check["seconds"] <= 30 and check["peak_gib"] * 2**30 / 1e9 <= 4
         print(
-            f"target (issue 13): <= 60 min and <= 8 GB: {'met' if total <= 60 and peak <= 8 else 'not met'}"
+            f"full: validate {check['seconds']:.0f} s, {check['peak_gib'] * 2**30 / 1e9:.2f} GB "
+            f"(target <= 30 s and <= 4 GB: {'met' if met else 'NOT met'})"
         )
     (args.out / "scale.json").write_text(
         json.dumps(

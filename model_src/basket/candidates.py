@@ -50,11 +50,19 @@ class Tuned:
     decodings: dict[str, float] | None = None  # basket F1 on validation of each decoding tried
 
 
-def tuning_set(data: Prepared, embeddings: np.ndarray) -> TrainingSet:
-    """What candidates are tuned on: the inputs before each validation basket, and those baskets."""
+def tuning_set(
+    data: Prepared, embeddings: np.ndarray, valid_users: int = RunConfig.valid_users
+) -> TrainingSet:
+    """What candidates are tuned on: the inputs before each validation basket, and those baskets
+    (at most `valid_users` customers' of them decide)."""
     splits = data.splits
     return TrainingSet(
-        splits.valid_inputs, splits.valid_targets, data.vocab, data.products, embeddings
+        splits.valid_inputs,
+        splits.valid_targets,
+        data.vocab,
+        data.products,
+        embeddings,
+        valid_users,
     )
 
 
@@ -65,9 +73,10 @@ def refit_set(data: Prepared, embeddings: np.ndarray) -> TrainingSet:
 
 
 def validation_ranking(model: Recommender, data: TrainingSet, k: int) -> dict[str, float]:
-    """Top-k ranking metrics of `model` on the validation baskets of `data`."""
-    ranked = model.recommend(data.inputs, k).product_ids
-    return ranking_metrics(ranked, data.valid_targets.offsets, data.valid_targets.product_ids, k)
+    """Top-k ranking metrics of `model` on the validation baskets of `data` (its sample)."""
+    inputs, targets = data.validation()
+    ranked = model.recommend(inputs, k).product_ids
+    return ranking_metrics(ranked, targets.offsets, targets.product_ids, k)
 
 
 def tune_neural(name: str, data: TrainingSet, config: RunConfig) -> Tuned:
@@ -178,9 +187,7 @@ def tune(name: str, data: TrainingSet, config: RunConfig) -> Tuned:
     if name not in CANDIDATES:
         raise ValueError(f"unknown candidate {name!r}; known: {', '.join(CANDIDATES)}")
     tuned = CANDIDATES[name](data, config)
-    decodings = choose_decoding(
-        tuned.model, data.inputs, data.valid_targets, config.basket_thresholds
-    )
+    decodings = choose_decoding(tuned.model, *data.validation(), config.basket_thresholds)
     return replace(tuned, decodings=decodings)
 
 

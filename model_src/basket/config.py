@@ -60,6 +60,9 @@ class TifuConfig:
     group_decay: float = 0.7
     neighbours: int = 300
     alpha: float = 0.9
+    # Neighbours come from at most this many customers (a fixed random sample): the search is
+    # exact, so its cost is customers x pool (see README "At scale").
+    pool: int = 50_000
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,9 @@ class XGBConfig:
     # with one query per customer and cut point.
     objective: str = "binary:logistic"
     targets_per_user: int = 3  # cut points per customer for training rows
+    # Customer cut points (each ~ its candidates' rows) at most: fewer cut points per customer,
+    # then a sample of customers, as the neural max_examples.
+    max_examples: int = 100_000
     rounds: int = 400
     early_stopping_rounds: int = 25
     max_depth: int = 6
@@ -113,8 +119,11 @@ class TrainConfig:
     patience: int = 2  # epochs without a validation gain before stopping early
     targets_per_user: int = 5  # cut points per user: more training examples from one history
     pos_weights: tuple[float, ...] = (5.0, 10.0, 15.0, 20.0, 25.0, 30.0)
+    # Training examples per epoch at most: with many customers, fewer cut points per customer
+    # (down to each one's newest basket), then a sample of customers (see README "At scale").
+    max_examples: int = 150_000
     # The pos_weight grid runs on at most this many customers; the chosen one is then fit on all.
-    grid_users: int = 20_000
+    grid_users: int = 5_000
     k: int = 10
     seed: int = 0
     threads: int = 2  # torch CPU threads
@@ -143,6 +152,9 @@ class RunConfig:
     # After tuning, refit each candidate with one more basket per customer as labels (the
     # validation basket), with the epochs/rounds tuning kept; the refit is what ships.
     refit: bool = True
+    # Validation baskets of at most this many customers (a fixed random sample) decide early
+    # stopping, the grids and the decoding: scoring 200,000 customers at once is 8 GB.
+    valid_users: int = 20_000
     # Basket thresholds tried on validation for every candidate (beside expected-F1 decoding);
     # the low end is for TIFU-KNN, whose scores are decayed frequencies, not probabilities.
     basket_thresholds: tuple[float, ...] = (0.02, 0.03, 0.05, 0.075, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6)

@@ -134,7 +134,10 @@ def train_stage(run_dir: Path | str, names, config: RunConfig) -> list[Path]:
     run_dir = Path(run_dir)
     data = Prepared.load(run_dir / "prepared")
     embeddings = read_embeddings(run_dir / "embeddings.parquet", data.vocab)
-    tuning, refitting = tuning_set(data, embeddings), refit_set(data, embeddings)
+    tuning, refitting = (
+        tuning_set(data, embeddings, config.valid_users),
+        refit_set(data, embeddings),
+    )
     written = []
     for name in names:
         began = time.perf_counter()

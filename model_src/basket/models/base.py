@@ -59,18 +59,46 @@ class TrainingSet:
     vocab: Vocabulary
     products: pd.DataFrame | None = None
     embeddings: np.ndarray | None = None
+    # Early stopping and every choice on validation read at most this many customers' baskets
+    # (a fixed random sample): scoring every product for 200,000 customers is 8 GB.
+    valid_users: int = 20_000
     _derived: dict = field(default_factory=dict, compare=False, repr=False)
 
     def sample(self, users: int, seed: int = 0) -> TrainingSet:
         """The same set for at most `users` customers drawn at random (all when fewer)."""
         if self.inputs.n_users <= users:
             return self
-        rng = np.random.default_rng(seed)
-        keep = np.sort(rng.choice(self.inputs.n_users, size=users, replace=False))
+        keep = _draw(self.inputs.n_users, users, seed)
         targets = None if self.valid_targets is None else self.valid_targets.select_users(keep)
         return TrainingSet(
-            self.inputs.select_users(keep), targets, self.vocab, self.products, self.embeddings
+            self.inputs.select_users(keep),
+            targets,
+            self.vocab,
+            self.products,
+            self.embeddings,
+            self.valid_users,
         )
+
+    def validation(self) -> tuple[Histories, Targets]:
+        """(inputs, validation baskets) of at most `valid_users` customers: what early stopping,
+        the grids and the decoding choice are measured on."""
+        if self.valid_targets is None:
+            raise ValueError("this set has no validation baskets (a refit set)")
+        return self.derived(("validation",), lambda: self._validation())
+
+    def _validation(self) -> tuple[Histories, Targets]:
+        if self.inputs.n_users <= self.valid_users:
+            return self.inputs, self.valid_targets
+        keep = _draw(self.inputs.n_users, self.valid_users, seed=1)
+        return self.inputs.select_users(keep), self.valid_targets.select_users(keep)
+
+    def for_examples(self, cuts: int, max_examples: int, seed: int = 0) -> tuple[TrainingSet, int]:
+        """(customers, cut points per customer) giving at most `max_examples` training examples
+        when every customer would give `cuts`: fewer cut points per customer first (each
+        customer keeps their newest), then a random sample of customers with one each."""
+        n_users = self.inputs.n_users
+        per_user = max(1, min(cuts, max_examples // max(n_users, 1)))
+        return (self if n_users <= max_examples else self.sample(max_examples, seed)), per_user
 
     def derived(self, key: tuple, build: Callable[[], Any]) -> Any:
         """`build()` once per `key` for this set: the grid fits one model per pos_weight on the
@@ -117,6 +145,11 @@ class Recommender(Protocol):
     def to(self, device: str) -> Self:
         """Score on `device` ("auto", "cpu", "cuda") where the model can; returns the model."""
         ...
+
+
+def _draw(n: int, size: int, seed: int) -> np.ndarray:
+    """`size` of range(n) drawn without replacement by `seed`, sorted."""
+    return np.sort(np.random.default_rng(seed).choice(n, size=size, replace=False))
 
 
 def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

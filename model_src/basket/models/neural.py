@@ -70,10 +70,11 @@ class NeuralRecommender(ChunkedRecommender):
         if data.embeddings is not None:
             net.load_embeddings(torch.from_numpy(np.ascontiguousarray(data.embeddings)))
         net.to(resolve_device(self.train.device))
-        cuts = self.train.targets_per_user
+        train = self.train
+        source, cuts = data.for_examples(train.targets_per_user, train.max_examples, train.seed)
         examples = data.derived(
-            ("neural examples", config.n_orders, config.max_products, cuts),
-            lambda: training_examples(data.inputs, self.vocab, config, cuts),
+            ("neural examples", config.n_orders, config.max_products, cuts, source.inputs.n_users),
+            lambda: training_examples(source.inputs, self.vocab, config, cuts),
         )
         desc = f"{self.name} pw={self.pos_weight:g}"
         if data.valid_targets is None:
@@ -86,7 +87,7 @@ class NeuralRecommender(ChunkedRecommender):
             return self
         validation = data.derived(
             ("neural validation", config.n_orders, config.max_products),
-            lambda: Validation.of(data.inputs, data.valid_targets, self.vocab, config),
+            lambda: Validation.of(*data.validation(), self.vocab, config),
         )
         self.net, self.epochs = fit_net(
             net, examples, self.pos_weight, self.train, desc, validation=validation

@@ -7,11 +7,18 @@ That gives one vector per customer over the vocabulary (sparse). The score
 mixes it with the mean vector of the `neighbours` most similar customers
 (cosine) from the fitted database: alpha * own + (1 - alpha) * neighbours.
 A customer is never their own neighbour.
+
+The search is exact over the database, which holds at most `pool` customers (a
+fixed random sample of the fitted ones): every query is compared with every
+database customer, so the cost is queries x pool. Similarities are one sparse x
+dense product and `topk` per chunk of queries, in torch (threaded); scipy's
+sparse x sparse product and `argpartition` took 17x longer at Instacart scale.
 """
 
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -19,6 +26,7 @@ from typing import ClassVar
 
 import numpy as np
 import scipy.sparse as sp
+import torch
 
 from basket.atomic import atomic_dir
 from basket.config import TifuConfig
@@ -27,7 +35,7 @@ from basket.data.vocab import Vocabulary
 from basket.models.base import ChunkedRecommender, TrainingSet, write_model_dir
 from basket.sparse import normalise_rows
 
-QUERY_CHUNK = 256
+QUERY_CHUNK = 1024
 
 
 def tifu_vectors(histories: Histories, vocab: Vocabulary, config: TifuConfig) -> sp.csr_matrix:
@@ -71,27 +79,32 @@ class TifuKNN(ChunkedRecommender):
     kind: ClassVar[str] = "tifu_knn"
 
     def fit(self, data: TrainingSet) -> TifuKNN:
-        """Build the neighbour database from `data.inputs` (inputs only, never targets)."""
-        self.database = tifu_vectors(data.inputs, self.vocab, self.config)
-        self.database_users = data.inputs.user_ids.copy()
+        """Build the neighbour database from `data.inputs` (inputs only, never targets): every
+        customer, or a fixed random sample of `config.pool` of them when there are more."""
+        inputs = data.sample(self.config.pool).inputs
+        self.database = tifu_vectors(inputs, self.vocab, self.config)
+        self.database_users = inputs.user_ids.copy()
         return self
 
     def parts(self, histories: Histories) -> Iterator[tuple[slice, np.ndarray, np.ndarray]]:
         """For chunks of users of `histories`: (their rows, their own vectors (q, V) dense, the
         mean vector of their k most similar database users (q, V) dense, never themselves)."""
         own = tifu_vectors(histories, self.vocab, self.config)
-        database = normalise_rows(self.database)
-        k = min(self.config.neighbours, database.shape[0] - 1)
+        k = min(self.config.neighbours, self.database.shape[0] - 1)
+        database = _torch_csr(normalise_rows(self.database).astype(np.float32))
+        queries = normalise_rows(own).astype(np.float32)
+        self_at = _positions(histories.user_ids, self.database_users)  # (U,) or -1
         for start in range(0, histories.n_users, QUERY_CHUNK):
             rows = slice(start, min(start + QUERY_CHUNK, histories.n_users))
             mine = own[rows].toarray()
             if k <= 0:
                 yield rows, mine, np.zeros_like(mine)
                 continue
-            similarity = (normalise_rows(own[rows]) @ database.T).toarray()  # (q, D)
-            is_self = histories.user_ids[rows][:, None] == self.database_users[None, :]
-            similarity[is_self] = -np.inf
-            nearest = np.argpartition(-similarity, k - 1, axis=1)[:, :k]  # (q, k)
+            dense = torch.from_numpy(queries[rows].toarray().T.copy())  # (V, q)
+            similarity = (database @ dense).T.contiguous()  # (q, D)
+            is_self = np.flatnonzero(self_at[rows] >= 0)
+            similarity[is_self, self_at[rows][is_self]] = -torch.inf
+            nearest = torch.topk(similarity, k, dim=1, sorted=False).indices.numpy()  # (q, k)
             picks = sp.csr_matrix(
                 (
                     np.full(nearest.size, 1.0 / k),
@@ -137,3 +150,24 @@ class TifuKNN(ChunkedRecommender):
             database=sp.load_npz(model_dir / "database.npz").tocsr(),
             database_users=np.load(model_dir / "database_users.npy", allow_pickle=False),
         )
+
+
+def _torch_csr(matrix: sp.csr_matrix) -> torch.Tensor:
+    """The same (float32) CSR matrix as a torch sparse CSR tensor, sharing nothing."""
+    with torch.sparse.check_sparse_tensor_invariants(False), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        return torch.sparse_csr_tensor(
+            torch.from_numpy(matrix.indptr.astype(np.int64)),
+            torch.from_numpy(matrix.indices.astype(np.int64)),
+            torch.from_numpy(matrix.data.copy()),
+            size=matrix.shape,
+        )
+
+
+def _positions(user_ids: np.ndarray, database_users: np.ndarray) -> np.ndarray:
+    """For each of `user_ids`, its row in the database, or -1 when it is not there."""
+    order = np.argsort(database_users, kind="stable")
+    at = np.searchsorted(database_users, user_ids, sorter=order)
+    found = order[np.minimum(at, len(order) - 1)] if len(order) else np.zeros_like(at)
+    hit = (at < len(order)) & (database_users[found] == user_ids) if len(order) else at < 0
+    return np.where(hit, found, -1)

@@ -82,8 +82,11 @@ class XGBoostRecommender(ChunkedRecommender):
         self.tifu = None if self.tifu_config is None else TifuKNN(self.vocab, self.tifu_config)
         if self.tifu is not None:
             self.tifu.fit(data)
-        parts, history = [], data.inputs
-        for _ in range(self.config.targets_per_user):
+        source, cuts = data.for_examples(
+            self.config.targets_per_user, self.config.max_examples, self.config.seed
+        )
+        parts, history = [], source.inputs
+        for _ in range(cuts):
             history, targets = holdout_last(history)
             if history.n_users == 0:
                 break
@@ -91,7 +94,9 @@ class XGBoostRecommender(ChunkedRecommender):
         features = np.concatenate([c.features for c, _ in parts])
         y = np.concatenate([self._labels(c, t) for c, t in parts])
         # One query per (cut, customer) for the ranking objectives; rows are sorted by customer.
-        qid = np.concatenate([c.users + i * data.inputs.n_users for i, (c, _) in enumerate(parts)])
+        qid = np.concatenate(
+            [c.users + i * source.inputs.n_users for i, (c, _) in enumerate(parts)]
+        )
         ranking = self.config.objective.startswith("rank:")
         train = xgb.DMatrix(
             features, label=y, feature_names=list(self.features), qid=qid if ranking else None
@@ -115,10 +120,11 @@ class XGBoostRecommender(ChunkedRecommender):
             self.booster = xgb.train(params, train, num_boost_round=rounds)
             self.booster.best_iteration = rounds - 1
             return self
-        valid_candidates = self._candidates(data.inputs)
+        valid_inputs, valid_targets = data.validation()
+        valid_candidates = self._candidates(valid_inputs)
         valid = xgb.DMatrix(
             valid_candidates.features,
-            label=self._labels(valid_candidates, data.valid_targets),
+            label=self._labels(valid_candidates, valid_targets),
             feature_names=list(self.features),
             qid=valid_candidates.users if ranking else None,
         )
