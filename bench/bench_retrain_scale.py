@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -29,7 +30,9 @@ from basket.retrain import candidate_names
 
 INSTACART_USERS, INSTACART_PRODUCTS = 206_209, 49_688
 STAGE_CODE = """
-import resource, sys, time
+import logging, sys, time
+logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+logging.getLogger("great_expectations").setLevel(logging.ERROR)
 from basket.commands.training import overrides
 from basket.cli import build_parser
 from basket.config import load_config
@@ -54,12 +57,17 @@ for line in open("/proc/self/status"):
 
 
 def run_stage(stage: str, data: Path, run: Path, name: str, flags: list[str]) -> dict:
-    """Wall seconds and peak RSS (GiB) of one stage in a fresh Python process."""
+    """Wall seconds and peak RSS (GiB) of one stage in a fresh Python process; its log (the
+    epochs, settings and rounds, with the time left) goes to RUN/logs/STAGE.log."""
+    log_path = run / "logs" / f"{stage}{'_' + name if name else ''}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-c", STAGE_CODE, stage, str(data), str(run), name, *flags],
-        check=True, capture_output=True, text=True,
-    )  # fmt: skip
+    with log_path.open("w") as log:
+        done = subprocess.run(
+            [sys.executable, "-c", STAGE_CODE, stage, str(data), str(run), name, *flags],
+            check=True, stdout=subprocess.PIPE, stderr=log, text=True,
+            env={**os.environ, "TQDM_DISABLE": "1"},
+        )  # fmt: skip
     peak = next(
         int(line.split()[1]) for line in done.stdout.splitlines() if line.startswith("VmHWM")
     )

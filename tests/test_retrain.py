@@ -141,3 +141,15 @@ def test_no_candidate_sees_the_evaluation_baskets(synth_dir, tmp_path):
             answers.append((model.score(inputs), model.threshold, model.decoding))
         np.testing.assert_array_equal(answers[0][0], answers[1][0], err_msg=name)
         assert answers[0][1:] == answers[1][1:], name
+
+
+def test_what_the_refit_gained_is_measured_on_a_bounded_sample(synth_dir, tmp_path):
+    """At Instacart scale scoring every customer with the tuned models too would add minutes
+    per candidate: the table scores both fits on the same sample of `refit_gain_users`."""
+    config = load_config(overrides={**TINY, "refit_gain_users": 50})
+    result = retrain(synth_dir, tmp_path / "run", config, candidates=("p_topfreq",))
+    report = json.loads(result.report_path.read_text())
+    assert report["refit_gain_customers"] == 50 < report["users_evaluated"]
+    on_sample = report["refit_candidates_on_the_same_customers"]["p_topfreq"]
+    assert on_sample["recall@10"] != report["candidates"]["p_topfreq"]["recall@10"]
+    assert set(report["tuned_candidates"]) == {"p_topfreq"}

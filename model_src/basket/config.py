@@ -155,6 +155,9 @@ class RunConfig:
     # Validation baskets of at most this many customers (a fixed random sample) decide early
     # stopping, the grids and the decoding: scoring 200,000 customers at once is 8 GB.
     valid_users: int = 20_000
+    # "What the refit gained" scores the tuned and the refit candidates on at most this many
+    # held-out customers (a fixed sample); the comparison itself uses every customer.
+    refit_gain_users: int = 20_000
     # Basket thresholds tried on validation for every candidate (beside expected-F1 decoding);
     # the low end is for TIFU-KNN, whose scores are decayed frequencies, not probabilities.
     basket_thresholds: tuple[float, ...] = (0.02, 0.03, 0.05, 0.075, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6)

@@ -32,6 +32,7 @@ from basket.atomic import atomic_dir, write_json_atomically
 from basket.candidates import CANDIDATES, Tuned, refit_set, tune, tuning_set
 from basket.compare import compare, evaluate_candidate, write_report
 from basket.config import RunConfig, config_dict
+from basket.data.history import sample_positions
 from basket.data.prepare import Prepared, prepare
 from basket.embed import embed_products, read_embeddings
 from basket.models.registry import load_model
@@ -192,10 +193,23 @@ def compare_stage(run_dir: Path | str, config: RunConfig) -> RetrainResult:
             "fit": metas[name].get("fit", "tuned"),
         }
         model_dirs[name] = model.save(run_dir / "models" / name, extra=extra)
-    tuned = {
-        name: evaluate_candidate(load_model(run_dir / "tuned" / name), *holdout).metrics
+    refit = [
+        name
         for name in models
         if (run_dir / "tuned" / name / "model.json").is_file() and metas[name].get("fit") == "refit"
+    ]
+    # What the refit gained: tuned and refit models on the same customers, at most
+    # refit_gain_users of them (scoring every customer twice more doubles the stage at scale).
+    keep = sample_positions(holdout[0].n_users, config.refit_gain_users)
+    gain = (holdout[0].select_users(keep), holdout[1].select_users(keep), config.train.k)
+    tuned = {
+        name: evaluate_candidate(load_model(run_dir / "tuned" / name), *gain).metrics
+        for name in refit
+    }
+    same = gain[0].n_users == holdout[0].n_users
+    refit_on_same = {
+        name: comparison.metrics[name] if same else evaluate_candidate(models[name], *gain).metrics
+        for name in refit
     }
     winner_dir = run_dir / "winner"
     with atomic_dir(winner_dir) as staging:
@@ -208,10 +222,12 @@ def compare_stage(run_dir: Path | str, config: RunConfig) -> RetrainResult:
         comparison,
         run_dir,
         tuned=tuned,
+        refit_on_same=refit_on_same,
         extra={
             "k": config.train.k,
             "data_fingerprint": data.fingerprint,
             "users_evaluated": int(data.splits.eval_targets.user_ids.size),
+            "refit_gain_customers": gain[0].n_users if refit else 0,
             "decodings_on_validation": decodings,
             "stage_seconds": stages,
             "seconds": seconds,

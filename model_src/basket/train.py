@@ -165,7 +165,13 @@ def fit_net(
         loss = train_one_epoch(
             net, examples, optimiser, loss_fn, config, generator, f"{desc} epoch {epoch}"
         )
-        row = {"epoch": epoch, "lr": rate, "loss": loss, "kept": False}
+        row = {
+            "epoch": epoch,
+            "lr": rate,
+            "loss": loss,
+            "examples": examples.n_users,
+            "kept": False,
+        }
         if validation is None:
             row["seconds"] = time.perf_counter() - started
             epochs.append(row)

@@ -107,3 +107,40 @@ def test_tifu_settings_are_searched_on_validation_and_the_best_is_kept(prepared)
     settings = {name: chosen[name] for name in ("group_size", "neighbours", "alpha")}
     assert {name: getattr(tuned.model.config, name) for name in settings} == settings
     assert tuned.model.database.shape[0] == prepared.splits.valid_inputs.n_users
+
+
+def _brute_force_tifu(model: TifuKNN, queries: Histories) -> np.ndarray:
+    """TIFU-KNN's score the slow, obvious way: dense cosine similarities, a full sort."""
+    own = tifu_vectors(queries, model.vocab, model.config).toarray()
+    database = model.database.toarray()
+    unit = lambda m: m / np.maximum(np.linalg.norm(m, axis=1, keepdims=True), 1e-12)  # noqa: E731
+    similarity = unit(own) @ unit(database).T
+    similarity[queries.user_ids[:, None] == model.database_users[None, :]] = -np.inf
+    k = model.config.neighbours
+    nearest = np.argsort(-similarity, axis=1, kind="stable")[:, :k]
+    return model.config.alpha * own + (1 - model.config.alpha) * database[nearest].mean(axis=1)
+
+
+def test_tifu_neighbour_search_is_exact(prepared):
+    """The chunked torch search finds the same neighbours as a dense brute force (on data
+    where no two similarities tie at the k-th place, which a continuous decay makes likely)."""
+    data = tuning_set(prepared, None)
+    config = TifuConfig(group_size=3, within_decay=0.83, group_decay=0.71, neighbours=7, alpha=0.6)
+    model = TifuKNN(data.vocab, config).fit(data)
+    queries = data.inputs.select_users(np.arange(0, data.inputs.n_users, 3))
+    np.testing.assert_allclose(
+        model.score(queries), _brute_force_tifu(model, queries), rtol=1e-5, atol=1e-6
+    )
+
+
+def test_tifu_neighbours_come_from_a_bounded_pool_and_never_include_the_customer(prepared):
+    data = tuning_set(prepared, None)
+    n_users = data.inputs.n_users
+    config = TifuConfig(neighbours=5, alpha=0.5, pool=n_users // 4)
+    model = TifuKNN(data.vocab, config).fit(data)
+    assert model.database.shape[0] == n_users // 4
+    assert set(model.database_users) <= set(data.inputs.user_ids)
+    # Customers inside the pool and outside it are scored the same way, never with themselves.
+    np.testing.assert_allclose(
+        model.score(data.inputs), _brute_force_tifu(model, data.inputs), rtol=1e-5, atol=1e-6
+    )

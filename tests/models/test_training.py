@@ -171,3 +171,35 @@ def test_the_grid_runs_on_a_sample_and_the_choice_is_fit_on_everyone(prepared):
     alone.fit(tuning_set(prepared, _embeddings(prepared.vocab)))
     inputs = prepared.splits.eval_inputs.select_users(np.arange(20))
     np.testing.assert_array_equal(alone.score(inputs), tuned.model.score(inputs))
+
+
+def test_an_example_budget_cuts_fewer_baskets_per_customer_then_samples_customers(prepared):
+    data = tuning_set(prepared, None)
+    n_users = data.inputs.n_users
+    assert data.for_examples(5, 10 * n_users) == (data, 5)
+    assert data.for_examples(5, 2 * n_users + 1) == (data, 2)
+    sampled, cuts = data.for_examples(5, n_users // 3)
+    assert cuts == 1 and sampled.inputs.n_users == n_users // 3
+    assert set(sampled.inputs.user_ids) <= set(data.inputs.user_ids)
+
+
+def test_training_reads_at_most_the_example_budget(prepared):
+    """At Instacart scale an epoch over 5 cut points of 200,000 customers takes 9 minutes: the
+    budget bounds it, whatever the customer count."""
+    n_users = prepared.splits.valid_inputs.n_users
+    budget = n_users // 2
+    config = TrainConfig(epochs=1, pos_weights=(5.0,), targets_per_user=3, max_examples=budget)
+    tuned = _grid(prepared, config)
+    assert tuned.epochs["examples"].max() <= budget
+    unbounded = _grid(prepared, TrainConfig(epochs=1, pos_weights=(5.0,), targets_per_user=3))
+    assert unbounded.epochs["examples"].max() > 2 * n_users  # 3 cut points each, most customers
+
+
+def test_choices_on_validation_read_a_fixed_sample_of_customers(prepared):
+    data = tuning_set(prepared, None, valid_users=40)
+    inputs, targets = data.validation()
+    assert inputs.n_users == 40 and inputs.user_ids.tolist() == targets.user_ids.tolist()
+    again, _ = tuning_set(prepared, None, valid_users=40).validation()
+    assert again.user_ids.tolist() == inputs.user_ids.tolist()
+    everyone, _ = tuning_set(prepared, None).validation()
+    assert everyone.n_users == data.inputs.n_users  # the test panel is under the default 20,000

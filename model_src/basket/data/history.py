@@ -151,6 +151,14 @@ class Targets:
         return _offsets(np.bincount(owner, minlength=len(self.user_ids))), items[known]
 
 
+def sample_positions(n_users: int, size: int, seed: int = 0) -> np.ndarray:
+    """Sorted positions of `size` of `n_users` customers drawn at random by `seed` (every
+    position when `size` >= `n_users`): the fixed samples tuning and reports read."""
+    if size >= n_users:
+        return np.arange(n_users)
+    return np.sort(np.random.default_rng(seed).choice(n_users, size=size, replace=False))
+
+
 def _offsets(counts: np.ndarray) -> np.ndarray:
     return np.concatenate([[0], np.cumsum(counts, dtype=np.int64)])
 

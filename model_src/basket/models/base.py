@@ -25,7 +25,7 @@ from typing import Any, ClassVar, Protocol, Self, runtime_checkable
 import numpy as np
 import pandas as pd
 
-from basket.data.history import Histories, Targets
+from basket.data.history import Histories, Targets, sample_positions
 from basket.data.vocab import Vocabulary
 from basket.models.decoding import expected_f1_baskets, threshold_baskets
 
@@ -68,7 +68,7 @@ class TrainingSet:
         """The same set for at most `users` customers drawn at random (all when fewer)."""
         if self.inputs.n_users <= users:
             return self
-        keep = _draw(self.inputs.n_users, users, seed)
+        keep = sample_positions(self.inputs.n_users, users, seed)
         targets = None if self.valid_targets is None else self.valid_targets.select_users(keep)
         return TrainingSet(
             self.inputs.select_users(keep),
@@ -89,7 +89,7 @@ class TrainingSet:
     def _validation(self) -> tuple[Histories, Targets]:
         if self.inputs.n_users <= self.valid_users:
             return self.inputs, self.valid_targets
-        keep = _draw(self.inputs.n_users, self.valid_users, seed=1)
+        keep = sample_positions(self.inputs.n_users, self.valid_users, seed=1)
         return self.inputs.select_users(keep), self.valid_targets.select_users(keep)
 
     def for_examples(self, cuts: int, max_examples: int, seed: int = 0) -> tuple[TrainingSet, int]:
@@ -145,11 +145,6 @@ class Recommender(Protocol):
     def to(self, device: str) -> Self:
         """Score on `device` ("auto", "cpu", "cuda") where the model can; returns the model."""
         ...
-
-
-def _draw(n: int, size: int, seed: int) -> np.ndarray:
-    """`size` of range(n) drawn without replacement by `seed`, sorted."""
-    return np.sort(np.random.default_rng(seed).choice(n, size=size, replace=False))
 
 
 def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
