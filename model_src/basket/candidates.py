@@ -29,7 +29,7 @@ from basket.config import RunConfig, TifuConfig
 from basket.data.history import Histories, Targets
 from basket.data.prepare import Prepared
 from basket.metrics import basket_f1, ranking_metrics
-from basket.models.base import Recommender, TrainingSet
+from basket.models.base import CHUNK_USERS, Recommender, TrainingSet
 from basket.models.decoding import expected_f1_baskets, threshold_baskets
 from basket.models.neural import NeuralRecommender
 from basket.models.tifu_knn import TifuKNN
@@ -201,17 +201,27 @@ def _basket_f1(rows: np.ndarray, cols: np.ndarray, vocab, targets: Targets) -> f
 def decoding_options(
     model: Recommender, inputs: Histories, targets: Targets, thresholds
 ) -> dict[str, float]:
-    """Basket F1 (samples average) on `targets` of each decoding: every threshold, expected F1."""
-    scores = model.score(inputs)
-    options = {
-        f"threshold={threshold:g}": _basket_f1(
-            *threshold_baskets(scores, threshold), model.vocab, targets
-        )
+    """Basket F1 (samples average) on `targets` of each decoding: every threshold, expected F1.
+    Customers are scored in chunks: 20,000 customers' scores at once, sorted for expected F1,
+    would take several GB."""
+    decoders = {
+        f"threshold={threshold:g}": partial(threshold_baskets, threshold=threshold)
         for threshold in sorted({*thresholds, model.threshold})
     }
-    calibrated = model.calibrated(scores)
-    options["expected_f1"] = _basket_f1(*expected_f1_baskets(calibrated), model.vocab, targets)
-    return options
+    decoders["expected_f1"] = lambda scores: expected_f1_baskets(model.calibrated(scores))
+    none = np.zeros(0, np.int64)
+    baskets = {name: ([none], [none]) for name in decoders}
+    for start in range(0, inputs.n_users, CHUNK_USERS):
+        chunk = np.arange(start, min(start + CHUNK_USERS, inputs.n_users))
+        scores = model.score(inputs.select_users(chunk))
+        for name, decode in decoders.items():
+            rows, cols = decode(scores)
+            baskets[name][0].append(rows + start)
+            baskets[name][1].append(cols)
+    return {
+        name: _basket_f1(np.concatenate(rows), np.concatenate(cols), model.vocab, targets)
+        for name, (rows, cols) in baskets.items()
+    }
 
 
 def choose_decoding(

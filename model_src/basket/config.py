@@ -121,9 +121,9 @@ class TrainConfig:
     pos_weights: tuple[float, ...] = (5.0, 10.0, 15.0, 20.0, 25.0, 30.0)
     # Training examples per epoch at most: with many customers, fewer cut points per customer
     # (down to each one's newest basket), then a sample of customers (see README "At scale").
-    max_examples: int = 150_000
+    max_examples: int = 100_000
     # The pos_weight grid runs on at most this many customers; the chosen one is then fit on all.
-    grid_users: int = 5_000
+    grid_users: int = 3_000
     k: int = 10
     seed: int = 0
     threads: int = 2  # torch CPU threads

@@ -81,7 +81,8 @@ class TifuKNN(ChunkedRecommender):
     def fit(self, data: TrainingSet) -> TifuKNN:
         """Build the neighbour database from `data.inputs` (inputs only, never targets): every
         customer, or a fixed random sample of `config.pool` of them when there are more."""
-        inputs = data.sample(self.config.pool).inputs
+        pool = self.config.pool  # the same sample for every setting a search tries
+        inputs = data.derived(("tifu pool", pool), lambda: data.sample(pool).inputs)
         self.database = tifu_vectors(inputs, self.vocab, self.config)
         self.database_users = inputs.user_ids.copy()
         return self
