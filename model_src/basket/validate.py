@@ -32,6 +32,8 @@ from typing import Any
 
 import great_expectations as gx
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from basket.atomic import atomic_dir
 from basket.data import schema as s
@@ -187,6 +189,22 @@ def _with_lookups(raw: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     return views
 
 
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+
+
+def _narrow_integers(table: pa.Table) -> pa.Table:
+    """Integer columns whose values all fit in int32 cast to it (lossless, and every type check
+    accepts int8 to int64): Instacart's 33.8M prior lines then take half the memory."""
+    columns = []
+    for column in table.columns:
+        if pa.types.is_int64(column.type) and len(column) and column.null_count < len(column):
+            low, high = pc.min_max(column).values()
+            if INT32_MIN <= low.as_py() and high.as_py() <= INT32_MAX:
+                column = column.cast(pa.int32())
+        columns.append(column)
+    return pa.table(columns, names=table.column_names)
+
+
 def _read_raw(data_dir: Path) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
     """Every present Instacart file as read (no casting), and each table's file name."""
     if not data_dir.is_dir():
@@ -198,7 +216,9 @@ def _read_raw(data_dir: Path) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
             if table in s.REQUIRED_TABLES:
                 raise DataFileError(data_dir / f"{table}.csv", "not found: this file is required")
             continue
-        frame = read_table_file(path, table, typed=False).to_pandas()
+        frame = _narrow_integers(read_table_file(path, table, typed=False)).to_pandas(
+            self_destruct=True
+        )
         # GX's type checks know numpy/object dtypes, not pandas 3's `str`: text goes in as object.
         text = frame.select_dtypes(include=["string", "str"]).columns
         frames[table] = frame.astype({column: object for column in text})
