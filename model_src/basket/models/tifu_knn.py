@@ -11,8 +11,9 @@ A customer is never their own neighbour.
 The search is exact over the database, which holds at most `pool` customers (a
 fixed random sample of the fitted ones): every query is compared with every
 database customer, so the cost is queries x pool. Similarities are one sparse x
-dense product and `topk` per chunk of queries, in torch (threaded); scipy's
-sparse x sparse product and `argpartition` took 17x longer at Instacart scale.
+dense product and `topk` per chunk of queries, in torch (threaded): on 206,209
+synthetic Instacart customers that is 8.6x faster than scipy's sparse x sparse
+product and `argpartition`, and the 50,000-customer pool makes it 18x in all.
 """
 
 from __future__ import annotations
@@ -76,6 +77,8 @@ class TifuKNN(ChunkedRecommender):
     decoding: str = "threshold"
     database: sp.csr_matrix | None = None
     database_users: np.ndarray | None = None
+    # The database normalised, as torch CSR: built once per fit or load, not per request.
+    _search: torch.Tensor | None = field(default=None, init=False, repr=False, compare=False)
     kind: ClassVar[str] = "tifu_knn"
 
     def fit(self, data: TrainingSet) -> TifuKNN:
@@ -85,14 +88,20 @@ class TifuKNN(ChunkedRecommender):
         inputs = data.derived(("tifu pool", pool), lambda: data.sample(pool).inputs)
         self.database = tifu_vectors(inputs, self.vocab, self.config)
         self.database_users = inputs.user_ids.copy()
+        self._search = None
         return self
+
+    def _search_matrix(self) -> torch.Tensor:
+        if self._search is None:
+            self._search = _torch_csr(normalise_rows(self.database).astype(np.float32))
+        return self._search
 
     def parts(self, histories: Histories) -> Iterator[tuple[slice, np.ndarray, np.ndarray]]:
         """For chunks of users of `histories`: (their rows, their own vectors (q, V) dense, the
         mean vector of their k most similar database users (q, V) dense, never themselves)."""
         own = tifu_vectors(histories, self.vocab, self.config)
         k = min(self.config.neighbours, self.database.shape[0] - 1)
-        database = _torch_csr(normalise_rows(self.database).astype(np.float32))
+        database = self._search_matrix()
         queries = normalise_rows(own).astype(np.float32)
         self_at = _positions(histories.user_ids, self.database_users)  # (U,) or -1
         for start in range(0, histories.n_users, QUERY_CHUNK):
