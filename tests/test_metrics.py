@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from basket.metrics import basket_f1, ranking_metrics, threshold_baskets
+from basket.metrics import basket_f1, precision_recall_curve, ranking_metrics, threshold_baskets
 
 # user 0 wants {2, 9}; user 1 wants {7}; user 2 wants nothing (left out of averages)
 OFFSETS = np.array([0, 2, 3, 3])
@@ -68,3 +68,20 @@ def test_repeat_and_new_recall_are_split_by_what_the_user_bought_before():
     scores = repeat_new_recall(ranked, OFFSETS, TRUTH, seen_offsets, seen, k=3)
     assert scores["recall_repeat@3"] == pytest.approx((1 + 0) / 2)
     assert scores["recall_new@3"] == pytest.approx(0.0)
+
+
+@pytest.mark.parametrize("width", [25, 6, 0])
+def test_the_precision_recall_curve_equals_ranking_metrics_at_every_k(width):
+    """One hit matrix for K = 1..20 (20 passes over 200,000 customers took minutes at scale)."""
+    rng = np.random.default_rng(3)
+    n_users = 300
+    ranked = rng.integers(0, 40, size=(n_users, width)).astype(np.int64)
+    ranked[rng.random(ranked.shape) < 0.1] = -1  # padding, and repeats from the small id range
+    sizes = rng.integers(0, 6, size=n_users)  # some customers with an empty basket
+    offsets = np.concatenate([[0], np.cumsum(sizes)])
+    truth = rng.integers(0, 40, size=offsets[-1])
+    curve = precision_recall_curve(ranked, offsets, truth, 20)
+    for k in range(1, 21):
+        expected = ranking_metrics(ranked, offsets, truth, k)
+        assert curve["precision"][k - 1] == pytest.approx(expected[f"precision@{k}"], abs=1e-12)
+        assert curve["recall"][k - 1] == pytest.approx(expected[f"recall@{k}"], abs=1e-12)

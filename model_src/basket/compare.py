@@ -17,7 +17,13 @@ from pathlib import Path
 import numpy as np
 
 from basket.data.history import Histories, Targets
-from basket.metrics import averages, basket_f1, per_user_ranking, ranking_metrics, repeat_new_recall
+from basket.metrics import (
+    averages,
+    basket_f1,
+    per_user_ranking,
+    precision_recall_curve,
+    repeat_new_recall,
+)
 from basket.plots import plot_candidates, plot_precision_recall_at_k
 from basket.significance import Significance, significance
 
@@ -68,11 +74,9 @@ def evaluate_candidate(model, inputs: Histories, targets: Targets, k: int) -> Ev
         answer.basket_offsets, answer.basket_product_ids, targets.offsets, targets.product_ids
     )
     metrics |= {f"basket_{name}": value for name, value in basket.items()}
-    curve = {"precision": [], "recall": []}
-    for cut in range(1, K_CURVE + 1):
-        at = ranking_metrics(answer.product_ids, targets.offsets, targets.product_ids, cut)
-        curve["precision"].append(at[f"precision@{cut}"])
-        curve["recall"].append(at[f"recall@{cut}"])
+    curve = precision_recall_curve(
+        answer.product_ids, targets.offsets, targets.product_ids, K_CURVE
+    )
     return Evaluation(metrics, curve, per_user)
 
 

@@ -78,6 +78,26 @@ def ranking_metrics(
     return averages(per_user_ranking(ranked, truth_offsets, truth_ids, k))
 
 
+def precision_recall_curve(
+    ranked: np.ndarray, truth_offsets: np.ndarray, truth_ids: np.ndarray, depth: int
+) -> dict[str, list[float]]:
+    """{"precision": [...], "recall": [...]} at K = 1..depth, each equal to `ranking_metrics`
+    at that K, from one hit matrix (a ranking's prefix holds the first K answers)."""
+    ranked = _first_unique(np.asarray(ranked)[:, :depth])
+    sizes = np.diff(truth_offsets)
+    scored = sizes > 0
+    if not scored.any():
+        return {"precision": [0.0] * depth, "recall": [0.0] * depth}
+    hits = hit_matrix(ranked, truth_offsets, truth_ids)[scored]
+    cumulative = np.cumsum(hits, axis=1) if hits.shape[1] else np.zeros((len(hits), 1), int)
+    cuts = np.arange(1, depth + 1)
+    n_hits = cumulative[:, np.minimum(cuts, cumulative.shape[1]) - 1]  # (users, depth)
+    return {
+        "precision": (n_hits / cuts).mean(axis=0).tolist(),
+        "recall": (n_hits / sizes[scored][:, None]).mean(axis=0).tolist(),
+    }
+
+
 def averages(per_user: dict[str, np.ndarray]) -> dict[str, float]:
     """The mean of each per-user metric array (0.0 for an empty one)."""
     return {name: float(values.mean()) if values.size else 0.0 for name, values in per_user.items()}
