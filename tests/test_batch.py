@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -12,7 +14,7 @@ import pytest
 
 import basket.batch as batch
 from basket.cli import main
-from basket.data import build_histories, load_tables
+from basket.data import DataFileError, build_histories, load_tables
 from basket.data.history import scoring_users
 from basket.models.top_freq import PTopFreq
 
@@ -121,3 +123,24 @@ def test_reading_in_customer_blocks_gives_the_same_file(
     pd.testing.assert_frame_equal(
         pd.read_parquet(blocked.out_path), pd.read_parquet(whole.out_path)
     )
+
+
+def test_the_next_block_is_read_while_this_one_is_scored():
+    """Reading and building a block of 50,000 customers takes seconds: it overlaps the scoring
+    of the previous block, in order, and a reader's error still reaches the caller."""
+    producing_second = threading.Event()
+
+    def blocks():
+        yield "first"
+        producing_second.set()
+        yield "second"
+        raise DataFileError(Path("orders.csv"), "broken in the third block")
+
+    seen = []
+    with pytest.raises(DataFileError, match="third block"):
+        for block in batch.read_ahead(blocks()):
+            if block == "first":
+                # The consumer has not asked for the second block yet: only read-ahead makes it.
+                assert producing_second.wait(timeout=30)
+            seen.append(block)
+    assert seen == ["first", "second"]

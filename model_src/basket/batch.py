@@ -17,9 +17,12 @@ import json
 import tempfile
 import time
 import zipfile
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -34,6 +37,8 @@ from basket.data.quarantine import drop_quarantined, read_quarantine
 from basket.models.registry import load_model
 
 CHUNK_USERS = 4096
+T = TypeVar("T")
+_END = object()  # what `next` returns once an iterator is exhausted
 # Customers whose histories are in memory at once; beyond this the data is read in blocks.
 BLOCK_USERS = 50_000
 SCHEMA = pa.schema(
@@ -137,8 +142,9 @@ def score_users(
             pq.ParquetWriter(temp_name, SCHEMA) as writer,
             tqdm(total=len(user_ids), desc="score", unit="customer", disable=None) as progress,
         ):
-            for tables in user_blocks(data_dir, user_ids, BLOCK_USERS, orders):
-                histories = build_histories(drop_quarantined(tables, quarantined))
+            blocks = user_blocks(data_dir, user_ids, BLOCK_USERS, orders)
+            built = (build_histories(drop_quarantined(tables, quarantined)) for tables in blocks)
+            for histories in read_ahead(built):
                 for start in range(0, histories.n_users, CHUNK_USERS):
                     chunk = histories.select_users(
                         np.arange(start, min(start + CHUNK_USERS, histories.n_users))
@@ -151,6 +157,17 @@ def score_users(
                     users += chunk.n_users
                     progress.update(chunk.n_users)
     return ScoreResult(out_path, users, rows, time.perf_counter() - started)
+
+
+def read_ahead(items: Iterator[T]) -> Iterator[T]:
+    """The items of `items` in order, each next one produced in a background thread while the
+    caller works on the current one: the next block of customers is read and built while
+    this one is scored (reading releases the GIL; the machine has a core for it)."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="basket-read-ahead") as pool:
+        pending = pool.submit(next, items, _END)
+        while (item := pending.result()) is not _END:
+            pending = pool.submit(next, items, _END)
+            yield item
 
 
 def plan_shards(data_dir: Path | str, users_per_shard: int = 50_000) -> list[dict]:
