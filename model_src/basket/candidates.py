@@ -82,7 +82,7 @@ def validation_ranking(model: Recommender, data: TrainingSet, k: int) -> dict[st
 def tune_neural(name: str, data: TrainingSet, config: RunConfig) -> Tuned:
     """Fit `name` once per pos_weight of `config.train` and keep the best on validation. With
     more customers than `train.grid_users`, the grid runs on a sample of them and only the
-    chosen pos_weight is fit on everyone."""
+    chosen pos_weight is fit on everyone (each fit within `train.max_examples`)."""
     k, train = config.train.k, config.train
     searched = data.sample(train.grid_users, train.seed) if len(train.pos_weights) > 1 else data
     rows, epochs, models = [], [], {}
@@ -108,8 +108,9 @@ def tune_neural(name: str, data: TrainingSet, config: RunConfig) -> Tuned:
     grid["chosen"] = grid["pos_weight"] == best_weight
     model = models[best_weight]
     if searched is not data:
-        log.info("%s: pos_weight %g chosen on %d customers; fitting it on all %d",
-                 name, best_weight, searched.inputs.n_users, data.inputs.n_users)  # fmt: skip
+        log.info("%s: pos_weight %g chosen on %d customers; fitting it on the %d customers "
+                 "(within train.max_examples)", name, best_weight, searched.inputs.n_users,
+                 data.inputs.n_users)  # fmt: skip
         model = NeuralRecommender.build(name, config.predictor, data.vocab, best_weight, train)
         model.fit(data)
         epochs += [
