@@ -40,6 +40,8 @@ from basket.models.base import TrainingSet
 from basket.models.xgb import XGBConfig, XGBoostRecommender
 from bench_load import INSTACART_USERS, ensure_instacart_data, ensure_parquet_copy
 
+TARGET_PER_SECOND = 4000  # issue 13: customers per second, `basket score` end to end
+
 
 def without_test_orders(parquet_folder: Path) -> Path:
     """A copy of the folder whose orders.parquet has no `test` orders (so scoring takes every user)."""
@@ -126,6 +128,11 @@ def main() -> None:
         ("basket score end to end", end_to_end_s),
     ):
         print(f"{name:44} {seconds:8.1f} {users / seconds:12,.0f} {in_process_s / seconds:13.2f}x")
+    rate = users / end_to_end_s
+    print(
+        f"target (issue 13): >= {TARGET_PER_SECOND:,} customers/s end to end: "
+        f"{'met' if rate >= TARGET_PER_SECOND else 'NOT met'} ({rate:,.0f})"
+    )
     print(
         f"\npeak RSS of `basket score` (fresh process): {peak_gib:.2f} GiB for all "
         f"{result['users']:,} customers, {quarter_gib:.2f} GiB for a quarter "
