@@ -193,23 +193,26 @@ def compare_stage(run_dir: Path | str, config: RunConfig) -> RetrainResult:
             "fit": metas[name].get("fit", "tuned"),
         }
         model_dirs[name] = model.save(run_dir / "models" / name, extra=extra)
-    refit = [
+    refit_names = [
         name
         for name in models
         if (run_dir / "tuned" / name / "model.json").is_file() and metas[name].get("fit") == "refit"
     ]
     # What the refit gained: tuned and refit models on the same customers, at most
     # refit_gain_users of them (scoring every customer twice more doubles the stage at scale).
-    keep = sample_positions(holdout[0].n_users, config.refit_gain_users)
-    gain = (holdout[0].select_users(keep), holdout[1].select_users(keep), config.train.k)
+    inputs, targets = data.splits.eval_inputs, data.splits.eval_targets
+    keep = sample_positions(inputs.n_users, config.refit_gain_users)
+    sampled = len(keep) < inputs.n_users
+    gain = (inputs.select_users(keep), targets.select_users(keep), config.train.k)
     tuned = {
         name: evaluate_candidate(load_model(run_dir / "tuned" / name), *gain).metrics
-        for name in refit
+        for name in refit_names
     }
-    same = gain[0].n_users == holdout[0].n_users
     refit_on_same = {
-        name: comparison.metrics[name] if same else evaluate_candidate(models[name], *gain).metrics
-        for name in refit
+        name: evaluate_candidate(models[name], *gain).metrics
+        if sampled
+        else comparison.metrics[name]
+        for name in refit_names
     }
     winner_dir = run_dir / "winner"
     with atomic_dir(winner_dir) as staging:
@@ -227,7 +230,7 @@ def compare_stage(run_dir: Path | str, config: RunConfig) -> RetrainResult:
             "k": config.train.k,
             "data_fingerprint": data.fingerprint,
             "users_evaluated": int(data.splits.eval_targets.user_ids.size),
-            "refit_gain_customers": gain[0].n_users if refit else 0,
+            "refit_gain_customers": len(keep) if refit_names else 0,
             "decodings_on_validation": decodings,
             "stage_seconds": stages,
             "seconds": seconds,

@@ -84,7 +84,7 @@ class TrainingSet:
         the grids and the decoding choice are measured on."""
         if self.valid_targets is None:
             raise ValueError("this set has no validation baskets (a refit set)")
-        return self.derived(("validation",), lambda: self._validation())
+        return self.derived(("validation",), self._validation)
 
     def _validation(self) -> tuple[Histories, Targets]:
         if self.inputs.n_users <= self.valid_users:

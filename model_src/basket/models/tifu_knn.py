@@ -176,8 +176,9 @@ def _torch_csr(matrix: sp.csr_matrix) -> torch.Tensor:
 
 def _positions(user_ids: np.ndarray, database_users: np.ndarray) -> np.ndarray:
     """For each of `user_ids`, its row in the database, or -1 when it is not there."""
+    if len(database_users) == 0:
+        return np.full(len(user_ids), -1)
     order = np.argsort(database_users, kind="stable")
-    at = np.searchsorted(database_users, user_ids, sorter=order)
-    found = order[np.minimum(at, len(order) - 1)] if len(order) else np.zeros_like(at)
-    hit = (at < len(order)) & (database_users[found] == user_ids) if len(order) else at < 0
-    return np.where(hit, found, -1)
+    at = np.minimum(np.searchsorted(database_users, user_ids, sorter=order), len(order) - 1)
+    found = order[at]
+    return np.where(database_users[found] == user_ids, found, -1)
