@@ -4,7 +4,9 @@ TorchServe hands the handler a server-side batch of requests; all valid ones
 are scored in one `Recommender.recommend` call (the call batch scoring makes),
 and each request gets its own status: 200 with the answer of DESIGN.md, or a
 4xx JSON error naming what is wrong. The worker never dies on bad input.
-Request limits come from the `basket` section of the archive's model-config.yaml.
+Request limits come from the `basket` section of the archive's model-config.yaml; the
+history store that requests by customer id read from comes from the server's environment
+(`BASKET_STORE_URL`), never from the archive, so credentials stay out of it.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from ts.torch_handler.base_handler import BaseHandler
 
 from basket.online import OnlineScorer
 from basket.serving_config import RequestLimits
+from basket.store.connect import store_from_environment
 
 logger = logging.getLogger(__name__)
 
@@ -33,13 +36,16 @@ class BasketHandler(BaseHandler):
         # One thread per worker: TorchServe runs several workers, one per core.
         torch.set_num_threads(int(settings.get("torch_threads", 1)))
         self.scorer = OnlineScorer.from_model_dir(
-            context.system_properties["model_dir"], RequestLimits.from_mapping(settings)
+            context.system_properties["model_dir"],
+            RequestLimits.from_mapping(settings),
+            store_from_environment(),
         )
         logger.info(
-            "basket model %s (%s) ready, limits %s",
+            "basket model %s (%s) ready, limits %s, history store %s",
             self.scorer.version,
             self.scorer.model.kind,
             self.scorer.limits.as_dict(),
+            self.scorer.store.url if self.scorer.store else "none",
         )
         self.initialized = True
 

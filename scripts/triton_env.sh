@@ -12,7 +12,7 @@ PYTHON=${PYTHON:-python3}
 "$VENV/bin/pip" install --quiet --upgrade pip
 "$VENV/bin/pip" install --quiet ${TORCH_INDEX_URL:+--extra-index-url "$TORCH_INDEX_URL"} torch==2.13.0
 "$VENV/bin/pip" install --quiet "nvidia-pytriton==0.7.0" "tritonclient[http]>=2.50" \
-  "numpy<2" pandas "pyarrow<21" "xgboost-cpu>=3.2,<4" pyyaml tqdm   # pyarrow 21+ needs numpy 2
+  "numpy<2" pandas "pyarrow<21" "xgboost-cpu>=3.2,<4" pyyaml tqdm "redis>=5,<9"   # pyarrow 21+ needs numpy 2; redis: the history store
 # The server runs in place: put the Python backend stub for this interpreter where Triton looks.
 SITE=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 VERSION=$("$VENV/bin/python" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')

@@ -1,4 +1,4 @@
-"""Online requests: JSON bodies in, checked against the limits, `ParsedRequest`s and one `Histories` out.
+"""Online requests: JSON bodies in, checked against the limits, `ParsedRequest`s out.
 
 A request is a list of past orders, oldest first, each a list of product names
 (matched case-insensitively) or ids; or an object
@@ -12,8 +12,13 @@ context batch scoring reads from orders.csv. Missing context is filled the way
 batch scoring fills it for a customer without a `test` order (day and hour
 unknown, -1) and with `DEFAULT_GAP_DAYS` between orders. Every line counts, as in
 batch data: products outside the model's vocabulary (and names it does not know) are
-listed in `unknown` and still shape the features. `user_id` (optional) is the
-customer's id, so a neighbour model (TIFU-KNN) leaves out the same customer as batch.
+listed in `unknown` and still shape the features.
+
+`user_id` names the customer. On a server with a history store (`basket.store`) the
+customer's stored orders come first and the request's `orders` (those placed since the
+snapshot, optional) follow; `{"user_id": 42}` alone is a whole request. `"history":
+"request"` scores the request's orders alone. Without a store, `user_id` only tells a
+neighbour model (TIFU-KNN) which customer to leave out, as batch scoring does.
 """
 
 from __future__ import annotations
@@ -25,12 +30,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from basket.data.history import Histories, _offsets
+from basket.data.customer_history import DEFAULT_GAP_DAYS, CustomerHistory
 from basket.data.vocab import Vocabulary
 from basket.serving_config import RequestLimits
 
-# Instacart's median days between orders; used where a request gives no gap.
-DEFAULT_GAP_DAYS = 7.0
 ORDER_CONTEXT = ("order_dow", "order_hour_of_day", "days_since_prior_order")
 CONTEXT_RANGES = {
     "order_dow": (0, 6),
@@ -39,8 +42,15 @@ CONTEXT_RANGES = {
 }
 
 
-class BadRequest(ValueError):
-    """A request the server refuses: `status` is the HTTP code (400 malformed, 413 too large)."""
+ERROR_TYPES = {400: "BadRequest", 413: "PayloadTooLarge", 503: "ServiceUnavailable"}
+# What a request's "history" may say: "auto" (the store's orders, then the request's, when the
+# server has a store and the request names a customer) or "request" (the request's alone).
+HISTORY_CHOICES = ("auto", "request")
+
+
+class RequestError(ValueError):
+    """A request the server cannot answer: `status` is the HTTP code (400 malformed, 413 too
+    large, 503 the history store cannot be read now)."""
 
     def __init__(self, message: str, status: int = 400):
         super().__init__(message)
@@ -48,23 +58,20 @@ class BadRequest(ValueError):
 
     def body(self) -> dict:
         """The JSON error body, shaped like TorchServe's own errors."""
-        kind = "PayloadTooLarge" if self.status == 413 else "BadRequest"
-        return {"code": self.status, "type": kind, "message": str(self)}
+        return {"code": self.status, "type": ERROR_TYPES[self.status], "message": str(self)}
 
 
 @dataclass
 class ParsedRequest:
-    """One valid request: product ids per order (every line, as batch data holds them: ids
-    outside the model's vocabulary included), context, k, unknown items, the customer id."""
+    """One valid request: the orders it carries (every line, as batch data holds them: ids
+    outside the model's vocabulary included) with their context and the next order's, k,
+    the unknown items, the customer id, and whether to score the request's orders alone."""
 
-    orders: list[np.ndarray]
-    order_dow: np.ndarray
-    order_hour: np.ndarray
-    days_since_prior: np.ndarray
-    next_context: tuple[int, int, float]
+    history: CustomerHistory
     k: int
     unknown: list = field(default_factory=list)
     user_id: int | None = None
+    request_only: bool = False
 
 
 # Names that match no product get ids counting down from here, one per distinct name: they
@@ -116,17 +123,17 @@ class ProductLookup:
 
 def _check_item(item, where: str, limits: RequestLimits) -> None:
     if isinstance(item, bool) or not isinstance(item, (str, int)):
-        raise BadRequest(
+        raise RequestError(
             f"{where} is {type(item).__name__} {json.dumps(item)[:40]}; "
             "items must be product names (strings) or product ids (integers)"
         )
     if isinstance(item, str) and len(item) > limits.max_name_length:
-        raise BadRequest(
+        raise RequestError(
             f"{where} is a name of {len(item)} characters; the limit is {limits.max_name_length}",
             413,
         )
     if isinstance(item, int) and not 0 < item < 2**31:
-        raise BadRequest(f"{where} is id {item}; product ids are positive 32-bit integers")
+        raise RequestError(f"{where} is id {item}; product ids are positive 32-bit integers")
 
 
 def _context_value(order: dict, key: str, where: str):
@@ -135,7 +142,7 @@ def _context_value(order: dict, key: str, where: str):
         return None
     low, high = CONTEXT_RANGES[key]
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
-        raise BadRequest(f"{where}.{key} must be a number from {low} to {high}, got {value!r}")
+        raise RequestError(f"{where}.{key} must be a number from {low} to {high}, got {value!r}")
     return value
 
 
@@ -145,18 +152,18 @@ def _split_order(order, where: str, limits: RequestLimits) -> tuple[list, dict]:
     if isinstance(order, dict):
         extra = set(order) - {"products", *ORDER_CONTEXT}
         if extra or "products" not in order:
-            raise BadRequest(
+            raise RequestError(
                 f"{where} must have 'products' and only {', '.join(ORDER_CONTEXT)} besides; "
                 f"got keys {sorted(order)}"
             )
         context = {key: _context_value(order, key, where) for key in ORDER_CONTEXT}
         order = order["products"]
     if not isinstance(order, list):
-        raise BadRequest(
+        raise RequestError(
             f"{where} is {type(order).__name__}; each order must be a list of product names or ids"
         )
     if len(order) > limits.max_products_per_order:
-        raise BadRequest(
+        raise RequestError(
             f"{where} has {len(order)} products; the limit is {limits.max_products_per_order}", 413
         )
     for position, item in enumerate(order):
@@ -165,35 +172,41 @@ def _split_order(order, where: str, limits: RequestLimits) -> tuple[list, dict]:
 
 
 def _unwrap(payload, limits: RequestLimits) -> tuple[list, int, dict]:
-    """(orders, k, next-order context and user_id) of a decoded request body."""
+    """(orders, k, the rest: next-order context, user_id, history) of a decoded request body."""
     if isinstance(payload, list):
-        return payload, limits.default_k, {"user_id": None}
+        return payload, limits.default_k, {"user_id": None, "history": "auto"}
     if not isinstance(payload, dict):
-        raise BadRequest(
-            f"the body is a JSON {type(payload).__name__}; expected a list of orders "
-            'or an object {"orders": [...], "k": 10}'
+        raise RequestError(
+            f"the body is a JSON {type(payload).__name__}; expected a list of orders, "
+            'an object {"orders": [...], "k": 10} or {"user_id": 42}'
         )
-    extra = set(payload) - {"orders", "k", "next_order", "user_id"}
-    if extra or "orders" not in payload:
-        raise BadRequest(
-            f"the request object needs 'orders' and may have 'k', 'next_order' and 'user_id'; "
-            f"got keys {sorted(payload)}"
+    extra = set(payload) - {"orders", "k", "next_order", "user_id", "history"}
+    if extra or not {"orders", "user_id"} & set(payload):
+        raise RequestError(
+            "the request object needs 'orders' or 'user_id' (or both) and may have 'k', "
+            f"'next_order' and 'history'; got keys {sorted(payload)}"
         )
     user_id = payload.get("user_id")
     if user_id is not None and (
         isinstance(user_id, bool) or not isinstance(user_id, int) or not 0 < user_id < 2**31
     ):
-        raise BadRequest(f"user_id must be a positive 32-bit integer, got {user_id!r}")
+        raise RequestError(f"user_id must be a positive 32-bit integer, got {user_id!r}")
+    history = payload.get("history", "auto")
+    if history not in HISTORY_CHOICES:
+        raise RequestError(f"history must be one of {', '.join(HISTORY_CHOICES)}, got {history!r}")
     k = payload.get("k", limits.default_k)
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= limits.max_k:
-        raise BadRequest(f"k must be an integer from 1 to {limits.max_k}, got {k!r}")
+        raise RequestError(f"k must be an integer from 1 to {limits.max_k}, got {k!r}")
     following = payload.get("next_order") or {}
     if not isinstance(following, dict) or set(following) - set(ORDER_CONTEXT):
-        raise BadRequest(f"next_order must be an object with keys among {', '.join(ORDER_CONTEXT)}")
+        raise RequestError(
+            f"next_order must be an object with keys among {', '.join(ORDER_CONTEXT)}"
+        )
     following = {key: _context_value(following, key, "next_order") for key in ORDER_CONTEXT}
-    if not isinstance(payload["orders"], list):
-        raise BadRequest("'orders' must be a list of orders, oldest first")
-    return payload["orders"], k, {**following, "user_id": user_id}
+    orders = payload.get("orders", [])
+    if not isinstance(orders, list):
+        raise RequestError("'orders' must be a list of orders, oldest first")
+    return orders, k, {**following, "user_id": user_id, "history": history}
 
 
 def decode_body(body, size: int | None, limits: RequestLimits):
@@ -201,7 +214,7 @@ def decode_body(body, size: int | None, limits: RequestLimits):
     if isinstance(body, (bytes, bytearray, str)):
         size = len(body)
     if size is not None and size > limits.max_body_bytes:
-        raise BadRequest(
+        raise RequestError(
             f"the body is {size:,} bytes; the limit is {limits.max_body_bytes:,} (max_body_bytes)",
             413,
         )
@@ -210,38 +223,43 @@ def decode_body(body, size: int | None, limits: RequestLimits):
     try:
         return json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise BadRequest(f"the body is not valid JSON: {error}") from None
+        raise RequestError(f"the body is not valid JSON: {error}") from None
 
 
 def parse_request(payload, lookup: ProductLookup, limits: RequestLimits) -> ParsedRequest:
-    """A decoded request body as a `ParsedRequest`, or `BadRequest` naming what is wrong."""
-    orders, k, following = _unwrap(payload, limits)
+    """A decoded request body as a `ParsedRequest`, or `RequestError` naming what is wrong."""
+    orders, k, rest = _unwrap(payload, limits)
     if len(orders) > limits.max_orders:
-        raise BadRequest(f"{len(orders)} orders; the limit is {limits.max_orders}", 413)
+        raise RequestError(f"{len(orders)} orders; the limit is {limits.max_orders}", 413)
     split = [_split_order(order, f"orders[{i}]", limits) for i, order in enumerate(orders)]
     # Empty orders are skipped, like orders without lines in batch data.
     split = [(items, context) for items, context in split if items]
     ids, unknown = lookup.resolve([item for items, _ in split for item in items])
-    parsed = np.split(ids, np.cumsum([len(items) for items, _ in split])[:-1]) if split else []
     contexts = [context for _, context in split]
     gaps = [c.get("days_since_prior_order") for c in contexts]
     # A gap not given: none before the first order, `DEFAULT_GAP_DAYS` before the others.
     gaps = [
         (math.nan if i == 0 else DEFAULT_GAP_DAYS) if g is None else g for i, g in enumerate(gaps)
     ]
-    return ParsedRequest(
-        orders=parsed,
+    history = CustomerHistory(
+        order_lengths=np.array([len(items) for items, _ in split], np.int32),
+        product_ids=ids,
         order_dow=np.array([_or(c.get("order_dow"), -1) for c in contexts], np.int8),
         order_hour=np.array([_or(c.get("order_hour_of_day"), -1) for c in contexts], np.int8),
         days_since_prior=np.array(gaps, np.float32),
+        order_ids=np.full(len(split), -1, np.int32),
         next_context=(
-            _or(following.get("order_dow"), -1),
-            _or(following.get("order_hour_of_day"), -1),
-            _or(following.get("days_since_prior_order"), math.nan),
+            _or(rest.get("order_dow"), -1),
+            _or(rest.get("order_hour_of_day"), -1),
+            _or(rest.get("days_since_prior_order"), math.nan),
         ),
+    )
+    return ParsedRequest(
+        history=history,
         k=k,
         unknown=list(dict.fromkeys(unknown)),
-        user_id=following["user_id"],
+        user_id=rest["user_id"],
+        request_only=rest["history"] == "request",
     )
 
 
@@ -249,23 +267,107 @@ def _or(value, default):
     return default if value is None else value
 
 
-def requests_to_histories(requests: list[ParsedRequest]) -> Histories:
-    """One `Histories` with a user per request, orders oldest first. The user id is the
-    request's `user_id` (so a neighbour model excludes the same customer as in batch), else
-    -1 - position, which no stored customer has."""
-    orders = [order for request in requests for order in request.orders]
-    sizes = np.array([len(order) for order in orders], dtype=np.int64)
-    user_ids = [-1 - i if r.user_id is None else r.user_id for i, r in enumerate(requests)]
-    return Histories(
-        user_ids=np.array(user_ids, dtype=np.int32),
-        order_offsets=_offsets(np.array([len(r.orders) for r in requests], dtype=np.int64)),
-        order_ids=np.arange(len(orders), dtype=np.int32),
-        order_dow=np.concatenate([r.order_dow for r in requests]).astype(np.int8),
-        order_hour=np.concatenate([r.order_hour for r in requests]).astype(np.int8),
-        days_since_prior=np.concatenate([r.days_since_prior for r in requests]).astype(np.float32),
-        line_offsets=_offsets(sizes),
-        product_ids=np.concatenate(orders).astype(np.int32) if orders else np.zeros(0, np.int32),
-        next_dow=np.array([r.next_context[0] for r in requests], np.int8),
-        next_hour=np.array([r.next_context[1] for r in requests], np.int8),
-        next_days_since_prior=np.array([r.next_context[2] for r in requests], np.float32),
+def request_from_arrays(
+    product_ids: np.ndarray | None,
+    order_lengths: np.ndarray | None,
+    vocab: Vocabulary,
+    limits: RequestLimits,
+    k: int | None = None,
+    order_dow: np.ndarray | None = None,
+    order_hour: np.ndarray | None = None,
+    days_since_prior: np.ndarray | None = None,
+    next_context: np.ndarray | None = None,
+    user_id: int | None = None,
+) -> ParsedRequest:
+    """A `ParsedRequest` from arrays (Triton's tensors): every order's product ids concatenated,
+    oldest first, with the products per order; optional context per order and for the next
+    order (-1 / NaN unknown). The same limits and ranges as a JSON request, or `RequestError`."""
+    product_ids = _array(product_ids, np.int64)
+    lengths = _array(order_lengths, np.int64)
+    n = len(lengths)
+    k = limits.default_k if k is None else int(k)
+    if not 1 <= k <= limits.max_k:
+        raise RequestError(f"K must be from 1 to {limits.max_k}, got {k}")
+    if user_id is not None and not 0 < user_id < 2**31:
+        raise RequestError(f"USER_ID must be a positive 32-bit integer, got {user_id}")
+    if n > limits.max_orders:
+        raise RequestError(f"{n} orders; the limit is {limits.max_orders}", 413)
+    if n and int(lengths.max()) > limits.max_products_per_order:
+        raise RequestError(
+            f"an order of {int(lengths.max())} products; the limit is "
+            f"{limits.max_products_per_order}",
+            413,
+        )
+    if (lengths < 0).any() or lengths.sum() != len(product_ids):
+        raise RequestError(
+            f"order lengths sum to {int(lengths.sum())} but {len(product_ids)} product ids came"
+        )
+    if (product_ids <= 0).any():
+        raise RequestError(
+            f"product id {int(product_ids[product_ids <= 0][0])}; product ids are positive"
+        )
+    dow = _per_order(order_dow, n, "ORDER_DOW", -1, np.int64)
+    hour = _per_order(order_hour, n, "ORDER_HOUR", -1, np.int64)
+    gaps = _per_order(days_since_prior, n, "DAYS_SINCE_PRIOR", math.nan, np.float32)
+    gaps = np.where(np.isnan(gaps) & (np.arange(n) > 0), DEFAULT_GAP_DAYS, gaps)
+    following = (
+        np.array([-1, -1, math.nan]) if next_context is None else _array(next_context, np.float64)
     )
+    if len(following) != 3:
+        raise RequestError(f"NEXT_ORDER holds (dow, hour, days), got {len(following)} values")
+    for name, values in (("ORDER_DOW", dow), ("ORDER_HOUR", hour), ("DAYS_SINCE_PRIOR", gaps),
+                         ("NEXT_ORDER", following)):  # fmt: skip
+        _check_ranges(name, values)
+    nonempty = lengths > 0
+    known = vocab.index_of(product_ids) >= 0
+    history = CustomerHistory(
+        order_lengths=lengths[nonempty].astype(np.int32),
+        product_ids=product_ids.astype(np.int32),
+        order_dow=dow[nonempty].astype(np.int8),
+        order_hour=hour[nonempty].astype(np.int8),
+        days_since_prior=gaps[nonempty].astype(np.float32),
+        order_ids=np.full(int(nonempty.sum()), -1, np.int32),
+        next_context=(int(following[0]), int(following[1]), float(following[2])),
+    )
+    return ParsedRequest(
+        history=history,
+        k=k,
+        unknown=list(dict.fromkeys(product_ids[~known].astype(int).tolist())),
+        user_id=user_id,
+    )
+
+
+def _array(values, dtype) -> np.ndarray:
+    return np.zeros(0, dtype) if values is None else np.asarray(values, dtype).ravel()
+
+
+def _per_order(values, n: int, name: str, missing, dtype) -> np.ndarray:
+    if values is None:
+        return np.full(n, missing, dtype)
+    values = _array(values, dtype)
+    if len(values) != n:
+        raise RequestError(f"{name} has {len(values)} values for {n} orders")
+    return values
+
+
+# Each tensor's columns and the context they hold: (column in CONTEXT_RANGES, position).
+_TENSOR_CONTEXT = {
+    "ORDER_DOW": ["order_dow"],
+    "ORDER_HOUR": ["order_hour_of_day"],
+    "DAYS_SINCE_PRIOR": ["days_since_prior_order"],
+    "NEXT_ORDER": list(ORDER_CONTEXT),
+}
+
+
+def _check_ranges(name: str, values: np.ndarray) -> None:
+    """Context values within `CONTEXT_RANGES`, or unknown (-1 for day and hour, NaN for days)."""
+    keys = _TENSOR_CONTEXT[name]
+    columns = values.reshape(-1, len(keys)).T if len(keys) > 1 else [values]
+    for key, column in zip(keys, columns, strict=True):
+        low, high = CONTEXT_RANGES[key]
+        unknown = np.isnan(column) if key == "days_since_prior_order" else column == -1
+        bad = ~unknown & ((column < low) | (column > high))
+        if bad.any():
+            raise RequestError(
+                f"{name} {key} must be from {low} to {high} (or unknown), got {column[bad][0]!r}"
+            )

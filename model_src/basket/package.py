@@ -85,11 +85,6 @@ def package(
     mar = package_mar(model_dir, out_path, config)
     triton = None
     if triton_dir is not None:
-        config = config or ServingConfig()
-        triton_config = TritonConfig(
-            name=config.model_name, max_batch_size=config.batch_size,
-            max_queue_delay_us=config.max_batch_delay_ms * 1000, instances=config.workers,
-            limits=config.limits,
-        )  # fmt: skip
+        triton_config = TritonConfig.from_serving(config or ServingConfig())
         triton = export_triton_repository(model_dir, triton_dir, triton_config)
     return {"mar": mar, "triton": triton, "model": meta.get("name"), "version": meta.get("version")}

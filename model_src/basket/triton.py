@@ -17,7 +17,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from basket.serving_config import RequestLimits
+from basket.serving_config import RequestLimits, ServingConfig
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -28,8 +28,8 @@ dynamic_batching {{
   max_queue_delay_microseconds: {max_queue_delay_us}
 }}
 input [
-  {{ name: "PRODUCT_IDS" data_type: TYPE_INT32 dims: [ -1 ] allow_ragged_batch: true }},
-  {{ name: "ORDER_LENGTHS" data_type: TYPE_INT32 dims: [ -1 ] allow_ragged_batch: true }},
+  {{ name: "PRODUCT_IDS" data_type: TYPE_INT32 dims: [ -1 ] optional: true allow_ragged_batch: true }},
+  {{ name: "ORDER_LENGTHS" data_type: TYPE_INT32 dims: [ -1 ] optional: true allow_ragged_batch: true }},
   {{ name: "K" data_type: TYPE_INT32 dims: [ 1 ] optional: true }},
   {{ name: "ORDER_DOW" data_type: TYPE_INT32 dims: [ -1 ] optional: true allow_ragged_batch: true }},
   {{ name: "ORDER_HOUR" data_type: TYPE_INT32 dims: [ -1 ] optional: true allow_ragged_batch: true }},
@@ -41,7 +41,10 @@ output [
   {{ name: "TOP_PRODUCT_IDS" data_type: TYPE_INT32 dims: [ -1 ] }},
   {{ name: "TOP_SCORES" data_type: TYPE_FP32 dims: [ -1 ] }},
   {{ name: "BASKET_PRODUCT_IDS" data_type: TYPE_INT32 dims: [ -1 ] }},
-  {{ name: "UNKNOWN_PRODUCT_IDS" data_type: TYPE_INT32 dims: [ -1 ] }}
+  {{ name: "UNKNOWN_PRODUCT_IDS" data_type: TYPE_INT32 dims: [ -1 ] }},
+  {{ name: "HISTORY" data_type: TYPE_STRING dims: [ 1 ] }},
+  {{ name: "SNAPSHOT" data_type: TYPE_STRING dims: [ 1 ] }},
+  {{ name: "FALLBACK" data_type: TYPE_STRING dims: [ 1 ] }}
 ]
 instance_group [ {{ kind: KIND_CPU count: {instances} }} ]
 {parameters}
@@ -50,14 +53,23 @@ instance_group [ {{ kind: KIND_CPU count: {instances} }} ]
 
 @dataclass(frozen=True)
 class TritonConfig:
-    """The Triton model's name, batching, instances and request limits (`basket package`
-    fills them from the same settings as the .mar's model-config.yaml)."""
+    """The Triton model's name, batching, instances and request limits: the same settings as
+    the .mar's model-config.yaml (`from_serving`), with `ServingConfig`'s defaults."""
 
-    name: str = "basket"
-    max_batch_size: int = 8
-    max_queue_delay_us: int = 5000
-    instances: int = 2
+    name: str = ServingConfig.model_name
+    max_batch_size: int = ServingConfig.batch_size
+    max_queue_delay_us: int = ServingConfig.max_batch_delay_ms * 1000
+    instances: int = ServingConfig.workers
     limits: RequestLimits = field(default_factory=RequestLimits)
+
+    @classmethod
+    def from_serving(cls, config: ServingConfig) -> TritonConfig:
+        """The Triton settings of an archive's `ServingConfig`."""
+        return cls(
+            name=config.model_name, max_batch_size=config.batch_size,
+            max_queue_delay_us=config.max_batch_delay_ms * 1000, instances=config.workers,
+            limits=config.limits,
+        )  # fmt: skip
 
     def pbtxt(self) -> str:
         """config.pbtxt; the limits go in as `parameters`, which model.py reads."""

@@ -6,9 +6,10 @@ Runs in the Triton environment (scripts/triton_env.sh), where `tritonclient` is:
 
 reads a JSON list of requests in the object form of the TorchServe contract
 (`basket.online.history_request` writes them: orders of product ids with their
-context, `next_order`, `k`), sends them concurrently (so Triton batches them) and
-prints a JSON list of {"product_ids", "scores", "basket_product_ids",
-"unknown_product_ids"} or {"error": message}.
+context, `next_order`, `k`, `user_id`; `{"user_id": 42}` alone asks the server's
+history store), sends them concurrently (so Triton batches them) and prints a JSON
+list of {"product_ids", "scores", "basket_product_ids", "unknown_product_ids",
+"history", "snapshot", "fallback"} or {"error": message, "status": HTTP status}.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import numpy as np
 
 def request_tensors(request: dict) -> dict[str, np.ndarray]:
     """The model's input tensors (batch dimension 1) for one request object."""
-    orders = [o if isinstance(o, dict) else {"products": o} for o in request["orders"]]
+    orders = [o if isinstance(o, dict) else {"products": o} for o in request.get("orders", [])]
     products = [p for order in orders for p in order["products"]]
 
     def per_order(key: str, missing, dtype):
@@ -35,14 +36,22 @@ def request_tensors(request: dict) -> dict[str, np.ndarray]:
         if request.get("user_id") is None
         else {"USER_ID": np.array([[request["user_id"]]], np.int32)}
     )
+    # A request naming only its customer sends no order tensors (Triton takes no empty ones).
+    history = (
+        {
+            "PRODUCT_IDS": np.array([products], np.int32),
+            "ORDER_LENGTHS": np.array([[len(order["products"]) for order in orders]], np.int32),
+            "ORDER_DOW": per_order("order_dow", -1, np.int32),
+            "ORDER_HOUR": per_order("order_hour_of_day", -1, np.int32),
+            "DAYS_SINCE_PRIOR": per_order("days_since_prior_order", math.nan, np.float32),
+        }
+        if orders
+        else {}
+    )
     return {
         **customer,
-        "PRODUCT_IDS": np.array([products], np.int32),
-        "ORDER_LENGTHS": np.array([[len(order["products"]) for order in orders]], np.int32),
+        **history,
         "K": np.array([[request.get("k", 10)]], np.int32),
-        "ORDER_DOW": per_order("order_dow", -1, np.int32),
-        "ORDER_HOUR": per_order("order_hour_of_day", -1, np.int32),
-        "DAYS_SINCE_PRIOR": per_order("days_since_prior_order", math.nan, np.float32),
         "NEXT_ORDER": np.array(
             [
                 [
@@ -67,6 +76,7 @@ def infer(url: str, requests: list[dict], model: str = "basket") -> list[dict]:
     from tritonclient.utils import InferenceServerException
 
     client = httpclient.InferenceServerClient(url, concurrency=8)
+    outputs = [httpclient.InferRequestedOutput(name) for name in ANSWER]
     pending = []
     for request in requests:
         inputs = []
@@ -74,24 +84,33 @@ def infer(url: str, requests: list[dict], model: str = "basket") -> list[dict]:
             tensor = httpclient.InferInput(name, list(value.shape), _triton_type(value))
             tensor.set_data_from_numpy(value)
             inputs.append(tensor)
-        pending.append(client.async_infer(model, inputs))
+        pending.append(client.async_infer(model, inputs, outputs=outputs))
     answers = []
     for job in pending:
         try:
             result = job.get_result()
         except InferenceServerException as error:
-            answers.append({"error": error.message()})
+            answers.append({"error": error.message(), "status": int(error.status() or 0)})
             continue
-        answers.append(
-            {
-                "product_ids": result.as_numpy("TOP_PRODUCT_IDS")[0].tolist(),
-                "scores": result.as_numpy("TOP_SCORES")[0].tolist(),
-                "basket_product_ids": result.as_numpy("BASKET_PRODUCT_IDS")[0].tolist(),
-                "unknown_product_ids": result.as_numpy("UNKNOWN_PRODUCT_IDS")[0].tolist(),
-            }
-        )
+        answer = {key: result.as_numpy(name)[0].tolist() for name, key in ANSWER.items()}
+        for key in TEXT_ANSWER:
+            answer[key] = answer[key][0].decode() or None
+        answers.append(answer)
     client.close()
     return answers
+
+
+# Output tensor -> answer key; the text ones are decoded, "" meaning none.
+ANSWER = {
+    "TOP_PRODUCT_IDS": "product_ids",
+    "TOP_SCORES": "scores",
+    "BASKET_PRODUCT_IDS": "basket_product_ids",
+    "UNKNOWN_PRODUCT_IDS": "unknown_product_ids",
+    "HISTORY": "history",
+    "SNAPSHOT": "snapshot",
+    "FALLBACK": "fallback",
+}
+TEXT_ANSWER = ("history", "snapshot", "fallback")
 
 
 def _triton_type(value: np.ndarray) -> str:
