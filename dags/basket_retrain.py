@@ -1,5 +1,7 @@
 """Nightly retrain: validate → prepare → embed → train candidates (in parallel) → compare →
-package basket.mar → publish into the model store → register with TorchServe.
+package basket.mar → publish into the model store → register with TorchServe; and, beside
+the training, validate → load the history store (`basket_store_url`; by default the SQLite
+file histories.sqlite in the model store) that servers read for `{"user_id": …}` requests.
 
 Each task calls one stage function of `basket`; the tasks share nothing but paths
 (see `basket.orchestration` for how params, Variables and defaults resolve).
@@ -62,6 +64,22 @@ def basket_retrain():
         from basket.dag_steps import validate_or_fail
 
         return validate_or_fail(task_settings())
+
+    @task(retries=2, retry_delay=timedelta(minutes=1))
+    def load_store(validation: str) -> dict:
+        """Every customer's validated history (quarantined lines left out, as training and
+        scoring leave them out) as a new snapshot; servers switch to it at once."""
+        from pathlib import Path
+
+        from basket.dag_steps import store_url
+        from basket.store.fill import load_snapshot
+
+        settings = task_settings()
+        info = load_snapshot(
+            settings["data_dir"], store_url(settings), Path(validation) / "quarantine"
+        )
+        print(f"history store snapshot {info.version}: {info.users:,} customers")
+        return info.as_dict()
 
     @task
     def prepare() -> str:
@@ -142,7 +160,9 @@ def basket_retrain():
         return register_production(settings["model_store"], settings["management_url"], token)
 
     trained = [train_cnngru(), train_attentiongru(), train_xgboost(), train_references()]
-    validate() >> prepare() >> embed() >> trained
+    validated = validate()
+    load_store(validated)
+    validated >> prepare() >> embed() >> trained
     winner = compare()
     trained >> winner
     mar = package()

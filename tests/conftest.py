@@ -144,3 +144,36 @@ def journey_models(journey_dir, tmp_path_factory) -> dict:
 
     prepared = prepare(journey_dir, VocabConfig())
     return _small_vocabulary_models(prepared, 300, tmp_path_factory.mktemp("journey_models"))
+
+
+@pytest.fixture
+def redis_url():
+    """A key prefix of its own on the machine's Redis (127.0.0.1:6379), deleted afterwards.
+    Under CI an unreachable Redis fails the test instead of skipping it."""
+    import os
+    import uuid
+
+    import redis
+
+    client = redis.Redis(host="127.0.0.1", port=6379, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as error:
+        message = f"Redis is not reachable on 127.0.0.1:6379 ({error})"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    prefix = f"basket-test-{uuid.uuid4().hex[:12]}"
+    yield f"redis://127.0.0.1:6379/0?prefix={prefix}"
+    stale = list(client.scan_iter(match=f"{prefix}:*"))
+    if stale:
+        client.delete(*stale)
+    client.close()
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def store_url(request, tmp_path) -> str:
+    """An empty history store of each backend: a SQLite file, then a Redis prefix."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'histories.sqlite'}"
+    return request.getfixturevalue("redis_url")

@@ -6,6 +6,8 @@ import json
 import re
 import shutil
 import subprocess
+import threading
+import time
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 
@@ -18,8 +20,11 @@ from basket.batch import score_users
 from basket.cli import main
 from basket.data import build_histories, load_tables
 from basket.data.history import scoring_users
+from basket.data.synth import SynthConfig, write_synthetic
 from basket.package import package_mar
 from basket.serving_config import ServingConfig
+from basket.store.base import STORE_URL_ENV
+from basket.store.fill import load_snapshot
 from basket.testing.requests import history_request
 from basket.testing.torchserve_server import LocalTorchServe
 from basket.torchserve import http, register_model
@@ -177,28 +182,84 @@ def test_a_torch_winner_serves_through_the_same_handler(neural_model_dir, tmp_pa
 
 
 def test_online_equals_batch_through_torchserve_for_real_customers_and_a_small_vocabulary(
-    journey_models, journey_dir, tmp_path
+    journey_models, journey_dir, store_url, tmp_path
 ):
     """Real baskets (Complete Journey households) and every model kind, each knowing 300
-    products of a catalogue of about 92,000, served by one real TorchServe: each answer
-    equals the customer's `basket score` row."""
+    products of a catalogue of about 92,000, served by one real TorchServe with a history
+    store (SQLite, then Redis): a full-history request and `{"user_id": u}` alone each equal
+    the customer's `basket score` row."""
     store = tmp_path / "store"
     store.mkdir()
     for kind, model_dir in journey_models.items():
         package_mar(model_dir, store / f"{kind}.mar", ServingConfig(model_name=kind))
+    snapshot = load_snapshot(journey_dir, store_url).version
     histories = build_histories(load_tables(journey_dir))
     histories = histories.select_users(scoring_users(histories))
     users = np.linspace(0, histories.n_users - 1, 8).astype(int)
     models = ",".join(f"{kind}={kind}.mar" for kind in journey_models)
-    with LocalTorchServe(model_store=store, models=models) as server:
+    env = {STORE_URL_ENV: store_url}
+    with LocalTorchServe(model_store=store, models=models, env=env) as server:
         for kind, model_dir in journey_models.items():
             frame = pd.read_parquet(
                 score_users(model_dir, journey_dir, tmp_path / f"{kind}.parquet").out_path
             )
             for user in users:
-                body = json.dumps(history_request(histories, int(user))).encode()
-                status, answer = http("POST", f"{server.inference_url}/predictions/{kind}", body)
                 row = frame[frame["user_id"] == histories.user_ids[user]].sort_values("rank")
-                assert status == 200 and answer["unknown"], (kind, answer)
-                assert answer["product_ids"] == row["product_id"].tolist(), kind
-                np.testing.assert_allclose(answer["scores"], row["score"], atol=1e-6)
+                full = {**history_request(histories, int(user)), "history": "request"}
+                by_id = {"user_id": int(histories.user_ids[user])}
+                for body, source in ((full, "request"), (by_id, "store")):
+                    status, answer = http(
+                        "POST", f"{server.inference_url}/predictions/{kind}",
+                        json.dumps(body).encode(),
+                    )  # fmt: skip
+                    assert status == 200 and answer["history"] == source, (kind, answer)
+                    assert answer["snapshot"] == (snapshot if source == "store" else None)
+                    assert answer["product_ids"] == row["product_id"].tolist(), kind
+                    np.testing.assert_allclose(answer["scores"], row["score"], atol=1e-6)
+
+
+def test_requests_by_id_through_torchserve_while_the_store_is_missing_then_reloaded(
+    mar, xgb_run_dir, synth_dir, tmp_path
+):
+    """A store file that is not there yet: 503 naming it, the worker stays up and answers
+    full histories. Then loads of two data sets alternate while requests by id keep coming:
+    every answer is the batch row of the data set of the snapshot it names."""
+    other = write_synthetic(SynthConfig(users=300, seed=8), tmp_path / "other")
+    expected = {}
+    for data in (synth_dir, other):
+        frame = pd.read_parquet(
+            score_users(xgb_run_dir / "winner", data, tmp_path / f"{data.name}.parquet").out_path
+        )
+        expected[data] = {u: g.sort_values("rank")["product_id"].tolist()
+                          for u, g in frame.groupby("user_id")}  # fmt: skip
+    url = f"sqlite:///{tmp_path / 'later' / 'histories.sqlite'}"
+    users = sorted(set(expected[synth_dir]) & set(expected[other]))[::25]
+    with LocalTorchServe(model_store=mar.parent, env={STORE_URL_ENV: url}) as server:
+        status, error = predict(server, json.dumps({"user_id": users[0]}))
+        assert status == 503 and error["type"] == "ServiceUnavailable", error
+        assert "histories.sqlite" in error["message"] and "no such file" in error["message"]
+        assert predict(server, json.dumps(ISSUE_REQUEST))[0] == 200
+
+        data_of = {load_snapshot(synth_dir, url).version: synth_dir}
+        answers, stop = [], threading.Event()
+
+        def ask():
+            while not stop.is_set():
+                for user in users:
+                    answers.append((user, predict(server, json.dumps({"user_id": user}))))
+
+        with ThreadPoolExecutor(2) as pool:
+            asking = [pool.submit(ask) for _ in range(2)]
+            for data in (other, synth_dir, other):
+                time.sleep(0.5)
+                data_of[load_snapshot(data, url).version] = data
+            time.sleep(0.5)
+            stop.set()
+            for job in asking:
+                job.result()
+    seen = set()
+    for user, (status, answer) in answers:
+        assert status == 200, answer
+        seen.add(answer["snapshot"])
+        assert answer["product_ids"] == expected[data_of[answer["snapshot"]]][user]
+    assert len(answers) > 50 and len(seen) >= 3, (len(answers), seen)

@@ -17,6 +17,9 @@ from basket.cli import main
 from basket.data import build_histories, load_tables
 from basket.data.history import scoring_users
 from basket.serving_config import RequestLimits
+from basket.store.base import STORE_URL_ENV
+from basket.store.connect import open_store
+from basket.store.fill import load_snapshot
 from basket.testing.requests import history_request
 from basket.testing.triton_server import LocalTriton
 from basket.triton import TritonConfig, export_triton_repository
@@ -54,10 +57,10 @@ def exported(xgb_run_dir, tmp_path_factory) -> Path:
     return out / "repo"
 
 
-def ask(server: LocalTriton, venv: Path, requests: list[dict]) -> list[dict]:
+def ask(server: LocalTriton, venv: Path, requests: list[dict], model: str = "basket") -> list[dict]:
     """Answers from the server through tritonclient, run in the Triton environment."""
     out = subprocess.run(
-        [str(venv / "bin" / "python"), "-m", "basket.triton_client", server.url],
+        [str(venv / "bin" / "python"), "-m", "basket.triton_client", server.url, model],
         input=json.dumps(requests),
         capture_output=True,
         text=True,
@@ -104,3 +107,46 @@ def test_triton_answers_equal_batch_scoring_and_survive_bad_input(
         assert answer["product_ids"] == row["product_id"].tolist()
         np.testing.assert_allclose(answer["scores"], row["score"].to_numpy(), atol=1e-6)
     assert again[0] == answers[0]
+
+
+def test_triton_answers_ids_from_the_store_as_batch_scores_real_customers(
+    journey_models, journey_dir, store_url, triton_venv, tmp_path
+):
+    """Every model kind over Complete Journey households, one Triton with a history store
+    (SQLite, then Redis): `{"user_id": u}` alone and the full history both equal the
+    customer's `basket score` row; a store that is gone answers 503, the server stays up."""
+    repo = tmp_path / "repo"
+    for kind, model_dir in journey_models.items():
+        export_triton_repository(model_dir, repo, TritonConfig(name=kind))
+    snapshot = load_snapshot(journey_dir, store_url).version
+    histories = build_histories(load_tables(journey_dir))
+    histories = histories.select_users(scoring_users(histories))
+    users = np.linspace(0, histories.n_users - 1, 6).astype(int)
+    by_id = [{"user_id": int(histories.user_ids[u])} for u in users]
+    full = [history_request(histories, int(u)) for u in users]
+    with LocalTriton(repo, venv=triton_venv, env={STORE_URL_ENV: store_url}) as server:
+        answers = {kind: ask(server, triton_venv, by_id, kind) for kind in journey_models}
+        unknown = ask(server, triton_venv, [{"user_id": 987654}], "tifu_knn")[0]
+        forget_snapshot(store_url)
+        gone = ask(server, triton_venv, [by_id[0], {**full[0], "user_id": None}], "xgboost")
+    assert gone[0].get("status") == 503 and "holds no snapshot" in gone[0]["error"], gone
+    assert gone[1]["history"] == "request"  # a request that needs no store is still answered
+    for kind, model_dir in journey_models.items():
+        frame = pd.read_parquet(
+            score_users(model_dir, journey_dir, tmp_path / f"{kind}.parquet").out_path
+        )
+        for user, answer in zip(users, answers[kind], strict=True):
+            row = frame[frame["user_id"] == histories.user_ids[user]].sort_values("rank")
+            assert (answer["history"], answer["snapshot"]) == ("store", snapshot), answer
+            assert answer["product_ids"] == row["product_id"].tolist(), kind
+            np.testing.assert_allclose(answer["scores"], row["score"].to_numpy(), atol=1e-6)
+    assert unknown["fallback"] == "unknown customer" and unknown["history"] == "request"
+
+
+def forget_snapshot(url: str) -> None:
+    """Remove the pointer to the current snapshot, as if nothing had been loaded."""
+    store = open_store(url, writable=True)
+    if url.startswith("sqlite:///"):
+        store._run(lambda db: db.execute("DELETE FROM current_snapshot"))
+    else:
+        store.client.delete(f"{store.prefix}:current")

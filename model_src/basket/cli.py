@@ -6,12 +6,14 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from pathlib import Path
 
 from basket.config import CANDIDATE_NAMES, DEVICES
 from basket.data.load import DataFileError
 from basket.serving_config import ServingConfig
+from basket.store.base import STORE_URL_ENV
 
 
 def _add_import_commands(commands) -> None:
@@ -44,6 +46,36 @@ def _add_import_commands(commands) -> None:
         "--no-holdout", action="store_true", help="keep every basket `prior` (no train order)"
     )
     journey.set_defaults(run="data:completejourney")
+
+
+def _add_store_commands(commands) -> None:
+    store = commands.add_parser(
+        "store", help="the history store servers read when a request names only its customer"
+    ).add_subparsers(dest="action", required=True)
+    url_help = (
+        f"sqlite:///PATH (a file), a plain path, or redis://[:PASSWORD@]HOST[:PORT][/DB]"
+        f"[?prefix=NAME]; default ${STORE_URL_ENV}"
+    )
+    load = store.add_parser("load", help="every customer's history of a folder, as a new snapshot")
+    load.add_argument("data_dir", type=Path, help="a validated Instacart-layout folder")
+    load.add_argument(
+        "--quarantine", type=Path, default=None,
+        help="leave out the lines `basket validate --report DIR` quarantined (DIR/quarantine)",
+    )  # fmt: skip
+    load.set_defaults(run="store:load")
+    append = store.add_parser(
+        "append", help="orders placed since the snapshot (Instacart layout), idempotent by order id"
+    )
+    append.add_argument("data_dir", type=Path, help="a folder with orders and their lines")
+    append.set_defaults(run="store:append")
+    info = store.add_parser("info", help="the current snapshot (and one customer's orders)")
+    info.add_argument("--user", type=int, default=None, help="also show this customer")
+    info.set_defaults(run="store:info")
+    for parser in (load, append, info):
+        parser.add_argument(
+            "--store", default=os.environ.get(STORE_URL_ENV), required=not os.environ.get(
+                STORE_URL_ENV), help=url_help,
+        )  # fmt: skip
 
 
 def _serving() -> ServingConfig:
@@ -169,6 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     pack.set_defaults(run="serving:package")
 
     _add_import_commands(commands)
+    _add_store_commands(commands)
 
     score = commands.add_parser(
         "score", help="batch recommendations to parquet (same path as online answers)"

@@ -8,6 +8,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from basket.config import RunConfig, load_config
 from basket.retrain import ValidationFailed, validate_stage
+from basket.store.connect import default_store_url
 
 
 def run_config(settings: dict) -> RunConfig:
@@ -23,3 +24,9 @@ def validate_or_fail(settings: dict) -> str:
     except ValidationFailed as failed:
         print(failed.report.summary())
         raise AirflowFailException(f"{settings['data_dir']} failed validation") from None
+
+
+def store_url(settings: dict) -> str:
+    """The history store of a DAG run: `store_url` when set, else the SQLite file beside the
+    model store's archives (what a server on that model store is pointed at)."""
+    return settings["store_url"] or default_store_url(settings["model_store"])

@@ -43,6 +43,9 @@ DEFAULTS = {
     "config": "",
     # A TorchServe management API to load each promoted model into; empty: none.
     "management_url": "",
+    # The history store the retrain DAG loads (sqlite:///PATH or redis://…); empty: the SQLite
+    # file histories.sqlite in model_store.
+    "store_url": "",
     "k": "10",
     "users_per_shard": "50000",
 }

@@ -27,9 +27,9 @@ from basket.data.history import Histories, Targets, holdout_last
 from basket.data.vocab import Vocabulary
 from basket.device import module_device
 from basket.metrics import ranking_metrics
-from basket.models.base import top_k
 from basket.models.encoding import Encoded, concat, encode
 from basket.models.modules import NextBasketNet, PredictorConfig
+from basket.models.ranking import top_k
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 Runs in the Triton environment (scripts/triton_env.sh), where `tritonclient` is:
 
-    PYTHONPATH=model_src .venv-triton/bin/python -m basket.triton_client 127.0.0.1:8000 < requests.json
+    PYTHONPATH=model_src .venv-triton/bin/python -m basket.triton_client 127.0.0.1:8000 [MODEL] < requests.json
 
 reads a JSON list of requests in the object form of the TorchServe contract
 (`basket.online.history_request` writes them: orders of product ids with their
@@ -118,4 +118,5 @@ def _triton_type(value: np.ndarray) -> str:
 
 
 if __name__ == "__main__":
-    print(json.dumps(infer(sys.argv[1], json.load(sys.stdin))))
+    # python -m basket.triton_client URL [MODEL] < requests.json
+    print(json.dumps(infer(sys.argv[1], json.load(sys.stdin), *sys.argv[2:3])))

@@ -17,7 +17,11 @@ def test_dagbag_imports_with_the_expected_task_graphs(dagbag):
     assert set(dagbag.dags) >= {"basket_retrain", "basket_batch_score"}
     retrain = {t.task_id: t.downstream_task_ids for t in dagbag.dags["basket_retrain"].tasks}
     trainers = {"train_cnngru", "train_attentiongru", "train_xgboost", "train_references"}
-    assert retrain["validate"] == {"prepare"} and retrain["prepare"] == {"embed"}
+    assert retrain["validate"] == {"prepare", "load_store"} and retrain["prepare"] == {"embed"}
+    assert (
+        retrain["load_store"] == set()
+        and dagbag.dags["basket_retrain"].get_task("load_store").retries == 2
+    )
     assert retrain["embed"] == trainers
     assert all(retrain[name] == {"compare"} for name in trainers)
     assert retrain["compare"] == {"package"} and retrain["package"] == {"publish"}

@@ -147,7 +147,7 @@ def test_the_scheduled_retrain_runs_every_task_and_trains_in_parallel(local_run)
     assert run["run_type"] == "scheduled" and run["state"] == "success"
     assert run["run_id"].startswith("scheduled__")
     assert {key[0]: ti["state"] for key, ti in tasks.items()} == {
-        **dict.fromkeys(["validate", "prepare", "embed", *TRAINERS], "success"),
+        **dict.fromkeys(["validate", "load_store", "prepare", "embed", *TRAINERS], "success"),
         **dict.fromkeys(["compare", "package", "publish"], "success"),
         "register": "skipped",  # no basket_management_url: no TorchServe to update
     }

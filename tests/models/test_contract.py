@@ -8,7 +8,8 @@ import pytest
 
 from basket.candidates import CANDIDATES, refit_set, tune, tuning_set
 from basket.config import CANDIDATE_NAMES, load_config
-from basket.models.base import Recommender, top_k
+from basket.models.base import Recommender
+from basket.models.ranking import top_k
 from basket.models.registry import MODEL_KINDS, load_model
 
 TINY = load_config(

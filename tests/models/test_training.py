@@ -13,9 +13,9 @@ from basket.candidates import refit_set, tune_neural, tuning_set
 from basket.config import RunConfig, TrainConfig
 from basket.data.user_products import N_FEATURES
 from basket.metrics import ranking_metrics
-from basket.models.base import top_k
 from basket.models.modules import CNNGRU, PredictorConfig
 from basket.models.neural import NeuralRecommender
+from basket.models.ranking import top_k
 from basket.train import fit_net, predict, train_one_epoch, training_examples
 
 SMALL = PredictorConfig(order_hidden=32, embed_dim=16)

@@ -28,6 +28,7 @@ import pandas as pd
 from basket.data.history import Histories, Targets, sample_positions
 from basket.data.vocab import Vocabulary
 from basket.models.decoding import expected_f1_baskets, threshold_baskets
+from basket.models.ranking import top_k
 
 CHUNK_USERS = 2048
 
@@ -145,15 +146,6 @@ class Recommender(Protocol):
     def to(self, device: str) -> Self:
         """Score on `device` ("auto", "cpu", "cuda") where the model can; returns the model."""
         ...
-
-
-def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """(indices, values) of the k best columns per row, best first (ties: lower index first)."""
-    k = min(k, scores.shape[1])
-    part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-    part_scores = np.take_along_axis(scores, part, axis=1)
-    order = np.lexsort((part, -part_scores), axis=1)
-    return np.take_along_axis(part, order, axis=1), np.take_along_axis(part_scores, order, axis=1)
 
 
 def decode_baskets(model: Recommender, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from basket.models.ranking import top_k
+
 MAX_CANDIDATES = 40  # products beyond the 40 most probable barely move E[F1]
 
 
@@ -50,10 +52,8 @@ def expected_f1_baskets(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(rows, columns) of the chosen basket entries of a (U, V) probability matrix."""
     n = min(max_candidates, scores.shape[1])
-    top = np.argpartition(-scores, n - 1, axis=1)[:, :n]
-    order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1, kind="stable")
-    top = np.take_along_axis(top, order, axis=1)
-    sizes, _ = expected_f1_sizes(np.take_along_axis(scores, top, axis=1))
+    top, top_scores = top_k(scores, n)
+    sizes, _ = expected_f1_sizes(top_scores)
     keep = np.arange(n)[None, :] < sizes[:, None]
     rows = np.repeat(np.arange(scores.shape[0]), sizes)
     return rows, top[keep]

@@ -47,6 +47,8 @@ class LocalTorchServe(LocalServer):
     start_timeout_s: float = 180.0
     # TorchServe's default, and what production should run: keys in WORKDIR/key_file.json.
     token_auth: bool = False
+    # Extra environment for the server and its workers (e.g. BASKET_STORE_URL).
+    env: dict | None = None
 
     name = "torchserve"
 
@@ -84,6 +86,7 @@ class LocalTorchServe(LocalServer):
         path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
         return {
             **os.environ,
+            **(self.env or {}),
             "PATH": path,
             "TMPDIR": str(self.workdir / "tmp"),
             # TEMP becomes the frontend's java.io.tmpdir, where the worker sockets live

@@ -38,6 +38,8 @@ class LocalTriton(LocalServer):
     repository: Path
     venv: Path = REPO_ROOT / ".venv-triton"
     start_timeout_s: float = 180.0
+    # Extra environment for the server and its Python backend stubs (e.g. BASKET_STORE_URL).
+    env: dict | None = None
 
     name = "tritonserver"
 
@@ -56,6 +58,7 @@ class LocalTriton(LocalServer):
         server = paths["server"]
         env = {
             **os.environ,
+            **(self.env or {}),
             # The backend stub embeds libpython: it needs the interpreter's own libdir (a pyenv
             # Python otherwise picks up the system's) and the environment's site-packages.
             "LD_LIBRARY_PATH": os.pathsep.join(
