@@ -32,12 +32,16 @@ RUN bash scripts/container_config.sh config.properties > config.container.proper
     && mkdir -p model_store serve \
     && chown -R basket:basket model_store serve
 
+# Requests by customer id read the history store the nightly DAG loads into the volume
+# (histories.sqlite); point BASKET_STORE_URL at Redis (redis://:PASSWORD@HOST:6379/0) to share
+# one store between replicas. Credentials come from here, never from basket.mar.
 ENV PATH=/app/.venv/bin:$PATH \
-    TS_CONFIG_FILE=/app/config.container.properties
+    TS_CONFIG_FILE=/app/config.container.properties \
+    BASKET_STORE_URL=sqlite:////app/model_store/histories.sqlite
 USER 1000:1000
 # TorchServe writes key_file.json (the API keys) and logs/ in its working directory.
 WORKDIR /app/serve
-# The nightly DAG publishes basket.mar (and its versions) into this volume.
+# The nightly DAG publishes basket.mar (and its versions) and the history store into this volume.
 VOLUME ["/app/model_store"]
 EXPOSE 8080 8082
 HEALTHCHECK --interval=30s --timeout=5s --start-period=120s --retries=3 \

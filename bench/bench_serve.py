@@ -9,10 +9,14 @@ from a Lua script. Measured in the same run:
 - baseline: `OnlineScorer.answer_batch` in this process, one request at a time
   (latency) and in batches of the archive's batch size (throughput), JSON
   encoding included, no HTTP;
-- TorchServe: p50/p99 latency at concurrency 1, throughput at concurrency 16.
+- TorchServe: p50/p99 latency at concurrency 1, throughput at concurrency 16, for the
+  full-history requests and for `{"user_id": u}` alone (the same customers) with the
+  history store on SQLite and on Redis (127.0.0.1:6379, a prefix of its own, removed
+  after), each server started with its store;
+- the store read itself (one customer, in process) on both backends.
 
-Prints the figures, their ratios to the baseline, and the machine.
-Usage: python bench/bench_serve.py [--run RUN] [--candidate cnngru] [--seconds 20]
+Prints the figures, their ratios to the baseline and to the full-history request, and
+the machine. Usage: python bench/bench_serve.py [--run RUN] [--candidate cnngru] [--seconds 20]
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +41,9 @@ from basket.data.history import scoring_users
 from basket.online import OnlineScorer
 from basket.package import package_mar
 from basket.serving_config import ServingConfig
+from basket.store.base import STORE_URL_ENV
+from basket.store.connect import open_store
+from basket.store.fill import load_snapshot
 from basket.testing.requests import history_request
 from basket.testing.torchserve_server import LocalTorchServe
 
@@ -43,6 +51,8 @@ REPO = Path(__file__).resolve().parents[1]
 N_REQUESTS = 500
 # Issue 13's targets: p99 at concurrency 1, requests per second at concurrency 16.
 TARGET_P99_MS, TARGET_RPS = 15, 1000
+# Issue 20's: a store read's p99 on Redis; an id request no slower than a full history.
+TARGET_STORE_READ_P99_MS = 1.0
 
 
 def ensure_run(run_dir: Path, data_dir: Path) -> None:
@@ -61,12 +71,38 @@ def latest_run(runs_dir: Path) -> Path | None:
     return max(runs, key=lambda p: p.stat().st_mtime) if runs else None
 
 
-def request_bodies(data_dir: Path, n: int) -> list[str]:
-    """JSON bodies of `n` customers' real histories (with order context), spread over the data."""
+def request_bodies(data_dir: Path, n: int) -> tuple[list[str], list[str]]:
+    """JSON bodies of `n` customers' real histories (with order context), spread over the data,
+    and the same customers' `{"user_id": u}` bodies."""
     histories = build_histories(load_tables(data_dir))
     histories = histories.select_users(scoring_users(histories))
     users = np.linspace(0, histories.n_users - 1, min(n, histories.n_users)).astype(int)
-    return [json.dumps(history_request(histories, int(u))) for u in users]
+    full = [json.dumps({**history_request(histories, int(u)), "history": "request"})
+            for u in users]  # fmt: skip
+    return full, [json.dumps({"user_id": int(histories.user_ids[u])}) for u in users]
+
+
+def store_read_ms(url: str, user_ids: list[int], rounds: int = 3) -> dict:
+    """p50/p99 (ms) of reading one customer's record, in process."""
+    store = open_store(url)
+    latencies = []
+    for _ in range(rounds):
+        for user in user_ids:
+            started = time.perf_counter()
+            store.read([user])
+            latencies.append(time.perf_counter() - started)
+    store.close()
+    return {
+        q: 1000 * float(np.percentile(latencies, n)) for q, n in (("p50_ms", 50), ("p99_ms", 99))
+    }
+
+
+def served(model_store: Path, script: Path, seconds: int, env: dict | None = None) -> tuple:
+    """(c=1, c=16) wrk figures of a TorchServe on `model_store` started with `env`."""
+    with LocalTorchServe(model_store=model_store, env=env) as server:
+        url = f"{server.inference_url}/predictions/basket"
+        run_wrk(url, script, 4, 3)  # warm-up
+        return run_wrk(url, script, 1, seconds), run_wrk(url, script, 16, seconds)
 
 
 def in_process(scorer: OnlineScorer, bodies: list[str], batch: int) -> dict:
@@ -88,10 +124,10 @@ def in_process(scorer: OnlineScorer, bodies: list[str], batch: int) -> dict:
     }
 
 
-def lua_script(bodies: list[str], folder: Path) -> Path:
+def lua_script(bodies: list[str], folder: Path, name: str = "post") -> Path:
     """A wrk script that POSTs the bodies in turn."""
     entries = ",\n".join(f"[==[{body}]==]" for body in bodies)
-    script = folder / "post.lua"
+    script = folder / f"{name}.lua"
     script.write_text(
         f"bodies = {{\n{entries}\n}}\n"
         "counter = 0\n"
@@ -151,12 +187,14 @@ def main() -> None:
         workers=args.workers, batch_size=args.batch_size, max_batch_delay_ms=args.max_batch_delay
     )
     model_dir = args.run / "models" / args.candidate if args.candidate else args.run / "winner"
-    bodies = request_bodies(data_dir, N_REQUESTS)
+    bodies, id_bodies = request_bodies(data_dir, N_REQUESTS)
+    user_ids = [json.loads(body)["user_id"] for body in id_bodies]
     scorer = OnlineScorer.from_model_dir(model_dir)
     print(f"machine: {describe_machine()}")
     print(
         f"model: {scorer.model.kind} {scorer.version}, {len(scorer.model.vocab):,} products; "
-        f"{len(bodies)} real histories, mean {np.mean([len(b) for b in bodies]) / 1e3:.1f} kB per request"
+        f"{len(bodies)} real histories, mean {np.mean([len(b) for b in bodies]) / 1e3:.1f} kB "
+        f"per request; by id {np.mean([len(b) for b in id_bodies]):.0f} bytes"
     )
     print(
         f"TorchServe: {config.workers} workers, batch {config.batch_size}, "
@@ -164,32 +202,61 @@ def main() -> None:
     )
     base = in_process(scorer, bodies, config.batch_size)
     del scorer
+    redis_url = f"redis://127.0.0.1:6379/0?prefix=basket-bench-{uuid.uuid4().hex[:8]}"
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
+        stores = {"SQLite": f"sqlite:///{folder / 'histories.sqlite'}", "Redis": redis_url}
+        for url in stores.values():
+            load_snapshot(data_dir, url)
+        reads = {name: store_read_ms(url, user_ids) for name, url in stores.items()}
         package_mar(model_dir, folder / "store" / "basket.mar", config=config)
         script = lua_script(bodies, folder)
-        with LocalTorchServe(model_store=folder / "store") as server:
-            url = f"{server.inference_url}/predictions/basket"
-            run_wrk(url, script, 4, 3)  # warm-up
-            one = run_wrk(url, script, 1, args.seconds)
-            many = run_wrk(url, script, 16, args.seconds)
+        by_id = lua_script(id_bodies, folder, "by_id")
+        rows = {"full history": served(folder / "store", script, args.seconds)}
+        for name, url in stores.items():
+            rows[f"user_id, {name}"] = served(
+                folder / "store", by_id, args.seconds, {STORE_URL_ENV: url}
+            )
+        forget = open_store(redis_url, writable=True)
+        forget.client.delete(*forget.client.scan_iter(match=f"{forget.prefix}:*"))
+    report(base, rows, reads, config)
+
+
+def report(base: dict, rows: dict, reads: dict, config: ServingConfig) -> None:
+    """Print the figures, the targets with met / NOT met and the ratios."""
+    met = lambda ok: "met" if ok else "NOT met"  # noqa: E731
     print(
         f"in-process (baseline): p50 {base['p50_ms']:.2f} ms, p99 {base['p99_ms']:.2f} ms one "
         f"at a time; {base['rps']:.0f} requests/s in batches of {config.batch_size}"
     )
-    met = lambda ok: "met" if ok else "NOT met"  # noqa: E731
-    print(
-        f"TorchServe c=1:  p50 {one['p50_ms']:.2f} ms, p99 {one['p99_ms']:.2f} ms "
-        f"(target p99 <= {TARGET_P99_MS} ms: {met(one['p99_ms'] <= TARGET_P99_MS)}), "
-        f"{one['rps']:.0f} requests/s, non-2xx {one['non_2xx']}; "
-        f"p50 ratio to in-process {one['p50_ms'] / base['p50_ms']:.2f}x"
-    )
-    print(
-        f"TorchServe c=16: {many['rps']:.0f} requests/s (target >= {TARGET_RPS:,}: "
-        f"{met(many['rps'] >= TARGET_RPS)}), p50 {many['p50_ms']:.2f} ms, p99 "
-        f"{many['p99_ms']:.2f} ms, non-2xx {many['non_2xx']}; "
-        f"throughput ratio to in-process batches {many['rps'] / base['rps']:.2f}x"
-    )
+    for name, read in reads.items():
+        target = (f" (target <= {TARGET_STORE_READ_P99_MS} ms: "
+                  f"{met(read['p99_ms'] <= TARGET_STORE_READ_P99_MS)})" if name == "Redis" else "")  # fmt: skip
+        print(
+            f"store read, {name}: p50 {read['p50_ms']:.3f} ms, p99 {read['p99_ms']:.3f} ms{target}"
+        )
+    full_one, full_many = rows["full history"]
+    for name, (one, many) in rows.items():
+        print(
+            f"TorchServe {name}: c=1 p50 {one['p50_ms']:.2f} ms, p99 {one['p99_ms']:.2f} ms "
+            f"(target p99 <= {TARGET_P99_MS} ms: {met(one['p99_ms'] <= TARGET_P99_MS)}); "
+            f"c=16 {many['rps']:.0f} requests/s (target >= {TARGET_RPS:,}: "
+            f"{met(many['rps'] >= TARGET_RPS)}), p99 {many['p99_ms']:.2f} ms; "
+            f"non-2xx {one['non_2xx'] + many['non_2xx']}"
+        )
+        if name == "full history":
+            print(
+                f"  ratios to in-process: c=1 p50 {one['p50_ms'] / base['p50_ms']:.2f}x, "
+                f"c=16 throughput {many['rps'] / base['rps']:.2f}x"
+            )
+        else:
+            print(
+                f"  ratios to the full-history request: c=1 p50 "
+                f"{one['p50_ms'] / full_one['p50_ms']:.2f}x, p99 "
+                f"{one['p99_ms'] / full_one['p99_ms']:.2f}x, c=16 throughput "
+                f"{many['rps'] / full_many['rps']:.2f}x (target: no slower: "
+                f"{met(one['p50_ms'] <= full_one['p50_ms'] and many['rps'] >= full_many['rps'])})"
+            )
 
 
 if __name__ == "__main__":

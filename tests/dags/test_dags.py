@@ -9,7 +9,9 @@ import pandas as pd
 import pendulum
 import pytest
 
-from basket.batch import score_users
+from basket.batch import opened_model_dir, score_users
+from basket.online import OnlineScorer
+from basket.store.connect import default_store_url, open_store
 
 
 def test_dagbag_imports_with_the_expected_task_graphs(dagbag):
@@ -94,6 +96,29 @@ def test_retrain_dag_publishes_the_winner_as_basket_mar(published, workspace):
 
 
 @pytest.mark.slow
+def test_retrain_dag_loads_the_store_that_answers_ids_as_batch_scores_them(
+    published, workspace, tmp_path
+):
+    """The store the nightly run loaded (default: histories.sqlite in the model store) holds
+    every customer, and the published model answers `{"user_id": u}` from it with the row
+    `basket score` writes for u."""
+    url = default_store_url(workspace / "model_store")
+    info = open_store(url).info()
+    assert info.users == 300 and info.source == str((workspace / "data").resolve())
+    mar = workspace / "model_store" / "basket.mar"
+    frame = pd.read_parquet(score_users(mar, workspace / "data", tmp_path / "r.parquet").out_path)
+    users = sorted(frame["user_id"].unique())[::40]
+    with opened_model_dir(mar) as model_dir:
+        scorer = OnlineScorer.from_model_dir(model_dir, store=open_store(url))
+    for user, (status, answer) in zip(
+        users, scorer.answer_batch([{"user_id": int(u)} for u in users]), strict=True
+    ):
+        row = frame[frame["user_id"] == user].sort_values("rank")
+        assert status == 200 and answer["snapshot"] == info.version
+        assert answer["product_ids"] == row["product_id"].tolist()
+
+
+@pytest.mark.slow
 def test_batch_score_dag_shards_and_merges_atomically_and_reruns_identically(
     published, dagbag, workspace, tmp_path
 ):
@@ -121,6 +146,7 @@ def test_batch_score_dag_shards_and_merges_atomically_and_reruns_identically(
 def test_corrupted_data_fails_at_validation_and_production_stays(published, dagbag, workspace):
     store = workspace / "model_store"
     before = (store / "basket.mar").read_bytes(), (store / "production.json").read_bytes()
+    snapshot = open_store(default_store_url(store)).info()
     bad = workspace / "bad_data"
     shutil.copytree(workspace / "data", bad)
     orders = pd.read_csv(bad / "orders.csv")
@@ -131,8 +157,12 @@ def test_corrupted_data_fails_at_validation_and_production_stays(published, dagb
     got = states(run)
     assert str(run.state) == "failed"
     assert got[("validate", -1)] == "failed"
-    assert all(got[(task, -1)] == "upstream_failed" for task in ("prepare", "package", "publish"))
+    assert all(
+        got[(task, -1)] == "upstream_failed"
+        for task in ("prepare", "package", "publish", "load_store")
+    )
     assert ((store / "basket.mar").read_bytes(), (store / "production.json").read_bytes()) == before
+    assert open_store(default_store_url(store)).info() == snapshot
 
 
 @pytest.mark.slow
