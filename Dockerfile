@@ -1,8 +1,12 @@
-# basket: TorchServe serving the published basket.mar.
+# basket: TorchServe serving the published basket.mar (and, with another command, Airflow).
 #   docker build -t basket .
 #   docker run --rm -p 8080:8080 -p 8082:8082 -v "$PWD/model_store:/app/model_store" basket
 #   docker exec <container> cat /app/serve/key_file.json    # the inference key for clients
-FROM python:3.11-slim-bookworm
+# Where no image registry or PyTorch index is reachable (scripts/container_build.sh does this):
+#   --build-arg BASE=localhost/bookworm-py (scripts/container_base.sh) --build-arg TORCH_INDEX_URL=
+#   --build-arg PIP_FIND_LINKS=/wheels with the folder holding torch's CPU wheel mounted there.
+ARG BASE=python:3.11-slim-bookworm
+FROM ${BASE}
 
 # Java 17 runs TorchServe's frontend; curl serves the HEALTHCHECK.
 RUN apt-get update \
@@ -16,9 +20,14 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY scripts/install.sh scripts/
 COPY model_src/ model_src/
-ENV TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu \
-    PIP_NO_CACHE_DIR=1
-RUN bash scripts/install.sh /app/.venv
+# torch's CPU build comes from PyTorch's CPU index, or from PIP_FIND_LINKS when that is empty.
+ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+ARG PIP_FIND_LINKS=""
+# A CA bundle for pip behind a TLS-inspecting proxy (a mounted file), if any.
+ARG PIP_CERT=""
+# The celery extra: the same image runs Airflow's Celery deployment (README, compose file).
+RUN PIP_NO_CACHE_DIR=1 PIP_CERT=${PIP_CERT:-/etc/ssl/certs/ca-certificates.crt} \
+    bash scripts/install.sh /app/.venv celery
 
 COPY handlers/ handlers/
 COPY dags/ dags/

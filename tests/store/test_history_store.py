@@ -3,9 +3,12 @@ snapshot switches that readers never see half of, dead loads, appends, a store t
 
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -231,3 +234,35 @@ def test_cli_load_append_and_info(synth_dir, tmp_path, capsys):
     assert '"users": 300' in shown and '"user_id": 1' in shown
     assert main(["store", "info", "--store", f"sqlite:///{tmp_path / 'none.sqlite'}"]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_a_server_that_may_only_read_the_store_reads_it(synth_dir):
+    """The image's server (uid 1000) reads a store the DAG wrote as another user into a folder
+    it may not write to. A WAL-mode SQLite file refused that ("attempt to write a readonly
+    database": WAL readers write a shared-memory file beside it)."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root, to read as another user")
+    folder = Path(tempfile.mkdtemp(prefix="basket-readonly-"))
+    try:
+        folder.chmod(0o755)
+        url = f"sqlite:///{folder / 'histories.sqlite'}"
+        version = load_snapshot(synth_dir, url).version
+        (folder / "histories.sqlite").chmod(0o644)
+        read, write = os.pipe()
+        child = os.fork()
+        if child == 0:  # the reader, as nobody
+            os.close(read)
+            try:
+                os.setgid(65534)
+                os.setuid(65534)
+                os.write(write, open_store(url).read([1]).snapshot.encode())
+            except BaseException as error:
+                os.write(write, f"error: {error}".encode())
+            finally:
+                os._exit(0)
+        os.close(write)
+        os.waitpid(child, 0)
+        with os.fdopen(read) as pipe:
+            assert pipe.read() == version
+    finally:
+        shutil.rmtree(folder)

@@ -3,9 +3,15 @@
 Each snapshot is a table of (user_id, record); `snapshots` lists the finished ones and
 `current_snapshot` names the one served. A load fills a new table, then moves the pointer
 in one transaction and drops the other tables (a half-written one left by a load that
-died included). The file is in WAL mode, so readers never wait for a load, and a read is
-one transaction: the pointer and the records come from the same state of the file.
-Servers open it read-only: a server never creates or changes the file.
+died included). A read is one transaction: the pointer and the records come from the same
+state of the file.
+
+Servers open it read-only and never create or change it, and they need only read access
+to it: the file keeps SQLite's rollback journal, not WAL, whose readers must be able to
+write a shared-memory file beside it (a server running as another user than the loader,
+as the image's does on the model store volume, could not read a WAL store: "attempt to
+write a readonly database"). A load writes in transactions of `WRITE_CHUNK` customers, so
+a reader waits a few milliseconds for a commit at most, within the read timeout.
 """
 
 from __future__ import annotations
@@ -28,6 +34,8 @@ CREATE TABLE IF NOT EXISTS current_snapshot (
 """
 # SQLite's default limit on bound parameters is 32,766; stay well below it.
 IN_CHUNK = 900
+# Customers per write transaction of a load (a few MB): short commits, so readers barely wait.
+WRITE_CHUNK = 2000
 
 
 class SQLiteStore:
@@ -56,7 +64,7 @@ class SQLiteStore:
                 check_same_thread=False,
             )  # fmt: skip
             if self.writable:
-                connection.execute("PRAGMA journal_mode=WAL")
+                connection.execute("PRAGMA journal_mode=DELETE")
                 connection.executescript(SCHEMA)
             self._connection = connection
         return self._connection
@@ -115,7 +123,11 @@ class SQLiteStore:
         ))  # fmt: skip
         users = 0
         for user_ids, records in batches:
-            self._run(lambda db, u=user_ids, r=records: _insert(db, table, u, r))
+            for start in range(0, len(user_ids), WRITE_CHUNK):
+                chunk = slice(start, start + WRITE_CHUNK)
+                self._run(
+                    lambda db, u=user_ids[chunk], r=records[chunk]: _insert(db, table, u, r)
+                )
             users += len(user_ids)
         info = replace(info, users=users)
 
