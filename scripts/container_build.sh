@@ -16,7 +16,8 @@ if [ -n "$WHEELS" ] && ls "$WHEELS"/torch-2.13.0*.whl > /dev/null 2>&1; then
   args+=(--volume "$WHEELS:/wheels:ro" --build-arg PIP_FIND_LINKS=/wheels --build-arg TORCH_INDEX_URL=)
 fi
 [ -f "$CA" ] && args+=(--volume "$CA:/host-ca.crt:ro" --build-arg PIP_CERT=/host-ca.crt)
-# runc: crun refuses cgroups in hybrid mode here; explicit ulimits: podman's defaults are refused.
-podman --runtime /usr/sbin/runc build --network=host \
+# runc: crun refuses cgroups in hybrid mode here; explicit ulimits: podman's defaults are refused;
+# docker format: the OCI format drops HEALTHCHECK.
+podman --runtime /usr/sbin/runc build --network=host --format docker \
   --ulimit nofile=20000:20000 --ulimit nproc=4096:4096 \
   "${args[@]}" --tag "$TAG" .

@@ -123,23 +123,26 @@ def test_triton_answers_ids_from_the_store_as_batch_scores_real_customers(
     histories = histories.select_users(scoring_users(histories))
     users = np.linspace(0, histories.n_users - 1, 6).astype(int)
     by_id = [{"user_id": int(histories.user_ids[u])} for u in users]
-    full = [history_request(histories, int(u)) for u in users]
+    full = [{**history_request(histories, int(u)), "history": "request"} for u in users]
     with LocalTriton(repo, venv=triton_venv, env={STORE_URL_ENV: store_url}) as server:
         answers = {kind: ask(server, triton_venv, by_id, kind) for kind in journey_models}
+        whole = {kind: ask(server, triton_venv, full, kind) for kind in journey_models}
         unknown = ask(server, triton_venv, [{"user_id": 987654}], "tifu_knn")[0]
         forget_snapshot(store_url)
-        gone = ask(server, triton_venv, [by_id[0], {**full[0], "user_id": None}], "xgboost")
+        gone = ask(server, triton_venv, [by_id[0], full[0]], "xgboost")
     assert gone[0].get("status") == 503 and "holds no snapshot" in gone[0]["error"], gone
     assert gone[1]["history"] == "request"  # a request that needs no store is still answered
     for kind, model_dir in journey_models.items():
         frame = pd.read_parquet(
             score_users(model_dir, journey_dir, tmp_path / f"{kind}.parquet").out_path
         )
-        for user, answer in zip(users, answers[kind], strict=True):
+        for user, answer, given in zip(users, answers[kind], whole[kind], strict=True):
             row = frame[frame["user_id"] == histories.user_ids[user]].sort_values("rank")
             assert (answer["history"], answer["snapshot"]) == ("store", snapshot), answer
-            assert answer["product_ids"] == row["product_id"].tolist(), kind
-            np.testing.assert_allclose(answer["scores"], row["score"].to_numpy(), atol=1e-6)
+            assert (given["history"], given["snapshot"]) == ("request", None), given
+            for served in (answer, given):
+                assert served["product_ids"] == row["product_id"].tolist(), kind
+                np.testing.assert_allclose(served["scores"], row["score"].to_numpy(), atol=1e-6)
     assert unknown["fallback"] == "unknown customer" and unknown["history"] == "request"
 
 

@@ -278,6 +278,7 @@ def request_from_arrays(
     days_since_prior: np.ndarray | None = None,
     next_context: np.ndarray | None = None,
     user_id: int | None = None,
+    request_only: bool = False,
 ) -> ParsedRequest:
     """A `ParsedRequest` from arrays (Triton's tensors): every order's product ids concatenated,
     oldest first, with the products per order; optional context per order and for the next
@@ -334,6 +335,7 @@ def request_from_arrays(
         k=k,
         unknown=list(dict.fromkeys(product_ids[~known].astype(int).tolist())),
         user_id=user_id,
+        request_only=request_only,
     )
 
 

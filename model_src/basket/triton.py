@@ -35,7 +35,8 @@ input [
   {{ name: "ORDER_HOUR" data_type: TYPE_INT32 dims: [ -1 ] optional: true allow_ragged_batch: true }},
   {{ name: "DAYS_SINCE_PRIOR" data_type: TYPE_FP32 dims: [ -1 ] optional: true allow_ragged_batch: true }},
   {{ name: "NEXT_ORDER" data_type: TYPE_FP32 dims: [ 3 ] optional: true }},
-  {{ name: "USER_ID" data_type: TYPE_INT32 dims: [ 1 ] optional: true }}
+  {{ name: "USER_ID" data_type: TYPE_INT32 dims: [ 1 ] optional: true }},
+  {{ name: "REQUEST_ONLY" data_type: TYPE_BOOL dims: [ 1 ] optional: true }}
 ]
 output [
   {{ name: "TOP_PRODUCT_IDS" data_type: TYPE_INT32 dims: [ -1 ] }},

@@ -36,6 +36,8 @@ def request_tensors(request: dict) -> dict[str, np.ndarray]:
         if request.get("user_id") is None
         else {"USER_ID": np.array([[request["user_id"]]], np.int32)}
     )
+    if request.get("history") == "request":
+        customer["REQUEST_ONLY"] = np.array([[True]], bool)
     # A request naming only its customer sends no order tensors (Triton takes no empty ones).
     history = (
         {
@@ -114,7 +116,9 @@ TEXT_ANSWER = ("history", "snapshot", "fallback")
 
 
 def _triton_type(value: np.ndarray) -> str:
-    return {np.dtype(np.int32): "INT32", np.dtype(np.float32): "FP32"}[value.dtype]
+    return {np.dtype(np.int32): "INT32", np.dtype(np.float32): "FP32", np.dtype(bool): "BOOL"}[
+        value.dtype
+    ]
 
 
 if __name__ == "__main__":

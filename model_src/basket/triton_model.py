@@ -11,6 +11,8 @@ Tensors mirror the TorchServe contract, one customer per request (batch dimensio
                                 (BASKET_STORE_URL), their stored orders come first and the
                                 orders above (optional then) follow; without one, TIFU-KNN
                                 leaves the customer out of their own neighbours
+       REQUEST_ONLY BOOL [1]    optional: score the orders above alone, store or not
+                                (the JSON request's "history": "request")
   out  TOP_PRODUCT_IDS INT32 [k], TOP_SCORES FP32 [k]               the top-K ranking
        BASKET_PRODUCT_IDS INT32 [b]                                 the predicted basket
        UNKNOWN_PRODUCT_IDS INT32 [u]                                ids the model does not know
@@ -65,6 +67,7 @@ class TritonPythonModel:
         k = _input(request, "K", np.int64)
         following = _input(request, "NEXT_ORDER", np.float64)
         user_id = _input(request, "USER_ID", np.int64)
+        request_only = _input(request, "REQUEST_ONLY", bool)
         return request_from_arrays(
             _input(request, "PRODUCT_IDS", np.int64),
             _input(request, "ORDER_LENGTHS", np.int64),
@@ -76,6 +79,7 @@ class TritonPythonModel:
             days_since_prior=_input(request, "DAYS_SINCE_PRIOR", np.float32),
             next_context=following,
             user_id=None if user_id is None else int(user_id[0]),
+            request_only=request_only is not None and bool(request_only[0]),
         )
 
     def execute(self, requests):

@@ -125,9 +125,7 @@ class SQLiteStore:
         for user_ids, records in batches:
             for start in range(0, len(user_ids), WRITE_CHUNK):
                 chunk = slice(start, start + WRITE_CHUNK)
-                self._run(
-                    lambda db, u=user_ids[chunk], r=records[chunk]: _insert(db, table, u, r)
-                )
+                self._run(lambda db, u=user_ids[chunk], r=records[chunk]: _insert(db, table, u, r))
             users += len(user_ids)
         info = replace(info, users=users)
 
