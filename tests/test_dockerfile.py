@@ -29,13 +29,15 @@ def test_install_steps_are_the_makefiles():
         makefile,
         re.M,
     )
-    assert re.search(r"^RUN bash scripts/install\.sh /app/\.venv$", DOCKERFILE, re.M)
+    assert re.search(r"^\s+bash scripts/install\.sh /app/\.venv celery \\$", DOCKERFILE, re.M)
     # Nothing else installs Python packages in the image.
     assert len(re.findall(r"pip install", DOCKERFILE)) == 0
 
 
 def test_image_serves_basket_mar_as_non_root_with_health_check_and_volume():
-    assert re.search(r"^FROM python:3\.11-slim", DOCKERFILE, re.M)
+    # The public base by default; a local one (scripts/container_base.sh) as a build argument.
+    assert re.search(r"^ARG BASE=python:3\.11-slim-bookworm$", DOCKERFILE, re.M)
+    assert re.search(r"^FROM \$\{BASE\}$", DOCKERFILE, re.M)
     assert "openjdk-17-jre-headless" in DOCKERFILE
     assert re.search(r"^USER 1000:1000$", DOCKERFILE, re.M)
     assert re.search(
