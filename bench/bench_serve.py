@@ -13,6 +13,8 @@ from a Lua script. Measured in the same run:
   full-history requests and for `{"user_id": u}` alone (the same customers) with the
   history store on SQLite and on Redis (127.0.0.1:6379, a prefix of its own, removed
   after), each server started with its store;
+- Triton (when `.venv-triton` exists: `make test` builds it), the same archive settings
+  and the same customers as KServe-v2 JSON: full histories and ids on each store;
 - the store read itself (one customer, in process) on both backends.
 
 Prints the figures, their ratios to the baseline and to the full-history request, and
@@ -46,8 +48,12 @@ from basket.store.connect import open_store
 from basket.store.fill import load_snapshot
 from basket.testing.requests import history_request
 from basket.testing.torchserve_server import LocalTorchServe
+from basket.testing.triton_server import LocalTriton
+from basket.triton import TritonConfig, export_triton_repository
+from basket.triton_client import v2_json
 
 REPO = Path(__file__).resolve().parents[1]
+TRITON_VENV = REPO / ".venv-triton"
 N_REQUESTS = 500
 # Issue 13's targets: p99 at concurrency 1, requests per second at concurrency 16.
 TARGET_P99_MS, TARGET_RPS = 15, 1000
@@ -97,12 +103,23 @@ def store_read_ms(url: str, user_ids: list[int], rounds: int = 3) -> dict:
     }
 
 
+def load(url: str, script: Path, seconds: int) -> tuple:
+    """(c=1, c=16) wrk figures against `url`, after a warm-up."""
+    run_wrk(url, script, 4, 3)
+    return run_wrk(url, script, 1, seconds), run_wrk(url, script, 16, seconds)
+
+
 def served(model_store: Path, script: Path, seconds: int, env: dict | None = None) -> tuple:
     """(c=1, c=16) wrk figures of a TorchServe on `model_store` started with `env`."""
     with LocalTorchServe(model_store=model_store, env=env) as server:
-        url = f"{server.inference_url}/predictions/basket"
-        run_wrk(url, script, 4, 3)  # warm-up
-        return run_wrk(url, script, 1, seconds), run_wrk(url, script, 16, seconds)
+        return load(f"{server.inference_url}/predictions/basket", script, seconds)
+
+
+def served_by_triton(repository: Path, scripts: dict, seconds: int, env: dict) -> dict:
+    """{request kind: (c=1, c=16)} of one Triton serving `repository` started with `env`."""
+    with LocalTriton(repository, venv=TRITON_VENV, env=env) as server:
+        url = f"http://{server.url}/v2/models/basket/infer"
+        return {name: load(url, script, seconds) for name, script in scripts.items()}
 
 
 def in_process(scorer: OnlineScorer, bodies: list[str], batch: int) -> dict:
@@ -124,8 +141,10 @@ def in_process(scorer: OnlineScorer, bodies: list[str], batch: int) -> dict:
     }
 
 
-def lua_script(bodies: list[str], folder: Path, name: str = "post") -> Path:
-    """A wrk script that POSTs the bodies in turn."""
+def lua_script(
+    bodies: list[str], folder: Path, name: str = "post", path: str = "/predictions/basket"
+) -> Path:
+    """A wrk script that POSTs the bodies to `path` in turn."""
     entries = ",\n".join(f"[==[{body}]==]" for body in bodies)
     script = folder / f"{name}.lua"
     script.write_text(
@@ -133,7 +152,7 @@ def lua_script(bodies: list[str], folder: Path, name: str = "post") -> Path:
         "counter = 0\n"
         "request = function()\n"
         "  counter = counter + 1\n"
-        "  return wrk.format('POST', '/predictions/basket', "
+        f"  return wrk.format('POST', '{path}', "
         "{['Content-Type'] = 'application/json'}, bodies[(counter % #bodies) + 1])\n"
         "end\n"
     )
@@ -212,11 +231,29 @@ def main() -> None:
         package_mar(model_dir, folder / "store" / "basket.mar", config=config)
         script = lua_script(bodies, folder)
         by_id = lua_script(id_bodies, folder, "by_id")
-        rows = {"full history": served(folder / "store", script, args.seconds)}
+        rows = {("TorchServe", "full history"): served(folder / "store", script, args.seconds)}
         for name, url in stores.items():
-            rows[f"user_id, {name}"] = served(
+            rows[("TorchServe", f"user_id, {name}")] = served(
                 folder / "store", by_id, args.seconds, {STORE_URL_ENV: url}
             )
+        if (TRITON_VENV / ".installed").exists():
+            repository = export_triton_repository(
+                model_dir, folder / "triton", TritonConfig.from_serving(config)
+            ).parent
+            path = "/v2/models/basket/infer"
+            full_v2 = lua_script([v2_json(json.loads(b)) for b in bodies], folder, "v2", path)
+            id_v2 = lua_script([v2_json(json.loads(b)) for b in id_bodies], folder, "v2id", path)
+            for name, url in stores.items():
+                scripts = (
+                    {"user_id": id_v2} if name == "Redis" else {"full": full_v2, "user_id": id_v2}
+                )
+                for kind, figures in served_by_triton(
+                    repository, scripts, args.seconds, {STORE_URL_ENV: url}
+                ).items():
+                    label = "full history" if kind == "full" else f"user_id, {name}"
+                    rows[("Triton", label)] = figures
+        else:
+            print(f"Triton: not measured ({TRITON_VENV} is missing: bash scripts/triton_env.sh)")
         forget = open_store(redis_url, writable=True)
         forget.client.delete(*forget.client.scan_iter(match=f"{forget.prefix}:*"))
     report(base, rows, reads, config)
@@ -235,23 +272,23 @@ def report(base: dict, rows: dict, reads: dict, config: ServingConfig) -> None:
         print(
             f"store read, {name}: p50 {read['p50_ms']:.3f} ms, p99 {read['p99_ms']:.3f} ms{target}"
         )
-    full_one, full_many = rows["full history"]
-    for name, (one, many) in rows.items():
+    for (server, name), (one, many) in rows.items():
+        full_one, full_many = rows[(server, "full history")]
         print(
-            f"TorchServe {name}: c=1 p50 {one['p50_ms']:.2f} ms, p99 {one['p99_ms']:.2f} ms "
+            f"{server} {name}: c=1 p50 {one['p50_ms']:.2f} ms, p99 {one['p99_ms']:.2f} ms "
             f"(target p99 <= {TARGET_P99_MS} ms: {met(one['p99_ms'] <= TARGET_P99_MS)}); "
             f"c=16 {many['rps']:.0f} requests/s (target >= {TARGET_RPS:,}: "
             f"{met(many['rps'] >= TARGET_RPS)}), p99 {many['p99_ms']:.2f} ms; "
             f"non-2xx {one['non_2xx'] + many['non_2xx']}"
         )
-        if name == "full history":
+        if name == "full history" and server == "TorchServe":
             print(
                 f"  ratios to in-process: c=1 p50 {one['p50_ms'] / base['p50_ms']:.2f}x, "
                 f"c=16 throughput {many['rps'] / base['rps']:.2f}x"
             )
-        else:
+        elif name != "full history":
             print(
-                f"  ratios to the full-history request: c=1 p50 "
+                f"  ratios to {server}'s full-history request: c=1 p50 "
                 f"{one['p50_ms'] / full_one['p50_ms']:.2f}x, p99 "
                 f"{one['p99_ms'] / full_one['p99_ms']:.2f}x, c=16 throughput "
                 f"{many['rps'] / full_many['rps']:.2f}x (target: no slower: "

@@ -61,6 +61,7 @@ class TritonConfig:
     max_batch_size: int = ServingConfig.batch_size
     max_queue_delay_us: int = ServingConfig.max_batch_delay_ms * 1000
     instances: int = ServingConfig.workers
+    torch_threads: int = ServingConfig.torch_threads
     limits: RequestLimits = field(default_factory=RequestLimits)
 
     @classmethod
@@ -69,14 +70,15 @@ class TritonConfig:
         return cls(
             name=config.model_name, max_batch_size=config.batch_size,
             max_queue_delay_us=config.max_batch_delay_ms * 1000, instances=config.workers,
-            limits=config.limits,
+            torch_threads=config.torch_threads, limits=config.limits,
         )  # fmt: skip
 
     def pbtxt(self) -> str:
-        """config.pbtxt; the limits go in as `parameters`, which model.py reads."""
+        """config.pbtxt; the limits and torch's threads go in as `parameters`, which model.py reads."""
+        settings = {"torch_threads": self.torch_threads, **self.limits.as_dict()}
         parameters = "\n".join(
             f'parameters {{ key: "{key}" value: {{ string_value: "{value}" }} }}'
-            for key, value in self.limits.as_dict().items()
+            for key, value in settings.items()
         )
         return CONFIG.format(
             name=self.name, max_batch_size=self.max_batch_size,

@@ -67,6 +67,17 @@ def request_tensors(request: dict) -> dict[str, np.ndarray]:
     }
 
 
+def v2_json(request: dict) -> str:
+    """The KServe-v2 JSON body (POST /v2/models/MODEL/infer) of one request object, for
+    clients without tritonclient (curl, wrk); unknown context travels as NaN, which Triton reads."""
+    inputs = [
+        {"name": name, "shape": list(value.shape), "datatype": _triton_type(value),
+         "data": value.ravel().tolist()}
+        for name, value in request_tensors(request).items()
+    ]  # fmt: skip
+    return json.dumps({"inputs": inputs})
+
+
 def _or(value, default):
     return default if value is None else value
 

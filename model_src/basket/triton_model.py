@@ -29,6 +29,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import torch
 import triton_python_backend_utils as pb_utils
 
 HERE = Path(__file__).resolve().parent
@@ -58,9 +59,10 @@ class TritonPythonModel:
     def initialize(self, args):
         # The archive's request limits, written into config.pbtxt by `basket package --triton`.
         parameters = json.loads(args["model_config"]).get("parameters", {})
-        limits = RequestLimits.from_mapping(
-            {key: value["string_value"] for key, value in parameters.items()}
-        )
+        settings = {key: value["string_value"] for key, value in parameters.items()}
+        # One thread per instance, as TorchServe's workers: instances run side by side, one per core.
+        torch.set_num_threads(int(settings.get("torch_threads", 1)))
+        limits = RequestLimits.from_mapping(settings)
         self.scorer = OnlineScorer.from_model_dir(HERE / "model", limits, store_from_environment())
 
     def _parse(self, request):
