@@ -1,4 +1,6 @@
-# basket: TorchServe serving the published basket.mar (and, with another command, Airflow).
+# basket: TorchServe serving the published basket.mar; with another command, Airflow's
+# components for the Celery deployment (compose.yaml: `bash /app/scripts/airflow_cluster.sh
+# scheduler dag-processor triggerer`, `... api-server`, `... worker`).
 #   docker build -t basket .
 #   docker run --rm -p 8080:8080 -p 8082:8082 -v "$PWD/model_store:/app/model_store" basket
 #   docker exec <container> cat /app/serve/key_file.json    # the inference key for clients
@@ -40,13 +42,13 @@ COPY handlers/ handlers/
 COPY dags/ dags/
 COPY expectations/ expectations/
 COPY config.properties ./
-COPY scripts/container_config.sh scripts/container_healthcheck.sh scripts/
+COPY scripts/container_config.sh scripts/container_healthcheck.sh scripts/airflow_cluster.sh scripts/
 # Secure by default (scripts/container_config.sh): token authorization on, inference and
 # metrics on every interface, the management API on the container's loopback and unable to
 # register models, model URLs limited to the model store.
 RUN bash scripts/container_config.sh config.properties > config.container.properties \
-    && mkdir -p model_store serve \
-    && chown -R basket:basket model_store serve
+    && mkdir -p model_store serve airflow_home /data \
+    && chown -R basket:basket model_store serve airflow_home /data
 
 # Requests by customer id read the history store the nightly DAG loads into the volume
 # (histories.sqlite); point BASKET_STORE_URL at Redis (redis://:PASSWORD@HOST:6379/0) to share

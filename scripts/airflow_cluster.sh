@@ -25,7 +25,9 @@
 #   BASKET_WORKER_QUEUES         queues a worker takes [default,training,scoring]
 #   BASKET_WORKER_CONCURRENCY    task slots per worker [2]
 #   BASKET_AIRFLOW_SECRETS       file holding the shared JWT and API secrets, made once
-#                                [$AIRFLOW_HOME/basket-secrets.env]; copy it to worker hosts
+#                                [$AIRFLOW_HOME/basket-secrets.env]; copy it to worker hosts.
+#                                Not used when AIRFLOW__API_AUTH__JWT_SECRET and
+#                                AIRFLOW__API__SECRET_KEY are set (containers: compose.yaml)
 #   VENV                         the virtual environment with basket installed [<repo>/.venv]
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -40,8 +42,11 @@ SECRETS=${BASKET_AIRFLOW_SECRETS:-$AIRFLOW_HOME/basket-secrets.env}
 mkdir -p "$AIRFLOW_HOME"
 
 # The scheduler signs each task's token and the api-server checks it: every component, on
-# every host, must share one secret. Made once, readable by its owner only.
-if [ ! -f "$SECRETS" ]; then
+# every host, must share one secret. From the environment when it has them (containers),
+# else from a file made once, readable by its owner only.
+if [ -n "${AIRFLOW__API_AUTH__JWT_SECRET:-}" ] && [ -n "${AIRFLOW__API__SECRET_KEY:-}" ]; then
+  SECRETS=/dev/null
+elif [ ! -f "$SECRETS" ]; then
   (
     umask 077
     printf 'AIRFLOW__API_AUTH__JWT_SECRET=%s\nAIRFLOW__API__SECRET_KEY=%s\n' \

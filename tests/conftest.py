@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
 from basket.data.synth import SynthConfig, write_synthetic
+
+# The image the container tests build and run.
+IMAGE = "localhost/basket:test"
 
 
 @pytest.fixture(scope="session")
@@ -177,3 +183,32 @@ def store_url(request, tmp_path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'histories.sqlite'}"
     return request.getfixturevalue("redis_url")
+
+
+@pytest.fixture(scope="session")
+def image(tmp_path_factory) -> dict:
+    """The image built from the Dockerfile by scripts/container_build.sh (layers podman cached
+    are reused), with its size. Under CI a missing podman fails instead of skipping."""
+    if shutil.which("podman") is None:
+        message = "podman is not installed (apt-get install podman runc debootstrap)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    log = tmp_path_factory.mktemp("build") / "build.log"
+    started = time.perf_counter()
+    with open(log, "w") as out:
+        built = subprocess.run(
+            ["bash", str(Path(__file__).resolve().parents[1] / "scripts" / "container_build.sh"), IMAGE],
+            stdout=out, stderr=subprocess.STDOUT, timeout=3000,
+        )  # fmt: skip
+    assert built.returncode == 0, log.read_text()[-3000:]
+    size = int(
+        subprocess.run(
+            ["podman", "image", "inspect", "--format", "{{.Size}}", IMAGE],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    )
+    print(f"image {IMAGE}: {size / 2**20:.0f} MiB, built in {time.perf_counter() - started:.0f} s")
+    return {"name": IMAGE, "size_bytes": size}

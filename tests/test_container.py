@@ -7,8 +7,6 @@ podman fails these tests instead of skipping them."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import time
 import uuid
@@ -23,7 +21,6 @@ from basket.torchserve import http
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
-IMAGE = "localhost/basket:test"
 # runc: crun refuses this host's cgroups; explicit ulimits: podman's defaults are refused here.
 PODMAN = ["podman", "--runtime", "/usr/sbin/runc"]
 LIMITS = ["--ulimit", "nofile=20000:20000", "--ulimit", "nproc=4096:4096"]
@@ -31,30 +28,9 @@ REQUEST = [[1, 2, 3], [2, 3, 4], [3]]
 
 
 def podman(*args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
+    """One podman command (runc, as the image fixture builds with)."""
     return subprocess.run([*PODMAN, *args], capture_output=True, text=True, check=check,
                           timeout=timeout)  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def image(tmp_path_factory) -> dict:
-    """The image built by scripts/container_build.sh (layers podman cached are reused), with
-    its size and build time."""
-    if shutil.which("podman") is None:
-        message = "podman is not installed (apt-get install podman runc debootstrap)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    log = tmp_path_factory.mktemp("build") / "build.log"
-    started = time.perf_counter()
-    with open(log, "w") as out:
-        built = subprocess.run(
-            ["bash", str(REPO / "scripts" / "container_build.sh"), IMAGE],
-            stdout=out, stderr=subprocess.STDOUT, timeout=3000,
-        )  # fmt: skip
-    assert built.returncode == 0, log.read_text()[-3000:]
-    size = int(podman("image", "inspect", "--format", "{{.Size}}", IMAGE).stdout.strip())
-    print(f"image {IMAGE}: {size / 2**20:.0f} MiB, built in {time.perf_counter() - started:.0f} s")
-    return {"name": IMAGE, "size_bytes": size}
 
 
 @pytest.fixture

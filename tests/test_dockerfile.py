@@ -9,6 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
+
+from basket.orchestration import DEFAULTS
 
 REPO = Path(__file__).resolve().parents[1]
 DOCKERFILE = (REPO / "Dockerfile").read_text()
@@ -108,3 +111,32 @@ def test_a_torchserve_with_the_image_config_wants_keys_and_refuses_registration(
 def test_dockerignore_keeps_local_state_out_of_the_image():
     ignored = set((REPO / ".dockerignore").read_text().split())
     assert {".venv", ".git", "runs", "model_store", "airflow_home", "bench/out"} <= ignored
+
+
+def test_the_compose_file_runs_the_image_with_settings_that_exist():
+    """compose.yaml: every basket service is the image configured by environment only, each
+    Airflow service runs components the cluster script knows, and every Variable it sets is a
+    DAG setting (a misspelt one would silently fall back to the default)."""
+    compose = yaml.safe_load((REPO / "compose.yaml").read_text())
+    services = compose["services"]
+    script = (REPO / "scripts" / "airflow_cluster.sh").read_text()
+    airflow = {
+        name: s for name, s in services.items() if "airflow_cluster.sh" in str(s.get("command"))
+    }
+    assert set(airflow) == {"scheduler", "api-server", "worker-1", "worker-2"}
+    components = {c for s in airflow.values() for c in s["command"][2:]}
+    assert components == {"scheduler", "dag-processor", "triggerer", "api-server", "worker"}
+    # Each is a `case` label of the script ("  scheduler | dag-processor | triggerer)").
+    labels = {name for line in re.findall(r"^\s+([\w| -]+)\)", script, re.M)
+              for name in line.replace(" ", "").split("|")}  # fmt: skip
+    assert components <= labels
+    for name in (*airflow, "model-server"):
+        assert services[name]["image"] == "${BASKET_IMAGE:-basket}"
+    variables = {key.removeprefix("AIRFLOW_VAR_BASKET_").lower()
+                 for s in airflow.values() for key in s["environment"]
+                 if key.startswith("AIRFLOW_VAR_BASKET_")}  # fmt: skip
+    assert variables and variables <= set(DEFAULTS)
+    assert (
+        services["model-server"]["environment"]["BASKET_STORE_URL"]
+        == (services["scheduler"]["environment"]["AIRFLOW_VAR_BASKET_STORE_URL"])
+    )

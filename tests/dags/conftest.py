@@ -9,9 +9,11 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
+import uuid
 from pathlib import Path
 
 import pytest
@@ -53,3 +55,50 @@ def dagbag(airflow_db):
     from airflow.dag_processing.dagbag import DagBag
 
     return DagBag(str(REPO / "dags"))
+
+
+POSTGRES = ("127.0.0.1", 5432)
+REDIS = ("127.0.0.1", 6379)
+BROKER = f"redis://{REDIS[0]}:{REDIS[1]}/0"
+
+
+def reachable(address: tuple[str, int]) -> bool:
+    try:
+        socket.create_connection(address, timeout=2).close()
+        return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def postgres_and_redis() -> tuple[str, str, str]:
+    """(metadata DB URL of a fresh PostgreSQL database, Redis broker URL, the key prefix of this
+    test's Celery keys); both removed afterwards. Required in CI; skipped elsewhere when not
+    running."""
+    missing = [f"{name} on {host}:{port}" for name, (host, port) in
+               {"PostgreSQL": POSTGRES, "Redis": REDIS}.items() if not reachable((host, port))]  # fmt: skip
+    if missing:
+        message = f"{' and '.join(missing)} not reachable: the Celery deployment test needs them"
+        if os.environ.get("CI"):
+            pytest.fail(message + " (CI must start them; see the README's test section)")
+        pytest.skip(message)
+    import psycopg2
+    import redis
+
+    database = f"basket_test_{uuid.uuid4().hex[:8]}"
+    admin = psycopg2.connect(host=POSTGRES[0], port=POSTGRES[1], user="postgres", dbname="postgres")
+    admin.autocommit = True
+    admin.cursor().execute(f"CREATE DATABASE {database}")
+    prefix = f"{database}:"
+    try:
+        yield (
+            f"postgresql+psycopg2://postgres@{POSTGRES[0]}:{POSTGRES[1]}/{database}",
+            BROKER,
+            prefix,
+        )
+    finally:
+        admin.cursor().execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+        admin.close()
+        broker = redis.Redis(*REDIS)
+        for key in broker.scan_iter(f"{prefix}*"):
+            broker.delete(key)

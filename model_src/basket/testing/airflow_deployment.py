@@ -82,9 +82,7 @@ class AirflowDeployment(LocalServer):
         """Start scheduler, dag-processor, api-server, triggerer (and the workers); wait until
         the api-server answers, both DAGs are in the metadata DB and every worker is ready."""
         self.launch(["bash", str(SCRIPT)], self.env())
-        self.wait_until(
-            lambda: http("GET", f"{self.api_url}/api/v2/monitor/health", timeout=2)[0] == 200
-        )
+        self.wait_until(self._api_healthy)
         for name in self.workers:
             home = self.home / name
             home.mkdir(exist_ok=True)
@@ -95,6 +93,9 @@ class AirflowDeployment(LocalServer):
                 )  # fmt: skip
         self.wait_until(self._dags_and_workers_ready)
         return self
+
+    def _api_healthy(self) -> bool:
+        return http("GET", f"{self.api_url}/api/v2/monitor/health", timeout=2)[0] == 200
 
     def _dags_and_workers_ready(self) -> bool:
         for name, process in self.worker_processes.items():
