@@ -27,7 +27,8 @@
 #   BASKET_AIRFLOW_SECRETS       file holding the shared JWT and API secrets, made once
 #                                [$AIRFLOW_HOME/basket-secrets.env]; copy it to worker hosts.
 #                                Not used when AIRFLOW__API_AUTH__JWT_SECRET and
-#                                AIRFLOW__API__SECRET_KEY are set (containers: compose.yaml)
+#                                AIRFLOW__API__SECRET_KEY are set (containers: compose.yaml),
+#                                which then needs AIRFLOW__CORE__FERNET_KEY set as well
 #   VENV                         the virtual environment with basket installed [<repo>/.venv]
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -45,6 +46,13 @@ mkdir -p "$AIRFLOW_HOME"
 # every host, must share one secret. From the environment when it has them (containers),
 # else from a file made once, readable by its owner only.
 if [ -n "${AIRFLOW__API_AUTH__JWT_SECRET:-}" ] && [ -n "${AIRFLOW__API__SECRET_KEY:-}" ]; then
+  # Components that do not share an AIRFLOW_HOME (containers) must share the Fernet key too:
+  # each would otherwise make its own, and Variables set through one are unreadable by the
+  # others, so tasks silently fall back to the default settings.
+  if [ -z "${AIRFLOW__CORE__FERNET_KEY:-}" ]; then
+    echo "airflow_cluster: AIRFLOW__API_AUTH__JWT_SECRET is set but AIRFLOW__CORE__FERNET_KEY is not: every component needs the same Fernet key" >&2
+    exit 2
+  fi
   SECRETS=/dev/null
 elif [ ! -f "$SECRETS" ]; then
   (

@@ -7,6 +7,8 @@ compose.yaml passes), on the host's network (the machine's PostgreSQL and Redis)
 
 from __future__ import annotations
 
+import base64
+import os
 import secrets
 import subprocess
 import uuid
@@ -32,10 +34,11 @@ class ContainerAirflowDeployment(AirflowDeployment):
     def __post_init__(self):
         super().__post_init__()
         self.prefix = f"basket-airflow-{uuid.uuid4().hex[:6]}"
-        # One pair of secrets shared by every container, as compose.yaml's environment does.
+        # The secrets every container shares, as compose.yaml's environment gives them.
         self.secrets = {
             "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
             "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(32),
+            "AIRFLOW__CORE__FERNET_KEY": base64.urlsafe_b64encode(os.urandom(32)).decode(),
         }
 
     def container_command(self, name: str, args: list[str], **extra: str) -> list[str]:
