@@ -21,6 +21,7 @@ from datetime import timedelta
 from airflow.sdk import Asset, dag, task
 from airflow.sdk.exceptions import AirflowSkipException
 
+from basket.candidate_table import training_tasks
 from basket.orchestration import (
     PRODUCTION_MODEL_ASSET,
     SCHEDULES,
@@ -39,7 +40,7 @@ TRAINING_RETRIES = {
 }
 
 
-def _train(names: tuple[str, ...]) -> list[str]:
+def _train(names: list[str]) -> list[str]:
     """Train the candidates of `names` that the run's config asks for."""
     from basket.dag_steps import run_config
     from basket.retrain import candidate_names, train_stage
@@ -97,22 +98,6 @@ def basket_retrain():
         settings = task_settings()
         return str(embed_stage(settings["run_dir"], run_config(settings)))
 
-    @task(**TRAINING_RETRIES)
-    def train_cnngru() -> list[str]:
-        return _train(("cnngru",))
-
-    @task(**TRAINING_RETRIES)
-    def train_attentiongru() -> list[str]:
-        return _train(("attentiongru",))
-
-    @task(**TRAINING_RETRIES)
-    def train_xgboost() -> list[str]:
-        return _train(("xgboost",))
-
-    @task(**TRAINING_RETRIES)
-    def train_references() -> list[str]:
-        return _train(("p_topfreq", "tifu_knn"))
-
     @task(trigger_rule="none_failed_min_one_success")
     def compare() -> str:
         from basket.dag_steps import run_config
@@ -159,7 +144,11 @@ def basket_retrain():
         token = Variable.get("basket_management_token", default=None)
         return register_production(settings["model_store"], settings["management_url"], token)
 
-    trained = [train_cnngru(), train_attentiongru(), train_xgboost(), train_references()]
+    # One training task per entry of the candidate table's `dag_task` (train_cnngru, …).
+    trained = [
+        task(task_id=task_id, **TRAINING_RETRIES)(_train)(list(names))
+        for task_id, names in training_tasks().items()
+    ]
     validated = validate()
     load_store(validated)
     validated >> prepare() >> embed() >> trained

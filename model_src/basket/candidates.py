@@ -25,6 +25,7 @@ from functools import partial
 import numpy as np
 import pandas as pd
 
+from basket.candidate_table import TABLE
 from basket.config import RunConfig, TifuConfig
 from basket.data.history import Histories, Targets
 from basket.data.prepare import Prepared
@@ -173,14 +174,16 @@ def tune_p_topfreq(data: TrainingSet, config: RunConfig) -> Tuned:
     return Tuned(PTopFreq(data.vocab).fit(data))
 
 
-CANDIDATES: dict[str, Callable[[TrainingSet, RunConfig], Tuned]] = {
-    "cnngru": partial(tune_neural, "cnngru"),
-    "attentiongru": partial(tune_neural, "attentiongru"),
+# How each kind of candidate is tuned (`basket.candidate_table.Candidate.tuner`).
+TUNERS = {
+    "neural": tune_neural,
     "xgboost": tune_xgboost,
     "p_topfreq": tune_p_topfreq,
     "tifu_knn": tune_tifu_knn,
 }
-NEURAL = ("cnngru", "attentiongru")
+CANDIDATES: dict[str, Callable[[TrainingSet, RunConfig], Tuned]] = {
+    c.name: partial(TUNERS[c.tuner], c.name) if c.neural else TUNERS[c.tuner] for c in TABLE
+}
 
 
 def tune(name: str, data: TrainingSet, config: RunConfig) -> Tuned:

@@ -10,7 +10,8 @@ import os
 import sys
 from pathlib import Path
 
-from basket.config import CANDIDATE_NAMES, DEVICES
+from basket.candidate_table import CANDIDATE_NAMES, NEURAL, REFERENCE
+from basket.config import DEVICES
 from basket.data.load import DataFileError
 from basket.serving_config import ServingConfig
 from basket.store.base import STORE_URL_ENV
@@ -91,7 +92,7 @@ def _add_training_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config", type=Path, default=None, help="JSON or TOML file overriding the defaults"
     )
-    parser.add_argument("--models", nargs="+", choices=["cnngru", "attentiongru"], default=None)
+    parser.add_argument("--models", nargs="+", choices=NEURAL, default=None)
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--pos-weights", type=float, nargs="+", default=None)
@@ -161,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_training_flags(train)
     train.add_argument(
         "--candidates", nargs="+", choices=CANDIDATE_NAMES, default=None,
-        help="the candidates to train (default: the config's models and p_topfreq)",
+        help=f"the candidates to train (default: the config's models and {REFERENCE})",
     )  # fmt: skip
     train.set_defaults(run="training:train")
 

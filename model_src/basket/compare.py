@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from basket.candidate_table import SIMPLICITY
 from basket.data.history import Histories, Targets
 from basket.metrics import (
     averages,
@@ -31,7 +32,6 @@ log = logging.getLogger(__name__)
 K_CURVE = 20
 # The order of preference among candidates within the noise of the best: cheaper to train and
 # serve, and easier to explain, first.
-SIMPLICITY = ("p_topfreq", "tifu_knn", "xgboost", "cnngru", "attentiongru")
 
 
 @dataclass(frozen=True)

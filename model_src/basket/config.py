@@ -12,11 +12,9 @@ from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from basket.candidate_table import BASELINES, NEURAL
 from basket.data.vocab import VocabConfig
 
-# Every candidate a run can train; `basket.candidates.CANDIDATES` says how (a test keeps the two
-# equal). Named here so the CLI and the DAGs can check names without importing torch.
-CANDIDATE_NAMES = ("cnngru", "attentiongru", "xgboost", "p_topfreq", "tifu_knn")
 DEVICES = ("auto", "cpu", "cuda")  # where the neural nets train and score
 
 
@@ -134,7 +132,7 @@ class TrainConfig:
 class RunConfig:
     """Everything a training run depends on; saved beside its outputs."""
 
-    models: tuple[str, ...] = ("cnngru", "attentiongru")
+    models: tuple[str, ...] = NEURAL
     vocab: VocabConfig = field(default_factory=VocabConfig)
     embed: EmbedConfig = field(default_factory=EmbedConfig)
     predictor: PredictorConfig = field(default_factory=PredictorConfig)
@@ -142,7 +140,7 @@ class RunConfig:
     xgboost: XGBConfig = field(default_factory=XGBConfig)
     tifu: TifuConfig = field(default_factory=TifuConfig)
     tifu_grid: TifuGrid = field(default_factory=TifuGrid)
-    baselines: tuple[str, ...] = ("p_topfreq", "tifu_knn", "xgboost")
+    baselines: tuple[str, ...] = BASELINES
     # The metric the winner is chosen by, at the run's one k (`train.k`): "recall" -> recall@10.
     primary_metric: str = "recall"
     # The winner is the simplest candidate whose paired difference to the best primary metric

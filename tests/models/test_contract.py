@@ -6,8 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from basket.candidate_table import CANDIDATE_NAMES
 from basket.candidates import CANDIDATES, refit_set, tune, tuning_set
-from basket.config import CANDIDATE_NAMES, load_config
+from basket.config import load_config
 from basket.models.base import Recommender
 from basket.models.ranking import top_k
 from basket.models.registry import MODEL_KINDS, load_model

@@ -6,6 +6,7 @@ import argparse
 import json
 import time
 
+from basket.candidate_table import REFERENCE
 from basket.compare import report_table
 from basket.config import load_config
 from basket.retrain import ValidationFailed
@@ -37,7 +38,7 @@ def train(args: argparse.Namespace) -> int:
     """The retrain pipeline restricted to some candidates (default: the config's neural models
     beside P-TopFreq); 1 when the data fails validation."""
     config = load_config(args.config, overrides(args))
-    candidates = tuple(args.candidates or (*config.models, "p_topfreq"))
+    candidates = tuple(args.candidates or (*config.models, REFERENCE))
     return _run(args, config, candidates)
 
 

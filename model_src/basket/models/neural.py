@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from basket.atomic import atomic_dir
+from basket.candidate_table import ENCODERS
 from basket.config import PredictorConfig, TrainConfig
 from basket.data.history import Histories
 from basket.data.user_products import N_FEATURES
@@ -23,7 +24,6 @@ from basket.models.modules import NextBasketNet
 from basket.train import Validation, fit_net, kept_learning_rates, training_examples
 
 SCORE_BATCH = 512
-ENCODERS = {"cnngru": "cnn", "attentiongru": "attention"}  # candidate name -> order encoder
 
 
 @dataclass
@@ -48,7 +48,8 @@ class NeuralRecommender(ChunkedRecommender):
         pos_weight: float,
         train: TrainConfig,
     ) -> NeuralRecommender:
-        """An untrained "cnngru" or "attentiongru" over `vocab`, to `fit`."""
+        """An untrained neural candidate `name` (its encoder from the candidate table) over
+        `vocab`, to `fit`."""
         if name not in ENCODERS:
             raise ValueError(f"unknown network {name!r}; known: {sorted(ENCODERS)}")
         config = replace(predictor, encoder=ENCODERS[name])
@@ -57,7 +58,8 @@ class NeuralRecommender(ChunkedRecommender):
 
     @property
     def name(self) -> str:
-        return "cnngru" if self.net.config.encoder == "cnn" else "attentiongru"
+        return next(name for name, encoder in ENCODERS.items()
+                    if encoder == self.net.config.encoder)  # fmt: skip
 
     def fit(self, data: TrainingSet) -> NeuralRecommender:
         """Train a fresh network (seeded, product vectors from the EV file) on cut points of
