@@ -78,18 +78,24 @@ class AirflowDeployment(LocalServer):
         env.update(extra)
         return env
 
+    def command(self, args: list[str], home: Path | None = None, **extra: str):
+        """(command, environment) running the cluster script with `args` (a variant runs it
+        elsewhere by overriding this)."""
+        return ["bash", str(SCRIPT), *args], self.env(home, **extra)
+
     def start(self) -> AirflowDeployment:
         """Start scheduler, dag-processor, api-server, triggerer (and the workers); wait until
         the api-server answers, both DAGs are in the metadata DB and every worker is ready."""
-        self.launch(["bash", str(SCRIPT)], self.env())
+        self.launch(*self.command([]))
         self.wait_until(self._api_healthy)
         for name in self.workers:
             home = self.home / name
             home.mkdir(exist_ok=True)
+            command, env = self.command(["worker"], home, BASKET_WORKER_NAME=name)
             with open(home / "worker.log", "wb") as log:
                 self.worker_processes[name] = subprocess.Popen(
-                    ["bash", str(SCRIPT), "worker"], env=self.env(home, BASKET_WORKER_NAME=name),
-                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                    command, env=env, stdout=log, stderr=subprocess.STDOUT,
+                    start_new_session=True,
                 )  # fmt: skip
         self.wait_until(self._dags_and_workers_ready)
         return self
@@ -112,10 +118,8 @@ class AirflowDeployment(LocalServer):
 
     def cli(self, *args: str, timeout: float = 120) -> str:
         """Run `airflow ARGS` against this deployment; its stdout (raises on failure)."""
-        done = subprocess.run(
-            ["bash", str(SCRIPT), "airflow", *args],
-            env=self.env(), capture_output=True, text=True, timeout=timeout,
-        )  # fmt: skip
+        command, env = self.command(["airflow", *args])
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
         if done.returncode != 0:
             raise RuntimeError(f"airflow {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
         return done.stdout

@@ -41,8 +41,9 @@ class ContainerAirflowDeployment(AirflowDeployment):
             "AIRFLOW__CORE__FERNET_KEY": base64.urlsafe_b64encode(os.urandom(32)).decode(),
         }
 
-    def container_command(self, name: str, args: list[str], **extra: str) -> list[str]:
-        """`podman run` of the image running the cluster script with `args`."""
+    def command(self, args: list[str], home: Path | None = None, **extra: str):
+        """`podman run` of the image running the cluster script with `args`, configured by
+        environment variables only (the deployment's settings and the shared secrets)."""
         settings = {
             key: value
             for key, value in self.env(**extra).items()
@@ -50,34 +51,14 @@ class ContainerAirflowDeployment(AirflowDeployment):
             and key != "BASKET_AIRFLOW_SECRETS"
         }
         settings.update(self.secrets)
-        container = f"{self.prefix}-{name}"
+        name = extra.get("BASKET_WORKER_NAME") or (args[0] if args else "main")
+        container = f"{self.prefix}-{name}-{uuid.uuid4().hex[:4]}"
         self.containers.append(container)
         command = [*PODMAN, "run", "--rm", "--network=host", "--name", container, *LIMITS]
         command += ["-v", f"{self.shared}:{self.shared}"]
         for key, value in settings.items():
             command += ["-e", f"{key}={value}"]
-        return [*command, self.image, "bash", SCRIPT, *args]
-
-    def start(self) -> ContainerAirflowDeployment:
-        self.launch(self.container_command("main", []), env=None)
-        self.wait_until(self._api_healthy)
-        for name in self.workers:
-            home = self.home / name
-            home.mkdir(exist_ok=True)
-            with open(home / "worker.log", "wb") as log:
-                self.worker_processes[name] = subprocess.Popen(
-                    self.container_command(name, ["worker"], BASKET_WORKER_NAME=name),
-                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                )  # fmt: skip
-        self.wait_until(self._dags_and_workers_ready)
-        return self
-
-    def cli(self, *args: str, timeout: float = 180) -> str:
-        command = self.container_command(f"cli-{uuid.uuid4().hex[:4]}", ["airflow", *args])
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
-        if done.returncode != 0:
-            raise RuntimeError(f"airflow {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
-        return done.stdout
+        return [*command, self.image, "bash", SCRIPT, *args], None
 
     def stop(self) -> None:
         super().stop()
