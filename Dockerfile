@@ -8,7 +8,43 @@
 #   --build-arg BASE=localhost/bookworm-py (scripts/container_base.sh) --build-arg TORCH_INDEX_URL=
 #   --build-arg PIP_FIND_LINKS=/wheels with the folder holding torch's CPU wheel mounted there.
 ARG BASE=python:3.11-slim-bookworm
-FROM ${BASE}
+
+# ---- Triton: `docker build --target triton -t basket-triton .` ---------------------------
+# NVIDIA's tritonserver (the nvidia-pytriton wheel, CPU, Python backend) serving the same
+# basket.mar from the same model store volume, exported as a Triton repository at start
+# (scripts/triton_serve.sh). Its own environment: the wheel needs numpy<2.
+FROM ${BASE} AS triton
+# The backend stub links libpython: python:3.11-slim has it, Debian's python3 package does not.
+RUN if [ ! -e /usr/local/lib/libpython3.11.so.1.0 ]; then \
+      apt-get update && apt-get install -y --no-install-recommends libpython3.11=3.11.* \
+      && rm -rf /var/lib/apt/lists/*; fi \
+    && useradd --create-home --uid 1000 --user-group basket
+WORKDIR /app
+ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+ARG PIP_FIND_LINKS=""
+ARG PIP_CERT=""
+COPY scripts/triton_env.sh scripts/slim_venv.sh scripts/
+RUN PIP_NO_CACHE_DIR=1 PIP_CERT=${PIP_CERT:-/etc/ssl/certs/ca-certificates.crt} \
+    bash scripts/triton_env.sh /app/.venv-triton \
+    && bash scripts/slim_venv.sh /app/.venv-triton
+COPY model_src/ model_src/
+COPY scripts/triton_serve.sh scripts/
+# Triton's Python backend sets the execute bit of its stub when it loads a model: the stub's
+# folder belongs to the server's user (the rest of the environment stays root's, read-only).
+RUN mkdir -p model_store serve \
+    && chown -R basket:basket model_store serve \
+       /app/.venv-triton/lib/python3.11/site-packages/pytriton/tritonserver/backends/python
+ENV BASKET_STORE_URL=sqlite:////app/model_store/histories.sqlite
+USER 1000:1000
+WORKDIR /app/serve
+VOLUME ["/app/model_store"]
+EXPOSE 8000 8002
+HEALTHCHECK --interval=30s --timeout=5s --start-period=120s --retries=3 \
+    CMD ["/app/.venv-triton/bin/python", "-c", "import urllib.request as u; u.urlopen('http://127.0.0.1:8000/v2/health/ready', timeout=4)"]
+CMD ["bash", "/app/scripts/triton_serve.sh"]
+
+# ---- TorchServe (the default target) ------------------------------------------------------
+FROM ${BASE} AS torchserve
 
 # Java 17 runs TorchServe's frontend; curl serves the HEALTHCHECK.
 RUN apt-get update \
@@ -28,15 +64,11 @@ ARG PIP_FIND_LINKS=""
 # A CA bundle for pip behind a TLS-inspecting proxy (a mounted file), if any.
 ARG PIP_CERT=""
 # The celery extra: the same image runs Airflow's Celery deployment (README, compose file).
-# Then what nothing imports at run time goes: torch's C++ headers and test binaries, the
-# bundled test suites of the big libraries (about 300 MB).
+# Then what nothing imports at run time goes (scripts/slim_venv.sh).
+COPY scripts/slim_venv.sh scripts/
 RUN PIP_NO_CACHE_DIR=1 PIP_CERT=${PIP_CERT:-/etc/ssl/certs/ca-certificates.crt} \
     bash scripts/install.sh /app/.venv celery \
-    && SITE=/app/.venv/lib/python3.11/site-packages \
-    && rm -rf "$SITE/torch/include" "$SITE/torch/test" \
-    && find "$SITE/torch/bin" -type f ! -name torch_shm_manager -delete \
-    && for lib in pandas numpy scipy matplotlib pyarrow sympy; do \
-         find "$SITE/$lib" -type d -name tests -prune -exec rm -rf {} +; done
+    && bash scripts/slim_venv.sh /app/.venv
 
 COPY handlers/ handlers/
 COPY dags/ dags/

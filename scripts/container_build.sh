@@ -3,10 +3,12 @@
 # image registry (the machines this project is built on): a local Debian 12 base
 # (scripts/container_base.sh), torch's CPU wheel from the folder pip already finds it in
 # (mounted into the build), and this machine's CA bundle for pip. Elsewhere, `docker build .`.
-#   scripts/container_build.sh [TAG]     (default localhost/basket:latest)
+#   scripts/container_build.sh [TAG [TARGET]]   (default localhost/basket:latest, torchserve;
+#                                               TARGET triton builds the Triton image)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TAG=${1:-localhost/basket:latest}
+TARGET=${2:-torchserve}
 BASE=${BASE_IMAGE:-localhost/bookworm-py}
 bash scripts/container_base.sh "$BASE"
 WHEELS=${TORCH_WHEELS:-$(pip config get global.find-links 2>/dev/null || true)}
@@ -20,4 +22,4 @@ fi
 # docker format: the OCI format drops HEALTHCHECK.
 podman --runtime /usr/sbin/runc build --network=host --format docker \
   --ulimit nofile=20000:20000 --ulimit nproc=4096:4096 \
-  "${args[@]}" --tag "$TAG" .
+  "${args[@]}" --target "$TARGET" --tag "$TAG" .

@@ -12,8 +12,9 @@ import pytest
 
 from basket.data.synth import SynthConfig, write_synthetic
 
-# The image the container tests build and run.
+# The images the container tests build and run.
 IMAGE = "localhost/basket:test"
+TRITON_IMAGE = "localhost/basket-triton:test"
 
 
 @pytest.fixture(scope="session")
@@ -185,30 +186,39 @@ def store_url(request, tmp_path) -> str:
     return request.getfixturevalue("redis_url")
 
 
-@pytest.fixture(scope="session")
-def image(tmp_path_factory) -> dict:
-    """The image built from the Dockerfile by scripts/container_build.sh (layers podman cached
-    are reused), with its size. Under CI a missing podman fails instead of skipping."""
+def _built_image(tag: str, target: str, log_dir: Path) -> dict:
+    """The image `target` of the Dockerfile built by scripts/container_build.sh (layers podman
+    cached are reused), with its size. Under CI a missing podman fails instead of skipping."""
     if shutil.which("podman") is None:
         message = "podman is not installed (apt-get install podman runc debootstrap)"
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
-    log = tmp_path_factory.mktemp("build") / "build.log"
+    log = log_dir / "build.log"
     started = time.perf_counter()
+    script = Path(__file__).resolve().parents[1] / "scripts" / "container_build.sh"
     with open(log, "w") as out:
         built = subprocess.run(
-            ["bash", str(Path(__file__).resolve().parents[1] / "scripts" / "container_build.sh"), IMAGE],
-            stdout=out, stderr=subprocess.STDOUT, timeout=3000,
-        )  # fmt: skip
+            ["bash", str(script), tag, target], stdout=out, stderr=subprocess.STDOUT, timeout=3000
+        )
     assert built.returncode == 0, log.read_text()[-3000:]
-    size = int(
-        subprocess.run(
-            ["podman", "image", "inspect", "--format", "{{.Size}}", IMAGE],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
+    size = subprocess.run(
+        ["podman", "image", "inspect", "--format", "{{.Size}}", tag],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    print(
+        f"image {tag}: {int(size) / 2**20:.0f} MiB, built in {time.perf_counter() - started:.0f} s"
     )
-    print(f"image {IMAGE}: {size / 2**20:.0f} MiB, built in {time.perf_counter() - started:.0f} s")
-    return {"name": IMAGE, "size_bytes": size}
+    return {"name": tag, "size_bytes": int(size)}
+
+
+@pytest.fixture(scope="session")
+def image(tmp_path_factory) -> dict:
+    """The TorchServe image (the Dockerfile's default target)."""
+    return _built_image(IMAGE, "torchserve", tmp_path_factory.mktemp("build"))
+
+
+@pytest.fixture(scope="session")
+def triton_image(tmp_path_factory) -> dict:
+    """The Triton image (`--target triton`)."""
+    return _built_image(TRITON_IMAGE, "triton", tmp_path_factory.mktemp("build_triton"))

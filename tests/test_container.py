@@ -14,10 +14,13 @@ from pathlib import Path
 
 import pytest
 
+from basket.online import OnlineScorer
 from basket.package import package_mar
+from basket.store.connect import open_store
 from basket.store.fill import load_snapshot
 from basket.testing.local_server import free_port
 from basket.torchserve import http
+from basket.triton_client import v2_json
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
@@ -46,11 +49,11 @@ def model_store(xgb_run_dir, synth_dir, tmp_path) -> Path:
 
 
 class Container:
-    """One `podman run` of the image with the model store mounted and ports published."""
+    """One `podman run` of an image with the model store mounted and `ports` published."""
 
-    def __init__(self, image: str, model_store: Path):
+    def __init__(self, image: str, model_store: Path, ports=(8080, 8081, 8082)):
         self.name = f"basket-test-{uuid.uuid4().hex[:8]}"
-        self.ports = {8080: free_port(), 8081: free_port(), 8082: free_port()}
+        self.ports = {port: free_port() for port in ports}
         self.image, self.model_store = image, model_store
 
     def start(self) -> float:
@@ -77,9 +80,8 @@ class Container:
         raise TimeoutError(f"{self.name} not healthy in {timeout_s}s:\n{logs}")
 
     def key(self) -> str:
-        out = podman("exec", self.name, "python3", "-c",
-                     "import json; print(json.load(open('key_file.json'))['inference']['key'])")  # fmt: skip
-        return out.stdout.strip()
+        out = podman("exec", self.name, "cat", "key_file.json")
+        return json.loads(out.stdout)["inference"]["key"]
 
     def predict(self, body, token: str | None = "auto"):
         token = self.key() if token == "auto" else token
@@ -88,6 +90,24 @@ class Container:
 
     def stop(self) -> None:
         podman("rm", "-f", self.name, check=False)
+
+
+class TritonContainer(Container):
+    """The Triton image: KServe-v2 JSON on :8000, answers as the JSON contract's fields."""
+
+    def __init__(self, image: str, model_store: Path):
+        super().__init__(image, model_store, ports=(8000, 8002))
+
+    def predict(self, body, token: str | None = "auto"):
+        token = self.key() if token == "auto" else token
+        body = {"orders": body} if isinstance(body, list) else body
+        url = f"http://127.0.0.1:{self.ports[8000]}/v2/models/basket/infer"
+        status, answer = http("POST", url, v2_json(body).encode(), timeout=30, token=token)
+        if status != 200:
+            return status, answer
+        outputs = {out["name"]: out["data"] for out in answer["outputs"]}
+        return status, {"product_ids": outputs["TOP_PRODUCT_IDS"],
+                        "history": outputs["HISTORY"][0]}  # fmt: skip
 
 
 def test_the_image_answers_with_its_key_as_non_root_and_keeps_management_inside(image, model_store):
@@ -124,5 +144,34 @@ def test_a_new_basket_mar_in_the_volume_is_served_after_a_restart(
         container.wait_healthy()
         status, answer = container.predict(REQUEST)
         assert status == 200 and answer["model_version"] == "attentiongru-test-1", answer
+    finally:
+        container.stop()
+
+
+def test_the_triton_image_serves_the_same_archive_and_store_with_its_key(
+    triton_image, model_store, xgb_run_dir
+):
+    """The `triton` target on the same volume: it exports the volume's basket.mar with the
+    archive's settings at start, answers `{"user_id": 1}` from the volume's store as the
+    model does in process, wants the key for inference and the repository API, runs as 1000."""
+    container = TritonContainer(triton_image["name"], model_store)
+    url = f"sqlite:///{model_store / 'histories.sqlite'}"
+    expected = OnlineScorer.from_model_dir(xgb_run_dir / "winner", store=open_store(url))
+    [(_, wanted)] = expected.answer_batch([{"user_id": 1}])
+    try:
+        seconds = container.start()
+        print(
+            f"triton: run to first answer {seconds:.1f} s; {triton_image['size_bytes'] / 2**20:.0f} MiB"
+        )
+        status, answer = container.predict({"user_id": 1})
+        assert status == 200 and answer == {
+            "product_ids": wanted["product_ids"],
+            "history": "store",
+        }
+        assert container.predict({"user_id": 1}, token=None)[0] == 403
+        assert container.predict({"user_id": 1}, token="wrong")[0] == 403
+        index = f"http://127.0.0.1:{container.ports[8000]}/v2/repository/index"
+        assert http("POST", index, b"{}", timeout=10)[0] == 403
+        assert podman("exec", container.name, "id", "-u").stdout.strip() == "1000"
     finally:
         container.stop()

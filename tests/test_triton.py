@@ -82,6 +82,8 @@ def test_repository_layout(exported, xgb_run_dir):
     assert "max_queue_delay_microseconds: 1000" in config  # ServingConfig's 1 ms
     assert (exported / "basket" / "1" / "model.py").is_file()
     assert (exported / "basket" / "1" / "basket" / "online.py").is_file()
+    shipped_code = {p.name for p in (exported / "basket" / "1" / "basket").iterdir()}
+    assert not {"testing", "commands", "resources"} & shipped_code  # a server needs none
     shipped = {p.name for p in (exported / "basket" / "1" / "model").iterdir()}
     assert shipped == {p.name for p in (xgb_run_dir / "winner").iterdir()}
 

@@ -46,6 +46,20 @@ class ServingConfig:
     torch_threads: int = 1
     limits: RequestLimits = field(default_factory=RequestLimits)
 
+    @classmethod
+    def from_model_yaml(cls, values: dict, model_name: str = "basket") -> ServingConfig:
+        """The settings an archive's model-config.yaml holds (the inverse of `model_yaml`)."""
+        settings = values.get("basket", {})
+        return cls(
+            model_name=model_name,
+            workers=int(values.get("minWorkers", cls.workers)),
+            batch_size=int(values.get("batchSize", cls.batch_size)),
+            max_batch_delay_ms=int(values.get("maxBatchDelay", cls.max_batch_delay_ms)),
+            response_timeout_s=int(values.get("responseTimeout", cls.response_timeout_s)),
+            torch_threads=int(settings.get("torch_threads", cls.torch_threads)),
+            limits=RequestLimits.from_mapping(settings),
+        )
+
     def model_yaml(self) -> dict:
         """The model-config.yaml TorchServe reads (`basket:` is for the handler)."""
         return {

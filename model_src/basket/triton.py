@@ -20,6 +20,9 @@ from pathlib import Path
 from basket.serving_config import RequestLimits, ServingConfig
 
 PACKAGE_DIR = Path(__file__).resolve().parent
+# What the server never imports: bytecode, the CLI's commands, test harnesses, and the
+# resources (links to the checkout's suites, handler and config, absent in the Triton image).
+NOT_SERVED = shutil.ignore_patterns("__pycache__", "*.pyc", "commands", "testing", "resources")
 
 CONFIG = """name: "{name}"
 backend: "python"
@@ -100,9 +103,7 @@ def export_triton_repository(
     try:
         version = staging / "1"
         shutil.copytree(model_dir, version / "model")
-        shutil.copytree(
-            PACKAGE_DIR, version / "basket", ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
-        )
+        shutil.copytree(PACKAGE_DIR, version / "basket", ignore=NOT_SERVED)
         shutil.copyfile(PACKAGE_DIR / "triton_model.py", version / "model.py")
         (staging / "config.pbtxt").write_text(config.pbtxt())
         if target.exists():
