@@ -37,17 +37,28 @@ def test_install_steps_are_the_makefiles():
     assert len(re.findall(r"pip install", DOCKERFILE)) == 0
 
 
+def stage(name: str) -> str:
+    """The Dockerfile's text from `FROM ${BASE} AS name` to the next stage or the end."""
+    return re.search(rf"^FROM \$\{{BASE\}} AS {name}$(.*?)(?=^FROM |\Z)", DOCKERFILE, re.M | re.S)[
+        1
+    ]
+
+
 def test_image_serves_basket_mar_as_non_root_with_health_check_and_volume():
     # The public base by default; a local one (scripts/container_base.sh) as a build argument.
     assert re.search(r"^ARG BASE=python:3\.11-slim-bookworm$", DOCKERFILE, re.M)
-    assert re.search(r"^FROM \$\{BASE\}$", DOCKERFILE, re.M)
-    assert "openjdk-17-jre-headless" in DOCKERFILE
-    assert re.search(r"^USER 1000:1000$", DOCKERFILE, re.M)
+    # TorchServe is the last stage, so the default target; Triton is `--target triton`.
+    assert re.findall(r"^FROM \$\{BASE\} AS (\w+)$", DOCKERFILE, re.M) == ["triton", "torchserve"]
+    torchserve = stage("torchserve")
+    assert "openjdk-17-jre-headless" in torchserve
+    for image in (torchserve, stage("triton")):
+        assert re.search(r"^USER 1000:1000$", image, re.M)
+        assert re.search(r'^VOLUME \["/app/model_store"\]$', image, re.M)
+        assert re.search(r"^HEALTHCHECK ", image, re.M)
     assert re.search(
-        r'HEALTHCHECK[^\n]*\n\s+CMD \["bash", "/app/scripts/container_healthcheck.sh"\]', DOCKERFILE
+        r'HEALTHCHECK[^\n]*\n\s+CMD \["bash", "/app/scripts/container_healthcheck.sh"\]', torchserve
     )
-    assert re.search(r'^VOLUME \["/app/model_store"\]$', DOCKERFILE, re.M)
-    cmd = re.search(r"^CMD (\[.*\])$", DOCKERFILE, re.M).group(1)
+    cmd = re.search(r"^CMD (\[.*\])$", torchserve, re.M).group(1)
     assert '"torchserve", "--start", "--foreground"' in cmd and '"basket.mar"' in cmd
 
 
