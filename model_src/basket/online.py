@@ -115,10 +115,10 @@ class OnlineScorer:
     def _resolve(self, requests: list) -> list[ResolvedHistory | RequestError]:
         """Each request's history: the store's orders of its customer (read for the whole batch
         at once), then the request's; or the request's alone."""
-        from_store = [
+        from_store = {
             i for i, r in enumerate(requests)
             if isinstance(r, ParsedRequest) and r.user_id is not None and not r.request_only
-        ]  # fmt: skip
+        }  # fmt: skip
         read, unavailable = None, None
         if from_store and self.store is not None:
             try:

@@ -352,7 +352,7 @@ def _per_order(values, n: int, name: str, missing, dtype) -> np.ndarray:
     return values
 
 
-# Each tensor's columns and the context they hold: (column in CONTEXT_RANGES, position).
+# The `CONTEXT_RANGES` keys each tensor holds, one per column (NEXT_ORDER: all three).
 _TENSOR_CONTEXT = {
     "ORDER_DOW": ["order_dow"],
     "ORDER_HOUR": ["order_hour_of_day"],
