@@ -29,6 +29,7 @@ from basket.candidate_table import TABLE
 from basket.config import RunConfig, TifuConfig
 from basket.data.history import Histories, Targets
 from basket.data.prepare import Prepared
+from basket.data.vocab import neural_vocabulary
 from basket.metrics import basket_f1, ranking_metrics
 from basket.models.base import CHUNK_USERS, Recommender, TrainingSet
 from basket.models.decoding import expected_f1_baskets, threshold_baskets
@@ -86,9 +87,10 @@ def tune_neural(name: str, data: TrainingSet, config: RunConfig) -> Tuned:
     chosen pos_weight is fit on everyone (each fit within `train.max_examples`)."""
     k, train = config.train.k, config.train
     searched = data.sample(train.grid_users, train.seed) if len(train.pos_weights) > 1 else data
+    head = len(neural_vocabulary(data.vocab, config.vocab))
     rows, epochs, models = [], [], {}
     for pos_weight in train.pos_weights:
-        model = NeuralRecommender.build(name, config.predictor, data.vocab, pos_weight, train)
+        model = NeuralRecommender.build(name, config.predictor, data.vocab, pos_weight, train, head)
         model.fit(searched)
         kept = next(row for row in model.epochs if row["kept"])
         rows.append(
@@ -112,7 +114,9 @@ def tune_neural(name: str, data: TrainingSet, config: RunConfig) -> Tuned:
         log.info("%s: pos_weight %g chosen on %d customers; fitting it on the %d customers "
                  "(within train.max_examples)", name, best_weight, searched.inputs.n_users,
                  data.inputs.n_users)  # fmt: skip
-        model = NeuralRecommender.build(name, config.predictor, data.vocab, best_weight, train)
+        model = NeuralRecommender.build(
+            name, config.predictor, data.vocab, best_weight, train, head
+        )
         model.fit(data)
         epochs += [
             {"pos_weight": best_weight, "all_customers": True, **row} for row in model.epochs

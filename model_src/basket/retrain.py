@@ -34,6 +34,7 @@ from basket.compare import compare, evaluate_candidate, write_report
 from basket.config import RunConfig, config_dict
 from basket.data.history import sample_positions
 from basket.data.prepare import Prepared, prepare
+from basket.data.vocab import neural_vocabulary
 from basket.embed import embed_products, read_embeddings
 from basket.models.registry import load_model
 from basket.plots import plot_grid
@@ -123,7 +124,10 @@ def embed_stage(run_dir: Path | str, config: RunConfig) -> Path:
     began = time.perf_counter()
     data = Prepared.load(run_dir / "prepared")
     path = embed_products(
-        data.splits.eval_inputs, data.vocab, run_dir / "embeddings.parquet", config.embed
+        data.splits.eval_inputs,
+        neural_vocabulary(data.vocab, config.vocab),
+        run_dir / "embeddings.parquet",
+        config.embed,
     )
     _record_stage(run_dir, "embed", began)
     return path

@@ -35,15 +35,22 @@ log = logging.getLogger(__name__)
 
 
 def training_examples(
-    history: Histories, vocab: Vocabulary, config: PredictorConfig, cuts: int
+    history: Histories,
+    vocab: Vocabulary,
+    config: PredictorConfig,
+    cuts: int,
+    head: int | None = None,
 ) -> Encoded:
-    """Examples from `cuts` cut points per user: input = orders before a basket, target = that basket."""
+    """Examples from `cuts` cut points per user: input = orders before a basket, target = that
+    basket (its products among `vocab`'s first `head`, the network's output layer)."""
     parts = []
     for _ in range(cuts):
         history, targets = holdout_last(history)
         if history.n_users == 0:
             break
-        parts.append(encode(history, vocab, config.n_orders, config.max_products, targets))
+        parts.append(
+            encode(history, vocab, config.n_orders, config.max_products, targets, head=head)
+        )
     return concat(parts)
 
 
@@ -122,9 +129,17 @@ class Validation:
     vocab: Vocabulary
 
     @classmethod
-    def of(cls, inputs: Histories, targets: Targets, vocab: Vocabulary, config: PredictorConfig):
-        """Encode `inputs` for the network of `config`."""
-        return cls(encode(inputs, vocab, config.n_orders, config.max_products), targets, vocab)
+    def of(
+        cls,
+        inputs: Histories,
+        targets: Targets,
+        vocab: Vocabulary,
+        config: PredictorConfig,
+        head: int | None = None,
+    ):
+        """Encode `inputs` for the network of `config` over `vocab`'s first `head` products."""
+        encoded = encode(inputs, vocab, config.n_orders, config.max_products, head=head)
+        return cls(encoded, targets, vocab)
 
     def ranking(self, net: NextBasketNet, k: int, chunk: int = 2048) -> dict[str, float]:
         """Top-k ranking metrics of `net` on these baskets (scored in chunks of customers: all

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from basket.data import VocabConfig, Vocabulary
+from basket.data.vocab import line_coverage, neural_vocabulary
 
 PRODUCTS = pd.DataFrame(
     {"product_id": [1, 2, 3, 4], "product_name": ["Banana", "Milk", "Eggs", "Tea"]}
@@ -45,3 +47,27 @@ def test_vocabulary_round_trips_through_parquet(tmp_path):
         "product_id",
         "product_name",
     ]
+
+
+def test_the_default_vocabulary_is_every_product_bought():
+    assert len(Vocabulary.build(BOUGHT, PRODUCTS, VocabConfig())) == 4
+
+
+def test_the_neural_vocabulary_is_the_fewest_most_bought_products_holding_the_coverage():
+    vocab = Vocabulary.build(BOUGHT, PRODUCTS, VocabConfig())  # counts 3, 2, 2, 1 of 8 lines
+    assert len(neural_vocabulary(vocab, VocabConfig(neural_coverage=0.6))) == 2  # 5/8 >= 0.6
+    assert len(neural_vocabulary(vocab, VocabConfig(neural_coverage=0.625))) == 2  # exactly 5/8
+    assert len(neural_vocabulary(vocab, VocabConfig(neural_coverage=0.9))) == 4
+    assert len(neural_vocabulary(vocab, VocabConfig(neural_coverage=0.9, neural_max=3))) == 3
+    head = neural_vocabulary(vocab, VocabConfig(neural_coverage=0.6))
+    assert head.product_ids.tolist() == vocab.product_ids[:2].tolist()  # a prefix: same indices
+
+
+def test_line_coverage_counts_the_lines_a_vocabulary_holds():
+    vocab = Vocabulary.build(BOUGHT, PRODUCTS, VocabConfig(top_n=2))  # products 2 and 1
+    assert line_coverage(vocab, BOUGHT) == 5 / 8
+
+
+def test_a_coverage_outside_zero_to_one_is_refused():
+    with pytest.raises(ValueError, match="neural_coverage"):
+        VocabConfig(neural_coverage=1.5)

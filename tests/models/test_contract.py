@@ -58,6 +58,21 @@ def test_scores_cover_the_vocabulary_for_every_user(tuned, prepared, inputs):
     assert np.isfinite(scores).all()
 
 
+def test_every_product_a_customer_bought_can_be_recommended(tuned, prepared, inputs):
+    """The whole catalogue: a rare product a customer bought is never out of reach. The neural
+    nets' output layer holds only the most bought products (here fewer than the vocabulary);
+    their repeat gate scores the customer's others."""
+    name, model = tuned
+    if name in ("cnngru", "attentiongru"):
+        assert model.head < len(prepared.vocab)
+    scores = model.score(inputs)
+    offsets, bought = inputs.bought()
+    rows = np.repeat(np.arange(inputs.n_users), np.diff(offsets))
+    columns = model.vocab.index_of(bought)
+    assert (columns >= 0).all(), "every product bought is in the vocabulary"
+    assert (scores[rows, columns] > 0).all(), name
+
+
 def test_recommend_ranks_by_score_and_decodes_the_basket_by_the_models_decoding(tuned, inputs):
     _, model = tuned
     scores = model.score(inputs)

@@ -80,7 +80,9 @@ def test_a_refit_replays_the_kept_epochs_on_the_newer_baskets(prepared):
     assert refit.epochs == log  # the tuning log (the refit's budget) is kept
     assert not np.allclose(refit.score(inputs), before)
     # the same refit twice gives the same weights: seeded, and as many epochs as were kept
-    again = NeuralRecommender.build("cnngru", SMALL, prepared.vocab, tuned.pos_weight, FAST)
+    again = NeuralRecommender.build(
+        "cnngru", SMALL, prepared.vocab, tuned.pos_weight, FAST, head=tuned.head
+    )
     again.epochs = log
     again.fit(refit_set(prepared, embeddings))
     np.testing.assert_array_equal(again.score(inputs), refit.score(inputs))
@@ -130,10 +132,9 @@ def test_checkpoint_reloads_without_pickle(prepared, tmp_path):
     assert loaded.threshold == model.threshold
     meta = json.loads((tmp_path / "model" / "model.json").read_text())
     assert meta["version"] == "test-1" and meta["config"]["encoder"] == "cnn"
-    assert pd.read_parquet(tmp_path / "model" / "embeddings.parquet").shape == (
-        len(prepared.vocab),
-        17,
-    )
+    # the EV vectors of the output layer's products, the vocabulary's most bought
+    assert model.head < len(prepared.vocab)
+    assert pd.read_parquet(tmp_path / "model" / "embeddings.parquet").shape == (model.head, 17)
 
 
 def test_recommendations_rank_by_score_and_basket_follows_the_threshold(prepared):
@@ -167,7 +168,9 @@ def test_the_grid_runs_on_a_sample_and_the_choice_is_fit_on_everyone(prepared):
     final = tuned.epochs[tuned.epochs["all_customers"].fillna(False).astype(bool)]
     assert len(final) == 1 and final["pos_weight"].iloc[0] == tuned.model.pos_weight
     # the shipped model is the fit on every customer, not the sample's
-    alone = NeuralRecommender.build("cnngru", SMALL, prepared.vocab, tuned.model.pos_weight, config)
+    alone = NeuralRecommender.build(
+        "cnngru", SMALL, prepared.vocab, tuned.model.pos_weight, config, tuned.model.head
+    )
     alone.fit(tuning_set(prepared, _embeddings(prepared.vocab)))
     inputs = prepared.splits.eval_inputs.select_users(np.arange(20))
     np.testing.assert_array_equal(alone.score(inputs), tuned.model.score(inputs))

@@ -3,6 +3,12 @@
 Index order is by purchase count (most bought first, ties by product id), so the
 first indices are also the popularity fallback. Products outside the vocabulary
 map to -1: models cannot recommend them, but they still count in the truth.
+
+By default the vocabulary is the whole catalogue a run's inputs bought: the
+sparse models (P-TopFreq, TIFU-KNN, XGBoost) score every product a customer
+ever bought. The neural nets' output layer and the EV file cover a prefix of it,
+`neural_vocabulary`: the most bought products holding `neural_coverage` of the
+lines, at most `neural_max` of them.
 """
 
 from __future__ import annotations
@@ -19,10 +25,21 @@ from basket.data import schema as s
 
 @dataclass(frozen=True)
 class VocabConfig:
-    """How to choose the vocabulary: the `top_n` most bought products with at least `min_count` purchases."""
+    """How to choose the vocabulary: the `top_n` most bought products (None: every product
+    bought) with at least `min_count` purchases; and the neural nets' share of it."""
 
-    top_n: int | None = 10_000
+    top_n: int | None = None
     min_count: int = 1
+    # The neural output layer and the EV file: the most bought products that hold this share of
+    # the order lines, at most `neural_max` (their weights grow with it).
+    neural_coverage: float = 0.95
+    neural_max: int = 10_000
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.neural_coverage <= 1.0:
+            raise ValueError(f"vocab.neural_coverage must be in (0, 1], got {self.neural_coverage}")
+        if self.neural_max < 1:
+            raise ValueError(f"vocab.neural_max must be at least 1, got {self.neural_max}")
 
 
 @dataclass(frozen=True)
@@ -41,6 +58,10 @@ class Vocabulary:
         # Sorted once per vocabulary: online scoring looks up a few ids many times.
         order = np.argsort(self.product_ids, kind="stable")
         return order, self.product_ids[order]
+
+    def head(self, n: int) -> Vocabulary:
+        """The `n` most bought products: a prefix, so its indices are this vocabulary's."""
+        return Vocabulary(self.product_ids[:n], self.product_names[:n], self.counts[:n])
 
     def index_of(self, product_ids: np.ndarray) -> np.ndarray:
         """Vocabulary index of each product id, -1 where the product is not in the vocabulary."""
@@ -93,3 +114,17 @@ class Vocabulary:
             frame[s.PRODUCT_NAME].to_numpy(dtype=object),
             frame["count"].to_numpy(np.int64),
         )
+
+
+def neural_vocabulary(vocab: Vocabulary, config: VocabConfig) -> Vocabulary:
+    """The prefix of `vocab` the neural nets and the EV file cover: the fewest most-bought
+    products holding `config.neural_coverage` of `vocab`'s purchases, at most `neural_max`."""
+    share = np.cumsum(vocab.counts) / max(int(vocab.counts.sum()), 1)
+    needed = int(np.searchsorted(share, config.neural_coverage - 1e-12)) + 1
+    return vocab.head(max(1, min(needed, config.neural_max, len(vocab))))
+
+
+def line_coverage(vocab: Vocabulary, product_ids: np.ndarray) -> float:
+    """Share of order lines (`product_ids`, one per line) whose product `vocab` holds."""
+    product_ids = np.asarray(product_ids)
+    return float((vocab.index_of(product_ids) >= 0).mean()) if len(product_ids) else 1.0

@@ -1,9 +1,11 @@
 """Histories -> the padded tensors the neural predictors read, built once, sliced per batch.
 
 `encode` keeps each user's last `n_orders` orders (oldest first, padded at the
-end) and each order's first `max_products` in-vocabulary products (padded with
-index V), plus the sparse per-(user, product) features of the repeat gate.
-Vectorised: offsets and scatters, no loop over users.
+end) and each order's first `max_products` products of the network's output
+layer, the vocabulary's first `head` products (padded with index `head`), plus
+the sparse per-(user, product) features of the repeat gate: for the head's
+products (`stat_*`) and for the products bought beyond it (`tail_*`), which only
+the gate scores. Vectorised: offsets and scatters, no loop over users.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from basket.data.history import Histories, Targets, _ranges
+from basket.data.history import Histories, Targets, _offsets, _ranges
 from basket.data.user_products import gate_features, user_product_stats
 from basket.data.vocab import Vocabulary
 from basket.models.modules import CONTEXT_FEATURES, Batch
@@ -48,9 +50,13 @@ class Encoded:
     stat_offsets: np.ndarray  # (U + 1,)
     stat_items: torch.Tensor  # (S,)
     stat_features: torch.Tensor  # (S, F)
-    pad: int = 0  # the padding index (vocabulary size)
+    pad: int = 0  # the padding index (the head's size)
     target_offsets: np.ndarray | None = None  # (U + 1,)
     target_items: torch.Tensor | None = None  # (T,) vocabulary indices of the target basket
+    # Products bought beyond the head (vocabulary index >= pad): the gate's features only.
+    tail_offsets: np.ndarray | None = None  # (U + 1,)
+    tail_items: torch.Tensor | None = None  # (S_t,) vocabulary index
+    tail_features: torch.Tensor | None = None  # (S_t, F)
 
     @property
     def n_users(self) -> int:
@@ -68,6 +74,18 @@ class Encoded:
         orders = self.orders[index]
         # Padding sits at the end of each order: drop the columns no order of this batch uses.
         longest = int((orders != self.pad).sum(dim=-1).max()) if orders.numel() else 0
+        tail = {}
+        if self.tail_offsets is not None:
+            tail_entries = torch.from_numpy(
+                _ranges(self.tail_offsets[users], self.tail_offsets[users + 1])
+            )
+            tail = {
+                "tail_rows": torch.from_numpy(
+                    np.repeat(np.arange(len(users)), np.diff(self.tail_offsets)[users])
+                ),
+                "tail_items": self.tail_items[tail_entries].long(),
+                "tail_features": self.tail_features[tail_entries],
+            }
         return Batch(
             orders=orders[:, :, : max(longest, 1)].long(),
             order_context=self.order_context[index],
@@ -76,6 +94,7 @@ class Encoded:
             stat_rows=torch.from_numpy(rows),
             stat_items=self.stat_items[torch.from_numpy(entries)].long(),
             stat_features=self.stat_features[torch.from_numpy(entries)],
+            **tail,
         )
 
     def targets(self, users: np.ndarray, n_products: int) -> torch.Tensor:
@@ -93,9 +112,14 @@ def encode(
     n_orders: int,
     max_products: int,
     targets: Targets | None = None,
+    head: int | None = None,
 ) -> Encoded:
-    """Padded tensors of the last `n_orders` orders of every user (and their targets, if given)."""
-    n_users, pad = histories.n_users, len(vocab)
+    """Padded tensors of the last `n_orders` orders of every user (and their targets, if given),
+    for a network whose output layer is `vocab`'s first `head` products (all when None); the
+    gate's features of products bought beyond them go to `tail_*`."""
+    n_users = histories.n_users
+    head = len(vocab) if head is None else head
+    pad = head
     ends = histories.order_offsets[1:]
     starts = np.maximum(histories.order_offsets[:-1], ends - n_orders)
     lengths = ends - starts
@@ -107,7 +131,7 @@ def encode(
     lines = _ranges(histories.line_offsets[picked], histories.line_offsets[picked + 1])
     line_order = np.repeat(np.arange(len(picked)), sizes)
     items = vocab.index_of(histories.product_ids[lines])
-    known = items >= 0
+    known = (items >= 0) & (items < head)
     line_order, items = line_order[known], items[known]
     first_of_order = np.searchsorted(line_order, line_order, side="left")
     rank = np.arange(len(line_order)) - first_of_order
@@ -122,6 +146,9 @@ def encode(
         histories.days_since_prior[picked],
     )
     stats = user_product_stats(histories, vocab)
+    features = gate_features(stats, vocab)
+    owner = np.repeat(np.arange(n_users), np.diff(stats.offsets))
+    in_head = stats.items < head
     encoded = Encoded(
         orders=torch.from_numpy(orders),
         order_context=torch.from_numpy(context),
@@ -129,13 +156,17 @@ def encode(
         next_context=torch.from_numpy(
             order_context(histories.next_dow, histories.next_hour, histories.next_days_since_prior)
         ),
-        stat_offsets=stats.offsets,
-        stat_items=torch.from_numpy(stats.items),
-        stat_features=torch.from_numpy(gate_features(stats, vocab)),
+        stat_offsets=_offsets(np.bincount(owner[in_head], minlength=n_users)),
+        stat_items=torch.from_numpy(stats.items[in_head]),
+        stat_features=torch.from_numpy(features[in_head]),
         pad=pad,
     )
+    if head < len(vocab):
+        encoded.tail_offsets = _offsets(np.bincount(owner[~in_head], minlength=n_users))
+        encoded.tail_items = torch.from_numpy(stats.items[~in_head])
+        encoded.tail_features = torch.from_numpy(features[~in_head])
     if targets is not None:
-        encoded.target_offsets, target_items = targets.in_vocabulary(vocab)
+        encoded.target_offsets, target_items = targets.in_vocabulary(vocab.head(head))
         encoded.target_items = torch.from_numpy(target_items.astype(np.int32))
     return encoded
 

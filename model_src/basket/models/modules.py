@@ -14,7 +14,7 @@ pooling, padded orders are left out of the GRU by packing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 
 import torch
 from torch import nn
@@ -36,6 +36,10 @@ class Batch:
     stat_rows: torch.Tensor  # (S,) long, row in the batch
     stat_items: torch.Tensor  # (S,) long, vocabulary index
     stat_features: torch.Tensor  # (S, F) float
+    # Products bought beyond the output layer, which only the repeat gate scores (when scoring).
+    tail_rows: torch.Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.long))
+    tail_items: torch.Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.long))
+    tail_features: torch.Tensor = field(default_factory=lambda: torch.zeros(0, 0))
 
     def to(self, device: torch.device) -> Batch:
         """The same batch on `device`."""
@@ -130,12 +134,13 @@ class RepeatGate(nn.Module):
         )
         self.head_share = nn.Parameter(torch.tensor(0.1))
 
+    def repeat(self, features: torch.Tensor, rows: torch.Tensor, state: torch.Tensor):
+        """(S,) repeat logits of the entries `features` (S, F) of batch rows `rows`."""
+        user = self.user(state)[rows]  # (S, user_dim)
+        return self.score(torch.cat([self.normalise(features), user], dim=-1)).squeeze(-1)
+
     def forward(self, batch: Batch, state: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
-        user = self.user(state)[batch.stat_rows]  # (S, user_dim)
-        features = torch.cat(
-            [self.normalise(batch.stat_features), user], dim=-1
-        )  # (S, F + user_dim)
-        repeat = self.score(features).squeeze(-1)  # (S,)
+        repeat = self.repeat(batch.stat_features, batch.stat_rows, state)  # (S,)
         mixed = logits.clone()
         mixed[batch.stat_rows, batch.stat_items] = (
             repeat + self.head_share * logits[batch.stat_rows, batch.stat_items]
@@ -178,6 +183,12 @@ class NextBasketNet(nn.Module):
         self.products.weight.requires_grad_(self.config.fine_tune_embeddings)
 
     def forward(self, batch: Batch) -> torch.Tensor:
+        """(B, V) logits of the output layer's products."""
+        return self.forward_with_tail(batch)[0]
+
+    def forward_with_tail(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, V) logits of the output layer's products, and (S_t,) logits of the products
+        bought beyond it (`batch.tail_*`): the repeat gate's score alone (-inf without a gate)."""
         b, n, m = batch.orders.shape
         products = self.products(batch.orders.view(b * n, m))  # (B*N, M, E)
         mask = batch.orders.view(b * n, m) != self.n_products  # (B*N, M)
@@ -186,7 +197,14 @@ class NextBasketNet(nn.Module):
         summary = self.sequence(orders, batch.lengths)  # (B, H)
         state = torch.cat([summary, batch.next_context], dim=-1)  # (B, H + C)
         logits = self.head(state)  # (B, V)
-        return self.gate(batch, state, logits) if self.gate is not None else logits
+        if self.gate is None:
+            return logits, torch.full(batch.tail_rows.shape, -torch.inf, device=logits.device)
+        tail = (
+            self.gate.repeat(batch.tail_features, batch.tail_rows, state)
+            if batch.tail_rows.numel()
+            else logits.new_zeros(0)
+        )
+        return self.gate(batch, state, logits), tail
 
 
 def CNNGRU(config: PredictorConfig, n_products: int, n_stat_features: int) -> NextBasketNet:

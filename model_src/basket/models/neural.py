@@ -47,14 +47,21 @@ class NeuralRecommender(ChunkedRecommender):
         vocab: Vocabulary,
         pos_weight: float,
         train: TrainConfig,
+        head: int | None = None,
     ) -> NeuralRecommender:
-        """An untrained neural candidate `name` (its encoder from the candidate table) over
-        `vocab`, to `fit`."""
+        """An untrained neural candidate `name` (its encoder from the candidate table) scoring
+        `vocab`: its output layer holds the first `head` products (all when None), and the
+        repeat gate alone scores a customer's products beyond them. To `fit`."""
         if name not in ENCODERS:
             raise ValueError(f"unknown network {name!r}; known: {sorted(ENCODERS)}")
         config = replace(predictor, encoder=ENCODERS[name])
-        net = NextBasketNet(config, len(vocab), N_FEATURES)
+        net = NextBasketNet(config, len(vocab) if head is None else head, N_FEATURES)
         return cls(net, vocab, pos_weight=pos_weight, train=train)
+
+    @property
+    def head(self) -> int:
+        """Products in the network's output layer: the vocabulary's first `head`."""
+        return self.net.n_products
 
     @property
     def name(self) -> str:
@@ -68,15 +75,24 @@ class NeuralRecommender(ChunkedRecommender):
         torch.set_num_threads(self.train.threads)
         torch.manual_seed(self.train.seed)
         config = self.net.config
-        net = NextBasketNet(config, len(self.vocab), N_FEATURES)
+        net = NextBasketNet(config, self.head, N_FEATURES)
         if data.embeddings is not None:
-            net.load_embeddings(torch.from_numpy(np.ascontiguousarray(data.embeddings)))
+            # The EV file covers the output layer's products, a prefix of the vocabulary's.
+            vectors = data.embeddings[: self.head]
+            net.load_embeddings(torch.from_numpy(np.ascontiguousarray(vectors)))
         net.to(resolve_device(self.train.device))
         train = self.train
         source, cuts = data.for_examples(train.targets_per_user, train.max_examples, train.seed)
         examples = data.derived(
-            ("neural examples", config.n_orders, config.max_products, cuts, source.inputs.n_users),
-            lambda: training_examples(source.inputs, self.vocab, config, cuts),
+            (
+                "neural examples",
+                config.n_orders,
+                config.max_products,
+                cuts,
+                source.inputs.n_users,
+                self.head,
+            ),
+            lambda: training_examples(source.inputs, self.vocab, config, cuts, self.head),
         )
         desc = f"{self.name} pw={self.pos_weight:g}"
         if data.valid_targets is None:
@@ -88,8 +104,8 @@ class NeuralRecommender(ChunkedRecommender):
             )
             return self
         validation = data.derived(
-            ("neural validation", config.n_orders, config.max_products),
-            lambda: Validation.of(*data.validation(), self.vocab, config),
+            ("neural validation", config.n_orders, config.max_products, self.head),
+            lambda: Validation.of(*data.validation(), self.vocab, config, self.head),
         )
         self.net, self.epochs = fit_net(
             net, examples, self.pos_weight, self.train, desc, validation=validation
@@ -98,16 +114,22 @@ class NeuralRecommender(ChunkedRecommender):
 
     @torch.no_grad()
     def score(self, histories: Histories) -> np.ndarray:
-        """(U, V) float32 probabilities that each product is in each user's next basket."""
+        """(U, V) float32 probabilities that each product is in each user's next basket: the
+        network's for the output layer's products, the repeat gate's for products a customer
+        bought beyond them, 0 for the others."""
         self.net.eval()
-        config = self.net.config
-        encoded = encode(histories, self.vocab, config.n_orders, config.max_products)
-        out = np.empty((histories.n_users, len(self.vocab)), dtype=np.float32)
+        config, head = self.net.config, self.head
+        encoded = encode(histories, self.vocab, config.n_orders, config.max_products, head=head)
+        out = np.zeros((histories.n_users, len(self.vocab)), dtype=np.float32)
         device = module_device(self.net)
         for start in range(0, histories.n_users, SCORE_BATCH):
             users = np.arange(start, min(start + SCORE_BATCH, histories.n_users))
-            logits = self.net(encoded.batch(users).to(device))
-            out[users] = torch.sigmoid(logits).cpu().numpy()
+            batch = encoded.batch(users)
+            logits, tail = self.net.forward_with_tail(batch.to(device))
+            out[users, :head] = torch.sigmoid(logits).cpu().numpy()
+            out[users[batch.tail_rows.numpy()], batch.tail_items.numpy()] = (
+                torch.sigmoid(tail).cpu().numpy()
+            )
         return out
 
     def to(self, device: str) -> NeuralRecommender:
@@ -130,12 +152,13 @@ class NeuralRecommender(ChunkedRecommender):
             "config": asdict(self.net.config),
             "train": asdict(self.train),
             "epochs": self.epochs,
+            "head": self.head,
             **(extra or {}),
         }
         with atomic_dir(model_dir) as staging:
             write_model_dir(staging, self.vocab, meta)
-            vectors = self.net.products.weight.detach()[: len(self.vocab)].numpy()
-            write_embeddings(self.vocab, vectors, staging / "embeddings.parquet")
+            vectors = self.net.products.weight.detach()[: self.head].numpy()
+            write_embeddings(self.vocab.head(self.head), vectors, staging / "embeddings.parquet")
             torch.save(self.net.state_dict(), staging / "weights.pt")
         return Path(model_dir)
 
@@ -145,7 +168,8 @@ class NeuralRecommender(ChunkedRecommender):
         model_dir = Path(model_dir)
         meta = json.loads((model_dir / "model.json").read_text())
         vocab = Vocabulary.load(model_dir / "vocab.parquet")
-        net = NextBasketNet(PredictorConfig(**meta["config"]), len(vocab), N_FEATURES)
+        head = meta.get("head", len(vocab))
+        net = NextBasketNet(PredictorConfig(**meta["config"]), head, N_FEATURES)
         weights = torch.load(model_dir / "weights.pt", weights_only=True, map_location="cpu")
         net.load_state_dict(weights)
         net.eval()
