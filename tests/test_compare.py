@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import xgboost as xgb
 
 from basket.compare import compare
 from basket.models.decoding import expected_f1_baskets, expected_f1_sizes
@@ -188,3 +189,28 @@ def test_xgboost_with_a_ranking_objective_ranks_one_query_per_customer(prepared)
     model = XGBoostRecommender(vocab, config).fit(data)
     result = compare({"xgboost": model}, splits.eval_inputs, splits.eval_targets)
     assert result.metrics["xgboost"]["recall@10"] > 0.3
+
+
+def test_a_ranking_objective_ranks_every_candidate_above_the_products_that_are_not(prepared):
+    """A ranking objective's margins are often negative; scored raw, such candidates fell below
+    the 0 of every non-candidate, and popular products the customer never looked at filled the
+    top 10 ahead of their own purchases."""
+    from basket.models.base import TrainingSet
+    from basket.models.xgb import XGBConfig, XGBoostRecommender
+
+    splits, vocab = prepared.splits, prepared.vocab
+    embeddings = np.random.default_rng(0).normal(size=(len(vocab), 8)).astype(np.float32)
+    data = TrainingSet(
+        splits.valid_inputs, splits.valid_targets, vocab, prepared.products, embeddings
+    )
+    config = XGBConfig(rounds=30, targets_per_user=1, objective="rank:ndcg", explore=0)
+    model = XGBoostRecommender(vocab, config).fit(data)
+    inputs = splits.eval_inputs.select_users(np.arange(40))
+    margins = model.booster.predict(
+        xgb.DMatrix(model._candidates(inputs).features, feature_names=list(model.features))
+    )
+    assert (margins < 0).any(), "the case this test is about: some margins are negative"
+    scores = model.score(inputs)
+    offsets, bought = inputs.bought()
+    rows = np.repeat(np.arange(inputs.n_users), np.diff(offsets))
+    assert (scores[rows, vocab.index_of(bought)] > 0).all()

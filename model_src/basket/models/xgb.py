@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import ClassVar
 
@@ -141,28 +141,44 @@ class XGBoostRecommender(ChunkedRecommender):
 
     @property
     def features(self) -> tuple[str, ...]:
-        """The booster's columns, in order: the neighbour features only with a TIFU-KNN model."""
-        return FEATURES if self.tifu is not None else BASE_FEATURES
+        """The booster's columns, in order: the neighbour features only with a TIFU-KNN model,
+        less the config's `drop_features`."""
+        built = FEATURES if self.tifu is not None else BASE_FEATURES
+        return tuple(name for name in built if name not in self.config.drop_features)
 
     def _candidates(self, histories: Histories):
         """Candidate rows of `histories` with the booster's feature columns."""
-        return candidate_features(
+        candidates = candidate_features(
             histories, self.vocab, self.products, self.config.explore, self.tifu
         )
+        if not self.config.drop_features:
+            return candidates
+        built = FEATURES if self.tifu is not None else BASE_FEATURES
+        unknown = set(self.config.drop_features) - set(built)
+        if unknown:
+            raise ValueError(f"xgboost.drop_features names unknown features {sorted(unknown)}; "
+                             f"known: {list(built)}")  # fmt: skip
+        keep = [built.index(name) for name in self.features]
+        return replace(candidates, features=np.ascontiguousarray(candidates.features[:, keep]))
 
     def _labels(self, candidates, targets: Targets) -> np.ndarray:
         offsets, items = targets.in_vocabulary(self.vocab)
         return labels(candidates, items, offsets, len(self.vocab))
 
     def score(self, histories: Histories) -> np.ndarray:
-        """(U, V) probabilities for candidates; 0 for products that are not candidates."""
+        """(U, V) scores in (0, 1) for candidates, 0 for products that are not candidates:
+        probabilities with `binary:logistic`; with a ranking objective the logistic of the
+        booster's margin, ordered as the margin and above every non-candidate even where the
+        margin is negative."""
         candidates = self._candidates(histories)
-        probabilities = self.booster.predict(
+        scores = self.booster.predict(
             xgb.DMatrix(candidates.features, feature_names=list(self.features)),
             iteration_range=(0, self.booster.best_iteration + 1),
         )
+        if self.config.objective.startswith("rank:"):
+            scores = 1.0 / (1.0 + np.exp(-scores.astype(np.float64)))
         out = np.zeros((histories.n_users, len(self.vocab)), dtype=np.float32)
-        out[candidates.users, candidates.items] = probabilities
+        out[candidates.users, candidates.items] = scores
         return out
 
     def save(self, model_dir: Path, extra: dict | None = None) -> Path:
@@ -199,7 +215,9 @@ class XGBoostRecommender(ChunkedRecommender):
         return cls(
             vocab=Vocabulary.load(model_dir / "vocab.parquet"),
             products=ProductTable.from_frame(pd.read_parquet(model_dir / "products.parquet")),
-            config=XGBConfig(**meta["config"]),
+            config=XGBConfig(
+                **{k: tuple(v) if isinstance(v, list) else v for k, v in meta["config"].items()}
+            ),
             booster=booster,
             threshold=meta["threshold"],
             decoding=meta.get("decoding", "threshold"),
