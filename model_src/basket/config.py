@@ -90,6 +90,8 @@ class XGBConfig:
     # "binary:logistic" (probabilities) or a ranking objective ("rank:ndcg", "rank:pairwise")
     # with one query per customer and cut point.
     objective: str = "binary:logistic"
+    # Feature columns left out (names from basket.models.xgb_features.FEATURES): for ablations.
+    drop_features: tuple[str, ...] = ()
     targets_per_user: int = 3  # cut points per customer for training rows
     # Customer cut points (each ~ its candidates' rows) at most: fewer cut points per customer,
     # then a sample of customers, as the neural max_examples.

@@ -8,32 +8,12 @@ import pytest
 
 from basket.candidates import tune_tifu_knn, tuning_set
 from basket.config import load_config
-from basket.data.history import Histories, _offsets
+from basket.data.history import Histories
 from basket.data.vocab import VocabConfig, Vocabulary
 from basket.models.base import TrainingSet
 from basket.models.tifu_knn import TifuConfig, TifuKNN, tifu_vectors
 from basket.models.top_freq import PTopFreq
-
-
-def histories_from(baskets_per_user: list[list[list[int]]], user_ids=None) -> Histories:
-    """Histories from nested lists (users -> baskets -> product ids), for hand-made cases."""
-    orders = [basket for user in baskets_per_user for basket in user]
-    products = np.array([p for basket in orders for p in basket], dtype=np.int32)
-    n_orders = len(orders)
-    return Histories(
-        user_ids=np.array(user_ids or range(1, len(baskets_per_user) + 1), dtype=np.int32),
-        order_offsets=_offsets(np.array([len(u) for u in baskets_per_user])),
-        order_ids=np.arange(1, n_orders + 1, dtype=np.int32),
-        order_dow=np.zeros(n_orders, np.int8),
-        order_hour=np.full(n_orders, 10, np.int8),
-        days_since_prior=np.full(n_orders, 7.0, np.float32),
-        line_offsets=_offsets(np.array([len(b) for b in orders])),
-        product_ids=products,
-        next_dow=np.zeros(len(baskets_per_user), np.int8),
-        next_hour=np.full(len(baskets_per_user), 10, np.int8),
-        next_days_since_prior=np.full(len(baskets_per_user), 7.0, np.float32),
-    )
-
+from basket.testing.histories import histories_from
 
 PRODUCTS = pd.DataFrame({"product_id": range(1, 8), "product_name": [f"p{i}" for i in range(1, 8)]})
 

@@ -17,6 +17,8 @@ from basket.data.vocab import Vocabulary
 
 OWN_FEATURES = 6  # columns of UserProductStats.features()
 N_FEATURES = OWN_FEATURES + 3  # columns of gate_features(): what the repeat gate reads
+# Per-order decays of the time-decayed counts (sum over purchases of decay ** orders ago).
+DECAYS = (0.5, 0.8, 0.95)
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,8 @@ class UserProductStats:
     days_since: np.ndarray  # (S,) float32 days from the last purchase to the order to predict
     mean_interval: np.ndarray  # (S,) float32 mean days between purchases (NaN if bought once)
     n_orders: np.ndarray  # (U,) int32 orders of each user
+    orders_since_first: np.ndarray  # (S,) int32 orders since the first purchase
+    decayed: np.ndarray  # (S, len(DECAYS)) float32 sum of decay ** orders ago over purchases
 
     def features(self) -> np.ndarray:
         """(S, 6) float32: log1p(count), share of orders, recency exp(-orders since / 3),
@@ -90,6 +94,15 @@ def user_product_stats(histories: Histories, vocab: Vocabulary) -> UserProductSt
     np.maximum.at(last_bought, inverse, line_elapsed)
     first_bought = np.full(len(unique_key), np.inf)
     np.minimum.at(first_bought, inverse, line_elapsed)
+    orders_since_first = np.zeros(len(unique_key), dtype=np.int64)
+    np.maximum.at(orders_since_first, inverse, orders_ago[known])
+    decayed = np.stack(
+        [
+            np.bincount(inverse, weights=decay ** orders_ago[known], minlength=len(unique_key))
+            for decay in DECAYS
+        ],
+        axis=1,
+    )
     user = unique_key // len(vocab)
     interval = np.where(
         counts > 1, (last_bought - first_bought) / np.maximum(counts - 1, 1), np.nan
@@ -102,6 +115,8 @@ def user_product_stats(histories: Histories, vocab: Vocabulary) -> UserProductSt
         days_since=np.maximum(now[user] - last_bought, 0).astype(np.float32),
         mean_interval=interval.astype(np.float32),
         n_orders=histories.orders_per_user().astype(np.int32),
+        orders_since_first=orders_since_first.astype(np.int32),
+        decayed=decayed.astype(np.float32).reshape(len(unique_key), len(DECAYS)),
     )
 
 

@@ -5,8 +5,13 @@ Candidates: every vocabulary product the customer bought before, plus the
 
 - customer x product: own count, share of orders, recency, in last order,
   days since last purchase, days since / own mean interval (the cycle);
+- repeat timing: share of the orders since the first purchase that held it,
+  time-decayed shares of orders (decays `DECAYS` per order), days since the
+  last purchase / the product's population repurchase interval;
 - product: log popularity, reorder rate (share of purchases that repeat an
-  earlier one by the same customer), aisle and department ids;
+  earlier one by the same customer), repurchase propensity (share of its buyers
+  who bought it again), log population repurchase interval (days), aisle and
+  department ids;
 - customer: orders, mean basket size, mean days between orders, reorder share;
 - affinity: the customer's share of lines in the product's aisle and department;
 - the order to predict: day of week, hour, days since prior;
@@ -27,13 +32,16 @@ import scipy.sparse as sp
 
 from basket.data import schema as s
 from basket.data.history import Histories
-from basket.data.user_products import OWN_FEATURES, user_product_stats
+from basket.data.user_products import DECAYS, OWN_FEATURES, user_product_stats
 from basket.data.vocab import Vocabulary
 from basket.models.tifu_knn import TifuKNN
 
 FEATURES = (
     "up_log_count", "up_share", "up_recency", "up_in_last", "up_log_days_since", "up_cycle",
-    "p_log_popularity", "p_reorder_rate", "p_aisle", "p_department",
+    "up_share_since_first", *(f"up_decayed_{round(d * 100)}" for d in DECAYS),
+    "up_days_vs_p_interval",
+    "p_log_popularity", "p_reorder_rate", "p_repurchase", "p_log_interval", "p_aisle",
+    "p_department",
     "u_orders", "u_basket_mean", "u_days_mean", "u_reorder_share",
     "aisle_affinity", "department_affinity",
     "next_dow", "next_hour", "next_days_since",
@@ -46,10 +54,13 @@ BASE_FEATURES = FEATURES[: -len(NEIGHBOUR_FEATURES)]  # without a TIFU-KNN model
 
 @dataclass(frozen=True)
 class ProductTable:
-    """Per vocabulary product: popularity, reorder rate, aisle, department, unit embedding."""
+    """Per vocabulary product: popularity, reorder rate, repurchase propensity and interval,
+    aisle, department, unit embedding."""
 
     log_popularity: np.ndarray
     reorder_rate: np.ndarray
+    repurchase: np.ndarray  # share of the product's buyers who bought it in two orders or more
+    interval: np.ndarray  # mean of its buyers' own repurchase intervals, days (0: none)
     aisle: np.ndarray
     department: np.ndarray
     embeddings: np.ndarray  # (V, E), rows L2-normalised
@@ -62,11 +73,19 @@ class ProductTable:
         stats = user_product_stats(histories, vocab)
         purchases = np.bincount(stats.items, weights=stats.counts, minlength=len(vocab))
         repeats = np.bincount(stats.items, weights=stats.counts - 1, minlength=len(vocab))
+        buyers = np.bincount(stats.items, minlength=len(vocab))
+        repeaters = stats.counts > 1
+        again = np.bincount(stats.items[repeaters], minlength=len(vocab))
+        interval_sum = np.bincount(
+            stats.items[repeaters], weights=stats.mean_interval[repeaters], minlength=len(vocab)
+        )
         catalogue = products.set_index(s.PRODUCT_ID).reindex(vocab.product_ids)
         unit = embeddings / np.maximum(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-12)
         return cls(
             log_popularity=np.log1p(purchases).astype(np.float32),
             reorder_rate=(repeats / np.maximum(purchases, 1)).astype(np.float32),
+            repurchase=(again / np.maximum(buyers, 1)).astype(np.float32),
+            interval=(interval_sum / np.maximum(again, 1)).astype(np.float32),
             aisle=catalogue[s.AISLE_ID].fillna(0).to_numpy(np.int32),
             department=catalogue[s.DEPARTMENT_ID].fillna(0).to_numpy(np.int32),
             embeddings=unit.astype(np.float32),
@@ -79,6 +98,8 @@ class ProductTable:
                 "product_id": vocab.product_ids,
                 "log_popularity": self.log_popularity,
                 "reorder_rate": self.reorder_rate,
+                "repurchase": self.repurchase,
+                "interval": self.interval,
                 "aisle": self.aisle,
                 "department": self.department,
             }
@@ -92,6 +113,8 @@ class ProductTable:
         return cls(
             frame["log_popularity"].to_numpy(np.float32),
             frame["reorder_rate"].to_numpy(np.float32),
+            frame["repurchase"].to_numpy(np.float32),
+            frame["interval"].to_numpy(np.float32),
             frame["aisle"].to_numpy(np.int32),
             frame["department"].to_numpy(np.int32),
             frame[embedding_columns].to_numpy(np.float32),
@@ -160,8 +183,8 @@ def candidate_features(
     fresh = ~already.ravel()
     users = np.concatenate([bought_user, explore_user[fresh]])
     items = np.concatenate([stats.items, explore_item[fresh]]).astype(np.int64)
-    own = np.zeros((len(users), OWN_FEATURES), dtype=np.float32)
-    own[: len(bought_user)] = stats.features()
+    own = np.zeros((len(users), OWN_FEATURES + len(DECAYS) + 2), dtype=np.float32)
+    own[: len(bought_user)] = _repeat_features(stats, products)
 
     # Customer-level features.
     sizes = histories.basket_sizes()
@@ -209,6 +232,8 @@ def candidate_features(
             own,
             products.log_popularity[items],
             products.reorder_rate[items],
+            products.repurchase[items],
+            np.log1p(products.interval[items]),
             products.aisle[items],
             products.department[items],
             n_orders[users],
@@ -230,6 +255,21 @@ def candidate_features(
     if tifu is not None:
         features[:, -len(NEIGHBOUR_FEATURES) :] = _neighbour_features(histories, users, items, tifu)
     return Candidates(users, items, features)
+
+
+def _repeat_features(stats, products: ProductTable) -> np.ndarray:
+    """(S, OWN_FEATURES + len(DECAYS) + 2): the shared own features, then the repeat-timing
+    ones (share since the first purchase, decayed shares, days since / product interval)."""
+    n_orders = np.repeat(stats.n_orders, np.diff(stats.offsets)).astype(np.float64)
+    since_first = stats.counts / (stats.orders_since_first + 1.0)
+    # Each decayed count over its maximum (bought in every order): a share weighted to recent.
+    decays = np.asarray(DECAYS)
+    most = (1.0 - decays[None, :] ** n_orders[:, None]) / (1.0 - decays[None, :])
+    interval = products.interval[stats.items]
+    versus = np.where(interval > 0, stats.days_since / np.maximum(interval, 1.0), -1.0)
+    return np.column_stack(
+        [stats.features(), since_first, stats.decayed / most, np.minimum(versus, 10.0)]
+    ).astype(np.float32)
 
 
 def _neighbour_features(

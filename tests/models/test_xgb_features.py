@@ -1,0 +1,76 @@
+"""XGBoost's repeat-timing features against hand-computed cases, and the ablation setting."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from basket.data.vocab import VocabConfig, Vocabulary
+from basket.models.xgb import XGBConfig, XGBoostRecommender
+from basket.models.xgb_features import BASE_FEATURES, ProductTable, candidate_features
+from basket.testing.histories import histories_from
+
+PRODUCTS = pd.DataFrame(
+    {
+        "product_id": [1, 2, 3],
+        "product_name": ["a", "b", "c"],
+        "aisle_id": [1, 1, 2],
+        "department_id": [1, 1, 1],
+    }
+)
+
+
+@pytest.fixture()
+def table():
+    # Customer 1: product 1 in orders 1 and 3 of 4 (7 days apart each); 2 only in order 4.
+    # Customer 2: product 1 in all 3 orders, 3 in the first.
+    history = histories_from([[[1], [3], [1], [2]], [[1, 3], [1], [1]]])
+    vocab = Vocabulary.build(history.product_ids, PRODUCTS, VocabConfig())
+    products = ProductTable.build(history, vocab, PRODUCTS, np.ones((len(vocab), 2), np.float32))
+    candidates = candidate_features(history, vocab, products, explore=0)
+    frame = pd.DataFrame(candidates.features, columns=BASE_FEATURES)
+    frame["user"], frame["product"] = candidates.users, vocab.product_ids[candidates.items]
+    return frame.set_index(["user", "product"]), products, vocab
+
+
+def test_share_since_first_counts_the_orders_after_the_first_purchase(table):
+    frame, _, _ = table
+    assert frame.loc[(0, 1), "up_share_since_first"] == pytest.approx(2 / 4)  # first 3 orders ago
+    assert frame.loc[(0, 2), "up_share_since_first"] == pytest.approx(1.0)  # first in the last
+    assert frame.loc[(1, 1), "up_share_since_first"] == pytest.approx(1.0)
+
+
+def test_decayed_shares_weight_recent_orders_more(table):
+    frame, _, _ = table
+    # Customer 1, product 1: bought 1 and 3 orders ago; the most is 1 + d + d^2 + d^3.
+    d = 0.5
+    assert frame.loc[(0, 1), "up_decayed_50"] == pytest.approx((d + d**3) / (1 + d + d**2 + d**3))
+    assert frame.loc[(1, 1), "up_decayed_80"] == pytest.approx(1.0)  # in every order
+
+
+def test_product_repurchase_propensity_and_interval(table):
+    frame, products, vocab = table
+    one = vocab.index_of(np.array([1]))[0]
+    three = vocab.index_of(np.array([3]))[0]
+    assert products.repurchase[one] == pytest.approx(1.0)  # both buyers bought it again
+    assert products.repurchase[three] == pytest.approx(0.0)  # two buyers, once each
+    # Customer 1's interval: 14 days over 1 repeat; customer 2's: 14 days over 2 repeats.
+    assert products.interval[one] == pytest.approx((14 + 7) / 2)
+    # Days since product 1 (7 for customer 1: last bought an order before the last, + 7 to
+    # the next order) against that population interval.
+    assert frame.loc[(0, 1), "up_days_vs_p_interval"] == pytest.approx(14 / 10.5)
+    assert frame.loc[(0, 3), "up_days_vs_p_interval"] == -1.0  # no one bought it twice
+
+
+def test_dropped_features_leave_the_booster_and_unknown_names_are_refused(prepared):
+    from basket.candidates import tuning_set
+
+    data = tuning_set(prepared, np.zeros((len(prepared.vocab), 4), np.float32))
+    config = XGBConfig(rounds=5, targets_per_user=1, drop_features=("up_decayed_50",))
+    model = XGBoostRecommender(prepared.vocab, config).fit(data)
+    assert "up_decayed_50" not in model.booster.feature_names
+    assert len(model.booster.feature_names) == len(BASE_FEATURES) - 1
+    wrong = XGBoostRecommender(prepared.vocab, XGBConfig(rounds=5, drop_features=("nope",)))
+    with pytest.raises(ValueError, match="unknown features.*nope"):
+        wrong.fit(data)
