@@ -55,8 +55,15 @@ class Evaluation:
     per_user: dict[str, np.ndarray]
 
 
-def evaluate_candidate(model, inputs: Histories, targets: Targets, k: int) -> Evaluation:
-    """Held-out metrics of one Recommender, its precision/recall curve and per-customer metrics."""
+def evaluate_candidate(
+    model,
+    inputs: Histories,
+    targets: Targets,
+    k: int,
+    bought: tuple[np.ndarray, np.ndarray] | None = None,
+) -> Evaluation:
+    """Held-out metrics of one Recommender, its precision/recall curve and per-customer metrics.
+    `bought` is `inputs.bought()` when the caller has it (it is the same for every candidate)."""
     depth = max(k, K_CURVE)
     started = time.perf_counter()
     answer = model.recommend(inputs, depth)
@@ -66,7 +73,7 @@ def evaluate_candidate(model, inputs: Histories, targets: Targets, k: int) -> Ev
     )  # fmt: skip
     per_user = per_user_ranking(answer.product_ids, targets.offsets, targets.product_ids, k)
     metrics = averages(per_user)
-    seen_offsets, seen_ids = inputs.bought()
+    seen_offsets, seen_ids = inputs.bought() if bought is None else bought
     metrics |= repeat_new_recall(
         answer.product_ids, targets.offsets, targets.product_ids, seen_offsets, seen_ids, k
     )
@@ -92,8 +99,10 @@ def compare(
 ) -> Comparison:
     """Evaluate every model in `models` (name -> Recommender) on the same split; the winner is
     the simplest candidate within the noise of the best `primary` (ties: NDCG@k)."""
+    bought = inputs.bought()
     evaluations = {
-        name: evaluate_candidate(model, inputs, targets, k) for name, model in models.items()
+        name: evaluate_candidate(model, inputs, targets, k, bought)
+        for name, model in models.items()
     }
     sure = significance(
         {name: e.per_user for name, e in evaluations.items()},
