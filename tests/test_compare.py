@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import xgboost as xgb
 
-from basket.compare import compare
+from basket.compare import compare, neural_gain, neural_verdict
 from basket.models.decoding import expected_f1_baskets, expected_f1_sizes
 from basket.significance import bootstrap_means, significance
 
@@ -58,6 +58,33 @@ def test_equal_recall_goes_to_the_better_ndcg_and_intervals_hold_the_mean():
     assert sure.winner == "cnngru"
     low, high = sure.intervals["cnngru"]["recall@10"]
     assert low < base.mean() < high and high - low < 0.1
+
+
+def test_the_report_says_plainly_whether_the_neural_nets_add_anything():
+    base = _customers()
+    noise = np.random.default_rng(1).normal(0.0, 0.2, base.size)
+    close = base + (noise - noise.mean()) + 0.002
+    metrics = {
+        name: {"recall@10": float(values.mean())}
+        for name, values in {"xgboost": base, "cnngru": close, "attentiongru": base - 0.1}.items()
+    }
+    per_user = {"xgboost": base, "cnngru": close, "attentiongru": base - 0.1}
+    gain = neural_gain(per_user, metrics, "recall@10", 0.95, 1000)
+    assert (gain["neural"], gain["other"]) == ("cnngru", "xgboost")  # the best of each kind
+    assert gain["interval"][0] < 0 < gain["interval"][1]
+    assert "add nothing beyond the noise" in neural_verdict(gain, "recall@10")
+    ahead = {"xgboost": base, "cnngru": base + 0.05}
+    metrics = {name: {"recall@10": float(v.mean())} for name, v in ahead.items()}
+    gain = neural_gain(ahead, metrics, "recall@10", 0.95, 1000)
+    assert neural_verdict(gain, "recall@10").startswith("The neural nets add something")
+    behind = {"xgboost": base, "cnngru": base - 0.05}
+    metrics = {name: {"recall@10": float(v.mean())} for name, v in behind.items()}
+    gain = neural_gain(behind, metrics, "recall@10", 0.95, 1000)
+    assert "worse beyond the noise" in neural_verdict(gain, "recall@10")
+    assert (
+        neural_gain({"xgboost": base}, {"xgboost": {"recall@10": 0.5}}, "recall@10", 0.95, 10)
+        is None
+    )
 
 
 def test_the_bootstrap_is_paired_and_repeatable():

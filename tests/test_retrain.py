@@ -55,6 +55,11 @@ def test_report_follows_the_contract(tiny_run):
     for metrics in report["candidates"].values():
         assert metrics["recall@10_low"] <= metrics["recall@10"] <= metrics["recall@10_high"]
     assert rule["explanation"] in (tiny_run.run_dir / "report.md").read_text()
+    # and whether the neural nets add anything over the best of the others
+    gain = report["neural_gain"]
+    assert gain["neural"] in ("cnngru", "attentiongru")
+    assert gain["other"] in ("p_topfreq", "tifu_knn", "xgboost")
+    assert "The neural nets add" in (tiny_run.run_dir / "report.md").read_text()
     for name in ("report.md", "candidates.png", "precision_recall_at_k.png", "config.json"):
         assert (tiny_run.run_dir / name).is_file(), name
 

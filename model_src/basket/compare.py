@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from basket.candidate_table import SIMPLICITY
+from basket.candidate_table import NEURAL, SIMPLICITY
 from basket.data.history import Histories, Targets
 from basket.metrics import (
     averages,
@@ -26,7 +26,7 @@ from basket.metrics import (
     repeat_new_recall,
 )
 from basket.plots import plot_candidates, plot_precision_recall_at_k
-from basket.significance import Significance, significance
+from basket.significance import Significance, bootstrap_means, interval, significance
 
 log = logging.getLogger(__name__)
 K_CURVE = 20
@@ -43,6 +43,8 @@ class Comparison:
     winner: str
     primary_metric: str
     significance: Significance | None = None
+    # The best neural candidate against the best other one (None when either kind is missing).
+    neural_gain: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -113,7 +115,48 @@ def compare(
             evaluation.metrics[f"{metric}_low"], evaluation.metrics[f"{metric}_high"] = low, high
     metrics = {name: e.metrics for name, e in evaluations.items()}
     curves = {name: e.curve for name, e in evaluations.items()}
-    return Comparison(metrics, curves, sure.winner, primary, sure)
+    per_user = {name: e.per_user[primary] for name, e in evaluations.items()}
+    gain = neural_gain(per_user, metrics, primary, confidence, samples)
+    return Comparison(metrics, curves, sure.winner, primary, sure, gain)
+
+
+def neural_gain(
+    per_user: dict[str, np.ndarray],
+    metrics: dict[str, dict[str, float]],
+    primary: str,
+    confidence: float,
+    samples: int,
+) -> dict | None:
+    """The best neural candidate's `primary` minus the best other candidate's, paired over
+    customers with its bootstrap interval; None unless both kinds were compared."""
+    neural = [name for name in per_user if name in NEURAL]
+    other = [name for name in per_user if name not in NEURAL]
+    if not neural or not other:
+        return None
+    best_neural = max(neural, key=lambda name: metrics[name][primary])
+    best_other = max(other, key=lambda name: metrics[name][primary])
+    differences = per_user[best_neural] - per_user[best_other]
+    low, high = interval(bootstrap_means(differences[None, :], samples)[:, 0], confidence)
+    return {
+        "neural": best_neural,
+        "other": best_other,
+        "difference": float(differences.mean()),
+        "interval": (low, high),
+    }
+
+
+def neural_verdict(gain: dict, primary: str) -> str:
+    """One sentence on whether the neural nets add anything, from `neural_gain`."""
+    low, high = gain["interval"]
+    numbers = (
+        f"{gain['neural']} {primary} {gain['difference']:+.4f} against {gain['other']} "
+        f"(interval {low:+.4f} to {high:+.4f})"
+    )
+    if low > 0:
+        return f"The neural nets add something: {numbers}, beyond the noise."
+    if high < 0:
+        return f"The neural nets add nothing: {numbers}, worse beyond the noise."
+    return f"The neural nets add nothing beyond the noise: {numbers}."
 
 
 def report_columns(k: int) -> tuple[str, ...]:
@@ -192,6 +235,7 @@ def write_report(
         "tuned_candidates": tuned or {},
         "refit_candidates_on_the_same_customers": refit_on_same,
         "significance": _significance_record(comparison),
+        "neural_gain": comparison.neural_gain,
         **(extra or {}),
     }
     (run_dir / "report.json").write_text(json.dumps(report, indent=1, default=_plain))
@@ -206,6 +250,10 @@ def write_report(
         "",
         comparison.significance.explanation(comparison.primary_metric)
         if comparison.significance
+        else "",
+        "",
+        neural_verdict(comparison.neural_gain, comparison.primary_metric)
+        if comparison.neural_gain
         else "",
         "",
         "Values with their 95 % paired-bootstrap interval over customers:",
