@@ -87,9 +87,10 @@ class XGBConfig:
     # Stack TIFU-KNN: its own and neighbour scores as features, with the TIFU settings the
     # search on validation chooses (the tifu_knn candidate's search, run again).
     neighbour_features: bool = False
-    # "binary:logistic" (probabilities) or a ranking objective ("rank:ndcg", "rank:pairwise")
-    # with one query per customer and cut point.
-    objective: str = "binary:logistic"
+    # A ranking objective ("rank:ndcg", "rank:pairwise"; one query per customer and cut point,
+    # scores the logistic of the margin) or "binary:logistic" (probabilities). rank:ndcg won
+    # on Complete Journey's validation baskets (recall@10 0.1823 against 0.1664).
+    objective: str = "rank:ndcg"
     # Feature columns left out (names from basket.models.xgb_features.FEATURES): for ablations.
     drop_features: tuple[str, ...] = ()
     targets_per_user: int = 3  # cut points per customer for training rows
