@@ -29,7 +29,8 @@ from basket.data import VocabConfig
 from basket.data.prepare import prepare
 from basket.models.modules import PredictorConfig
 from basket.models.neural import NeuralRecommender
-from basket.train import predict, train_one_epoch, training_examples
+from basket.models.neural_training import train_one_epoch, training_examples
+from basket.testing.networks import predict
 from bench_load import INSTACART_USERS, ensure_instacart_data
 
 

@@ -15,8 +15,9 @@ from basket.data.user_products import N_FEATURES
 from basket.metrics import ranking_metrics
 from basket.models.modules import CNNGRU, PredictorConfig
 from basket.models.neural import NeuralRecommender
+from basket.models.neural_training import fit_net, train_one_epoch, training_examples
 from basket.models.ranking import top_k
-from basket.train import fit_net, predict, train_one_epoch, training_examples
+from basket.testing.networks import predict
 
 SMALL = PredictorConfig(order_hidden=32, embed_dim=16)
 FAST = TrainConfig(epochs=2, pos_weights=(5.0,), targets_per_user=2, batch_size=32)

@@ -16,12 +16,18 @@ from basket.config import PredictorConfig, TrainConfig
 from basket.data.history import Histories
 from basket.data.user_products import N_FEATURES
 from basket.data.vocab import Vocabulary
-from basket.device import module_device, resolve_device
+from basket.device import resolve_device
 from basket.embed import write_embeddings
 from basket.models.base import ChunkedRecommender, TrainingSet, write_model_dir
 from basket.models.encoding import encode
 from basket.models.modules import NextBasketNet
-from basket.train import Validation, fit_net, kept_learning_rates, training_examples
+from basket.models.neural_training import (
+    Validation,
+    fit_net,
+    kept_learning_rates,
+    predict_batches,
+    training_examples,
+)
 
 SCORE_BATCH = 512
 
@@ -121,15 +127,9 @@ class NeuralRecommender(ChunkedRecommender):
         config, head = self.net.config, self.head
         encoded = encode(histories, self.vocab, config.n_orders, config.max_products, head=head)
         out = np.zeros((histories.n_users, len(self.vocab)), dtype=np.float32)
-        device = module_device(self.net)
-        for start in range(0, histories.n_users, SCORE_BATCH):
-            users = np.arange(start, min(start + SCORE_BATCH, histories.n_users))
-            batch = encoded.batch(users)
-            logits, tail = self.net.forward_with_tail(batch.to(device))
-            out[users, :head] = torch.sigmoid(logits).cpu().numpy()
-            out[users[batch.tail_rows.numpy()], batch.tail_items.numpy()] = (
-                torch.sigmoid(tail).cpu().numpy()
-            )
+        for part in predict_batches(self.net, encoded, SCORE_BATCH):
+            out[part.users, :head] = part.probabilities
+            out[part.users[part.tail_rows], part.tail_items] = part.tail_probabilities
         return out
 
     def to(self, device: str) -> NeuralRecommender:

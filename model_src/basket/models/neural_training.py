@@ -14,7 +14,6 @@ from __future__ import annotations
 import copy
 import logging
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -100,24 +99,35 @@ def train_one_epoch(
     return total / max(examples.n_users, 1)
 
 
+@dataclass(frozen=True)
+class Predicted:
+    """One batch of `predict_batches`: the users (positions), the (B, V) probabilities of the
+    output layer's products, and those of the products bought beyond it at (rows, items)."""
+
+    users: np.ndarray
+    probabilities: np.ndarray
+    tail_rows: np.ndarray
+    tail_items: np.ndarray
+    tail_probabilities: np.ndarray
+
+
 @torch.no_grad()
-def predict_batches(
-    net: NextBasketNet, encoded: Encoded, batch_size: int = 512
-) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """(users, their (B, V) probabilities) for batches of the users of `encoded`, in order."""
+def predict_batches(net: NextBasketNet, encoded: Encoded, batch_size: int = 512):
+    """`Predicted` for batches of the users of `encoded`, in order: the one scoring loop of
+    validation, the recommender and the tests."""
     net.eval()
     device = module_device(net)
     for start in range(0, encoded.n_users, batch_size):
         users = np.arange(start, min(start + batch_size, encoded.n_users))
-        yield users, torch.sigmoid(net(encoded.batch(users).to(device))).cpu().numpy()
-
-
-def predict(net: NextBasketNet, encoded: Encoded, batch_size: int = 512) -> np.ndarray:
-    """(U, V) probabilities for every user of `encoded`."""
-    out = np.empty((encoded.n_users, net.n_products), dtype=np.float32)
-    for users, probabilities in predict_batches(net, encoded, batch_size):
-        out[users] = probabilities
-    return out
+        batch = encoded.batch(users)
+        logits, tail = net.forward_with_tail(batch.to(device))
+        yield Predicted(
+            users,
+            torch.sigmoid(logits).cpu().numpy(),
+            batch.tail_rows.numpy(),
+            batch.tail_items.numpy(),
+            torch.sigmoid(tail).cpu().numpy(),
+        )
 
 
 @dataclass(frozen=True)
@@ -144,7 +154,9 @@ class Validation:
     def ranking(self, net: NextBasketNet, k: int, chunk: int = 2048) -> dict[str, float]:
         """Top-k ranking metrics of `net` on these baskets (scored in chunks of customers: all
         20,000 at once would hold 0.8 GB of scores and 3 GB more to rank them)."""
-        best = [top_k(scores, k)[0] for _, scores in predict_batches(net, self.encoded, chunk)]
+        best = [
+            top_k(part.probabilities, k)[0] for part in predict_batches(net, self.encoded, chunk)
+        ]
         ranked = self.vocab.product_ids[np.concatenate(best)]
         return ranking_metrics(ranked, self.targets.offsets, self.targets.product_ids, k)
 
