@@ -206,17 +206,30 @@ def _basket_f1(rows: np.ndarray, cols: np.ndarray, vocab, targets: Targets) -> f
     ]
 
 
+@dataclass(frozen=True)
+class Decoding:
+    """A way to turn scores into a basket: products at or above `threshold`, or (`threshold`
+    None) the expected-F1-optimal basket."""
+
+    threshold: float | None = None
+
+    @property
+    def label(self) -> str:
+        """How reports and model.json name it: "threshold=0.05" or "expected_f1"."""
+        return "expected_f1" if self.threshold is None else f"threshold={self.threshold:g}"
+
+
 def decoding_options(
     model: Recommender, inputs: Histories, targets: Targets, thresholds
-) -> dict[str, float]:
+) -> dict[Decoding, float]:
     """Basket F1 (samples average) on `targets` of each decoding: every threshold, expected F1.
     Customers are scored in chunks: 20,000 customers' scores at once, sorted for expected F1,
     would take several GB."""
     decoders = {
-        f"threshold={threshold:g}": partial(threshold_baskets, threshold=threshold)
+        Decoding(threshold): partial(threshold_baskets, threshold=threshold)
         for threshold in sorted({*thresholds, model.threshold})
     }
-    decoders["expected_f1"] = lambda scores: expected_f1_baskets(model.calibrated(scores))
+    decoders[Decoding()] = lambda scores: expected_f1_baskets(model.calibrated(scores))
     none = np.zeros(0, np.int64)
     baskets = {name: ([none], [none]) for name in decoders}
     for start in range(0, inputs.n_users, CHUNK_USERS):
@@ -235,10 +248,11 @@ def decoding_options(
 def choose_decoding(
     model: Recommender, inputs: Histories, targets: Targets, thresholds
 ) -> dict[str, float]:
-    """Set `model`'s decoding to the best of `decoding_options`; returns the options' F1."""
+    """Set `model`'s decoding to the best of `decoding_options`; returns each option's F1 by its
+    label ("threshold=0.05", "expected_f1"), as model.json keeps them."""
     options = decoding_options(model, inputs, targets, thresholds)
     best = max(options, key=options.get)
-    model.decoding = "expected_f1" if best == "expected_f1" else "threshold"
-    if best != "expected_f1":
-        model.threshold = float(best.split("=")[1])
-    return options
+    model.decoding = "expected_f1" if best.threshold is None else "threshold"
+    if best.threshold is not None:
+        model.threshold = float(best.threshold)
+    return {decoding.label: f1 for decoding, f1 in options.items()}

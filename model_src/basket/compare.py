@@ -42,6 +42,7 @@ class Comparison:
     curves: dict[str, dict[str, list[float]]]
     winner: str
     primary_metric: str
+    k: int  # the run's one k: every metric of the report is at it
     significance: Significance | None = None
     # The best neural candidate against the best other one (None when either kind is missing).
     neural_gain: dict | None = None
@@ -117,7 +118,7 @@ def compare(
     curves = {name: e.curve for name, e in evaluations.items()}
     per_user = {name: e.per_user[primary] for name, e in evaluations.items()}
     gain = neural_gain(per_user, metrics, primary, confidence, samples)
-    return Comparison(metrics, curves, sure.winner, primary, sure, gain)
+    return Comparison(metrics, curves, sure.winner, primary, k, sure, gain)
 
 
 def neural_gain(
@@ -165,20 +166,15 @@ def report_columns(k: int) -> tuple[str, ...]:
     return (*(f"{name}@{k}" for name in ranking), "basket_f1_samples", "basket_f1_micro")
 
 
-def metric_k(primary: str) -> int:
-    """The k of a metric key such as "recall@10"."""
-    return int(primary.rpartition("@")[2])
-
-
 def report_table(
     metrics: dict[str, dict[str, float]],
     primary: str = "recall@10",
     winner: str | None = None,
-    columns=None,
+    k: int = 10,
 ) -> str:
-    """Markdown table of held-out metrics, best `primary` first, the winner marked; the
-    columns default to `report_columns` at the primary metric's k."""
-    columns = columns or report_columns(metric_k(primary))
+    """Markdown table of held-out metrics, best `primary` first, the winner marked, the
+    columns of `report_columns(k)`."""
+    columns = report_columns(k)
     order = sorted(metrics, key=lambda name: -metrics[name][primary])
     lines = ["| candidate | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
     for name in order:
@@ -230,6 +226,7 @@ def write_report(
     report = {
         "winner": comparison.winner,
         "primary_metric": comparison.primary_metric,
+        "k": comparison.k,
         "candidates": comparison.metrics,
         "curves": comparison.curves,
         "tuned_candidates": tuned or {},
@@ -239,7 +236,7 @@ def write_report(
         **(extra or {}),
     }
     (run_dir / "report.json").write_text(json.dumps(report, indent=1, default=_plain))
-    k = metric_k(comparison.primary_metric)
+    k = comparison.k
     plot_candidates(comparison.metrics, comparison.winner, run_dir / "candidates.png", k)
     plot_precision_recall_at_k(comparison.curves, run_dir / "precision_recall_at_k.png")
     markdown = [
@@ -258,7 +255,7 @@ def write_report(
         "",
         "Values with their 95 % paired-bootstrap interval over customers:",
         "",
-        report_table(comparison.metrics, comparison.primary_metric, comparison.winner),
+        report_table(comparison.metrics, comparison.primary_metric, comparison.winner, k),
         "",
         "![metrics per candidate, with intervals](candidates.png)",
         "",

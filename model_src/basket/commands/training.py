@@ -56,7 +56,10 @@ def _run(args: argparse.Namespace, config, candidates) -> int:
         print("stopped before training: no winner was written.")
         return 1
     report = json.loads(result.report_path.read_text())
-    print(f"\n{report_table(report['candidates'], report['primary_metric'], report['winner'])}\n")
+    table = report_table(
+        report["candidates"], report["primary_metric"], report["winner"], report["k"]
+    )
+    print(f"\n{table}\n")
     print(f"winner: {result.winner} -> {result.winner_dir}")
     print(
         f"report: {result.report_path} (and report.md, candidates.png, precision_recall_at_k.png)"
