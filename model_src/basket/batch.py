@@ -13,7 +13,6 @@ and a shard `(index, count)` scores one contiguous slice of the customers.
 
 from __future__ import annotations
 
-import json
 import tempfile
 import time
 import zipfile
@@ -34,6 +33,7 @@ from basket.data import schema as s
 from basket.data.blocks import read_frame, scoring_user_ids, user_blocks
 from basket.data.history import build_histories
 from basket.data.quarantine import drop_quarantined, read_quarantine
+from basket.models.model_meta import ModelMeta
 from basket.models.registry import load_model
 
 CHUNK_USERS = 4096
@@ -130,7 +130,7 @@ def score_users(
     out_path.parent.mkdir(parents=True, exist_ok=True)
     with opened_model_dir(model) as model_dir:
         recommender = load_model(model_dir).to(device)
-        version = json.loads((model_dir / "model.json").read_text()).get("version", "unversioned")
+        version = ModelMeta.read(model_dir).version
     orders = read_frame(data_dir, s.ORDERS)
     user_ids = scoring_user_ids(orders)
     if shard is not None:

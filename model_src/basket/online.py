@@ -14,13 +14,13 @@ customer's stored orders), "store+request" (those, then the request's orders) or
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from basket.data.customer_history import CustomerHistory, customers_to_histories
+from basket.models.model_meta import ModelMeta
 from basket.models.registry import load_model
 from basket.online_request import (
     ParsedRequest,
@@ -74,8 +74,7 @@ class OnlineScorer:
     ):
         """Load the model of `model_dir` (any kind) with its version from model.json."""
         model_dir = Path(model_dir)
-        meta = json.loads((model_dir / "model.json").read_text())
-        return cls(load_model(model_dir), str(meta.get("version", "unversioned")), limits, store)
+        return cls(load_model(model_dir), ModelMeta.read(model_dir).version, limits, store)
 
     def answer_batch(self, bodies: list, sizes: list | None = None) -> list[tuple[int, dict]]:
         """(HTTP status, JSON body) for each request body; valid ones scored in one call."""

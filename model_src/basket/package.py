@@ -10,7 +10,6 @@ renamed into place, so a server never loads half a file.
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from pathlib import Path
@@ -19,6 +18,7 @@ import yaml
 from model_archiver.model_archiver_config import ModelArchiverConfig
 from model_archiver.model_packaging import generate_model_archive
 
+from basket.models.model_meta import ModelMeta
 from basket.serving_config import ServingConfig
 from basket.shipped import shipped
 from basket.triton import TritonConfig, export_triton_repository
@@ -48,7 +48,7 @@ def package_mar(
     model_dir, out_path, handler = Path(model_dir), Path(out_path), Path(handler)
     if not handler.is_file():
         raise FileNotFoundError(f"TorchServe handler {handler} is missing")
-    meta = json.loads((model_dir / "model.json").read_text())
+    meta = ModelMeta.read(model_dir)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f".{out_path.name}.", dir=out_path.parent) as staging:
         staging = Path(staging)
@@ -59,7 +59,7 @@ def package_mar(
             ModelArchiverConfig(
                 model_name=config.model_name,
                 handler=str(handler),
-                version=str(meta.get("version", "1.0")),
+                version=meta.version,
                 extra_files=",".join(extra),
                 export_path=str(staging),
                 config_file=str(model_yaml),
@@ -81,10 +81,10 @@ def package(
     Returns what was written: {"mar": path, "triton": path or None, "model": name, "version": v}.
     """
     model_dir = winner_dir(run_dir)
-    meta = json.loads((model_dir / "model.json").read_text())
+    meta = ModelMeta.read(model_dir)
     mar = package_mar(model_dir, out_path, config)
     triton = None
     if triton_dir is not None:
         triton_config = TritonConfig.from_serving(config or ServingConfig())
         triton = export_triton_repository(model_dir, triton_dir, triton_config)
-    return {"mar": mar, "triton": triton, "model": meta.get("name"), "version": meta.get("version")}
+    return {"mar": mar, "triton": triton, "model": meta.name, "version": meta.version}

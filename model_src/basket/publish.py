@@ -32,6 +32,7 @@ from basket.atomic import copy_atomically, write_json_atomically
 from basket.batch import opened_model_dir
 from basket.compare import evaluate_candidate
 from basket.data.prepare import Prepared
+from basket.models.model_meta import ModelMeta
 from basket.models.registry import load_model
 from basket.torchserve import register_model
 
@@ -71,7 +72,7 @@ def publish(run_dir: Path | str, mar_path: Path | str, model_store: Path | str) 
     report = json.loads((run_dir / "report.json").read_text())
     metric, winner = report["primary_metric"], report["winner"]
     score = float(report["candidates"][winner][metric])
-    version = json.loads((run_dir / "winner" / "model.json").read_text())["version"]
+    version = ModelMeta.read(run_dir / "winner").version
     store.mkdir(parents=True, exist_ok=True)
     current = store / PRODUCTION
     prod_version = prod_score = None
@@ -119,7 +120,7 @@ class NoProductionModel(FileNotFoundError):
 def archive_version(mar_path: Path | str) -> str:
     """The model version inside a `.mar` archive (its model.json)."""
     with zipfile.ZipFile(mar_path) as archive:
-        return json.loads(archive.read("model.json")).get("version", "unversioned")
+        return ModelMeta.parse(archive.read("model.json"), f"{mar_path}:model.json").version
 
 
 def _production_archive(model_store: Path | str) -> Path:

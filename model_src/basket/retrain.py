@@ -36,6 +36,7 @@ from basket.data.history import sample_positions
 from basket.data.prepare import Prepared, prepare
 from basket.data.vocab import neural_vocabulary
 from basket.embed import embed_products, read_embeddings
+from basket.models.model_meta import ModelMeta
 from basket.models.registry import load_model
 from basket.plots import plot_grid
 from basket.validate import validate
@@ -180,8 +181,8 @@ def compare_stage(run_dir: Path | str, config: RunConfig) -> RetrainResult:
     if not trained:
         raise FileNotFoundError(f"{run_dir / 'candidates'} holds no trained candidate")
     models = {folder.name: load_model(folder) for folder in trained}
-    metas = {folder.name: json.loads((folder / "model.json").read_text()) for folder in trained}
-    decodings = {name: meta["decoding_on_validation"] for name, meta in metas.items()}
+    metas = {folder.name: ModelMeta.read(folder) for folder in trained}
+    decodings = {name: meta.decoding_on_validation for name, meta in metas.items()}
     holdout = (data.splits.eval_inputs, data.splits.eval_targets, config.train.k)
     comparison = compare(
         models, *holdout, config.primary_key, config.confidence, config.bootstrap_samples
@@ -194,13 +195,13 @@ def compare_stage(run_dir: Path | str, config: RunConfig) -> RetrainResult:
             "metrics": comparison.metrics[name],
             "data_fingerprint": data.fingerprint,
             "decoding_on_validation": decodings[name],
-            "fit": metas[name].get("fit", "tuned"),
+            "fit": metas[name].fit,
         }
         model_dirs[name] = model.save(run_dir / "models" / name, extra=extra)
     refit_names = [
         name
         for name in models
-        if (run_dir / "tuned" / name / "model.json").is_file() and metas[name].get("fit") == "refit"
+        if (run_dir / "tuned" / name / "model.json").is_file() and metas[name].fit == "refit"
     ]
     # What the refit gained: tuned and refit models on the same customers, at most
     # refit_gain_users of them (scoring every customer twice more doubles the stage at scale).

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import ClassVar
@@ -20,6 +19,7 @@ from basket.device import resolve_device
 from basket.embed import write_embeddings
 from basket.models.base import ChunkedRecommender, TrainingSet, write_model_dir
 from basket.models.encoding import encode
+from basket.models.model_meta import ModelMeta
 from basket.models.modules import NextBasketNet
 from basket.models.neural_training import (
     Validation,
@@ -166,7 +166,7 @@ class NeuralRecommender(ChunkedRecommender):
     def load(cls, model_dir: Path) -> NeuralRecommender:
         """Rebuild from `save`'s files; weights load with weights_only=True."""
         model_dir = Path(model_dir)
-        meta = json.loads((model_dir / "model.json").read_text())
+        meta = ModelMeta.read(model_dir)
         vocab = Vocabulary.load(model_dir / "vocab.parquet")
         head = meta.get("head", len(vocab))
         net = NextBasketNet(PredictorConfig(**meta["config"]), head, N_FEATURES)
@@ -176,9 +176,9 @@ class NeuralRecommender(ChunkedRecommender):
         return cls(
             net,
             vocab,
-            threshold=meta["threshold"],
+            threshold=meta.threshold,
             pos_weight=meta.get("pos_weight", 1.0),
-            decoding=meta.get("decoding", "threshold"),
+            decoding=meta.decoding,
             train=TrainConfig(
                 **{key: _plain(value) for key, value in meta.get("train", {}).items()}
             ),

@@ -3,9 +3,9 @@ so `load_model` opens any winner, whichever kind it is."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+from basket.models.model_meta import ModelMeta
 from basket.models.neural import NeuralRecommender
 from basket.models.tifu_knn import TifuKNN
 from basket.models.top_freq import PTopFreq
@@ -16,11 +16,10 @@ MODEL_KINDS = {cls.kind: cls for cls in (NeuralRecommender, XGBoostRecommender, 
 
 def load_model(model_dir: Path | str):
     """Open the model in `model_dir` (any kind) as a Recommender."""
-    model_dir = Path(model_dir)
-    meta_path = model_dir / "model.json"
-    if not meta_path.is_file():
-        raise FileNotFoundError(f"{model_dir} is not a model dir: model.json is missing")
-    kind = json.loads(meta_path.read_text())["kind"]
+    meta = ModelMeta.read(model_dir)
+    kind = meta.kind
     if kind not in MODEL_KINDS:
-        raise ValueError(f"{meta_path}: unknown model kind {kind!r}; known: {sorted(MODEL_KINDS)}")
+        raise ValueError(
+            f"{meta.source}: unknown model kind {kind!r}; known: {sorted(MODEL_KINDS)}"
+        )
     return MODEL_KINDS[kind].load(model_dir)

@@ -18,7 +18,6 @@ product and `argpartition`, and the 50,000-customer pool makes it 18x in all.
 
 from __future__ import annotations
 
-import json
 import warnings
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -34,6 +33,7 @@ from basket.config import TifuConfig
 from basket.data.history import Histories
 from basket.data.vocab import Vocabulary
 from basket.models.base import ChunkedRecommender, TrainingSet, write_model_dir
+from basket.models.model_meta import ModelMeta
 from basket.sparse import normalise_rows
 
 QUERY_CHUNK = 1024
@@ -151,12 +151,12 @@ class TifuKNN(ChunkedRecommender):
     def load(cls, model_dir: Path) -> TifuKNN:
         """Read a model written by `save`."""
         model_dir = Path(model_dir)
-        meta = json.loads((model_dir / "model.json").read_text())
+        meta = ModelMeta.read(model_dir)
         return cls(
             vocab=Vocabulary.load(model_dir / "vocab.parquet"),
             config=TifuConfig(**meta["config"]),
-            threshold=meta["threshold"],
-            decoding=meta.get("decoding", "threshold"),
+            threshold=meta.threshold,
+            decoding=meta.decoding,
             database=sp.load_npz(model_dir / "database.npz").tocsr(),
             database_users=np.load(model_dir / "database_users.npy", allow_pickle=False),
         )

@@ -6,7 +6,6 @@ the next basket are repeats of the customer's own past purchases.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -18,6 +17,7 @@ from basket.data.history import Histories
 from basket.data.user_products import user_product_stats
 from basket.data.vocab import Vocabulary
 from basket.models.base import ChunkedRecommender, TrainingSet, write_model_dir
+from basket.models.model_meta import ModelMeta
 
 
 @dataclass
@@ -59,9 +59,9 @@ class PTopFreq(ChunkedRecommender):
     @classmethod
     def load(cls, model_dir: Path) -> PTopFreq:
         """Read a model written by `save`."""
-        meta = json.loads((Path(model_dir) / "model.json").read_text())
+        meta = ModelMeta.read(model_dir)
         return cls(
             Vocabulary.load(Path(model_dir) / "vocab.parquet"),
-            threshold=meta["threshold"],
-            decoding=meta.get("decoding", "threshold"),
+            threshold=meta.threshold,
+            decoding=meta.decoding,
         )

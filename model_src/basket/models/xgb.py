@@ -8,7 +8,6 @@ XGBoost's UBJ format beside a product table; nothing is pickled.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -24,6 +23,7 @@ from basket.config import TifuConfig, XGBConfig
 from basket.data.history import Histories, Targets, holdout_last
 from basket.data.vocab import Vocabulary
 from basket.models.base import ChunkedRecommender, TrainingSet, write_model_dir
+from basket.models.model_meta import ModelMeta
 from basket.models.tifu_knn import TifuKNN
 from basket.models.xgb_features import (
     BASE_FEATURES,
@@ -206,7 +206,7 @@ class XGBoostRecommender(ChunkedRecommender):
     def load(cls, model_dir: Path) -> XGBoostRecommender:
         """Read a model written by `save`."""
         model_dir = Path(model_dir)
-        meta = json.loads((model_dir / "model.json").read_text())
+        meta = ModelMeta.read(model_dir)
         booster = xgb.Booster()
         booster.load_model(model_dir / "booster.ubj")
         booster.best_iteration = meta["best_iteration"]
@@ -219,8 +219,8 @@ class XGBoostRecommender(ChunkedRecommender):
                 **{k: tuple(v) if isinstance(v, list) else v for k, v in meta["config"].items()}
             ),
             booster=booster,
-            threshold=meta["threshold"],
-            decoding=meta.get("decoding", "threshold"),
+            threshold=meta.threshold,
+            decoding=meta.decoding,
             tifu_config=TifuConfig(**tifu_config) if tifu_config else None,
             tifu=TifuKNN.load(neighbours) if (neighbours / "model.json").is_file() else None,
         )
