@@ -12,7 +12,8 @@ import pytest
 
 from basket.cli import main
 from basket.data import DataFileError
-from basket.validate import _narrow_integers, validate
+from basket.validate import validate
+from basket.validation.tables import narrow_integers
 
 
 def _edit(folder, table, change):
@@ -281,7 +282,7 @@ def test_integer_columns_are_read_narrow_only_when_every_value_fits():
     table = pa.table(
         {"small": [1, 2, 3], "huge": [1, 2, 2**40], "empty": pa.array([None] * 3, pa.int64())}
     )
-    narrow = _narrow_integers(table)
+    narrow = narrow_integers(table)
     assert narrow.schema.field("small").type == pa.int32()
     assert narrow.schema.field("huge").type == pa.int64()
     assert narrow.column("huge").to_pylist() == [1, 2, 2**40]
