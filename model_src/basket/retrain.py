@@ -30,7 +30,7 @@ from pathlib import Path
 
 from basket.atomic import atomic_dir, write_json_atomically
 from basket.candidates import CANDIDATES, Tuned, refit_set, tune, tuning_set
-from basket.compare import compare, evaluate_candidate, write_report
+from basket.compare import Comparison, compare, evaluate_candidate, write_report
 from basket.config import RunConfig, config_dict
 from basket.data.history import sample_positions
 from basket.data.prepare import Prepared, prepare
@@ -187,38 +187,23 @@ def compare_stage(run_dir: Path | str, config: RunConfig) -> RetrainResult:
     comparison = compare(
         models, *holdout, config.primary_key, config.confidence, config.bootstrap_samples
     )
-    model_dirs = {}
-    for name, model in models.items():
-        extra = {
-            "name": name,
-            "version": model_version(name, data.fingerprint),
-            "metrics": comparison.metrics[name],
-            "data_fingerprint": data.fingerprint,
-            "decoding_on_validation": decodings[name],
-            "fit": metas[name].fit,
-        }
-        model_dirs[name] = model.save(run_dir / "models" / name, extra=extra)
-    refit_names = [
-        name
-        for name in models
-        if (run_dir / "tuned" / name / "model.json").is_file() and metas[name].fit == "refit"
-    ]
-    # What the refit gained: tuned and refit models on the same customers, at most
-    # refit_gain_users of them (scoring every customer twice more doubles the stage at scale).
-    inputs, targets = data.splits.eval_inputs, data.splits.eval_targets
-    keep = sample_positions(inputs.n_users, config.refit_gain_users)
-    sampled = len(keep) < inputs.n_users
-    gain = (inputs.select_users(keep), targets.select_users(keep), config.train.k)
-    tuned = {
-        name: evaluate_candidate(load_model(run_dir / "tuned" / name), *gain).metrics
-        for name in refit_names
+    model_dirs = {
+        name: model.save(
+            run_dir / "models" / name,
+            extra={
+                "name": name,
+                "version": model_version(name, data.fingerprint),
+                "metrics": comparison.metrics[name],
+                "data_fingerprint": data.fingerprint,
+                "decoding_on_validation": decodings[name],
+                "fit": metas[name].fit,
+            },
+        )
+        for name, model in models.items()
     }
-    refit_on_same = {
-        name: evaluate_candidate(models[name], *gain).metrics
-        if sampled
-        else comparison.metrics[name]
-        for name in refit_names
-    }
+    tuned, refit_on_same, gain_customers = refit_gain(
+        run_dir, models, metas, comparison, data, config
+    )
     winner_dir = run_dir / "winner"
     with atomic_dir(winner_dir) as staging:
         shutil.copytree(model_dirs[comparison.winner], staging, dirs_exist_ok=True)
@@ -232,10 +217,9 @@ def compare_stage(run_dir: Path | str, config: RunConfig) -> RetrainResult:
         tuned=tuned,
         refit_on_same=refit_on_same,
         extra={
-            "k": config.train.k,
             "data_fingerprint": data.fingerprint,
             "users_evaluated": int(data.splits.eval_targets.user_ids.size),
-            "refit_gain_customers": len(keep) if refit_names else 0,
+            "refit_gain_customers": gain_customers,
             "decodings_on_validation": decodings,
             "stage_seconds": stages,
             "seconds": seconds,
@@ -243,6 +227,42 @@ def compare_stage(run_dir: Path | str, config: RunConfig) -> RetrainResult:
     )
     log.info("winner: %s", comparison.winner)
     return RetrainResult(run_dir, report_path, comparison.winner, winner_dir, seconds)
+
+
+def refit_gain(
+    run_dir: Path,
+    models: dict,
+    metas: dict[str, ModelMeta],
+    comparison: Comparison,
+    data: Prepared,
+    config: RunConfig,
+) -> tuple[dict, dict, int]:
+    """What the refit gained: held-out metrics of each refit candidate's tuned model (RUN/tuned)
+    and of the refit, on the same customers, at most `refit_gain_users` of them (scoring every
+    customer twice more doubles the stage at scale). Returns (tuned, refit, customers)."""
+    refit_names = [
+        name
+        for name in models
+        if (run_dir / "tuned" / name / "model.json").is_file() and metas[name].fit == "refit"
+    ]
+    if not refit_names:
+        return {}, {}, 0
+    inputs, targets = data.splits.eval_inputs, data.splits.eval_targets
+    keep = sample_positions(inputs.n_users, config.refit_gain_users)
+    sampled = len(keep) < inputs.n_users
+    inputs, targets = inputs.select_users(keep), targets.select_users(keep)
+    gain = (inputs, targets, config.train.k, inputs.bought())
+    tuned = {
+        name: evaluate_candidate(load_model(run_dir / "tuned" / name), *gain).metrics
+        for name in refit_names
+    }
+    refit = {
+        name: evaluate_candidate(models[name], *gain).metrics
+        if sampled
+        else comparison.metrics[name]
+        for name in refit_names
+    }
+    return tuned, refit, len(keep)
 
 
 def retrain(
