@@ -95,6 +95,24 @@ def test_the_bootstrap_is_paired_and_repeatable():
     assert first.shape == (200, 2) and abs(first.mean() - values.mean()) < 0.01
 
 
+def test_one_bootstrap_for_every_metric_gives_each_metric_its_own_intervals():
+    """The draws are shared by every metric; each metric's intervals are those of a bootstrap of
+    that metric alone."""
+    base = _customers()
+    per_user = {
+        "p_topfreq": {"recall@10": base, "ndcg@10": base**2},
+        "xgboost": {"recall@10": base + 0.01, "ndcg@10": base * 0.5},
+    }
+    sure = significance(per_user, "recall@10", "ndcg@10", ORDER, samples=300, seed=2)
+    for metric in ("recall@10", "ndcg@10"):
+        alone = bootstrap_means(
+            np.stack([per_user[n][metric] for n in ("p_topfreq", "xgboost")]), 300, seed=2
+        )
+        for column, name in enumerate(("p_topfreq", "xgboost")):
+            low, high = np.percentile(alone[:, column], [2.5, 97.5])
+            assert sure.intervals[name][metric] == pytest.approx((low, high))
+
+
 def test_expected_f1_matches_brute_force_enumeration():
     import itertools
 

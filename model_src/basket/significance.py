@@ -91,10 +91,11 @@ def significance(
     names = sorted(per_user)
     metrics = sorted(per_user[names[0]])
     points = {name: {m: float(per_user[name][m].mean()) for m in metrics} for name in names}
-    boots = {
-        m: bootstrap_means(np.stack([per_user[n][m] for n in names]), samples, seed)
-        for m in metrics
-    }
+    # One bootstrap for every (metric, candidate) row: the same customer draws as one bootstrap
+    # per metric (same seed), drawn once instead of once per metric.
+    rows = np.stack([per_user[n][m] for m in metrics for n in names])
+    drawn = bootstrap_means(rows, samples, seed)
+    boots = {m: drawn[:, i * len(names) : (i + 1) * len(names)] for i, m in enumerate(metrics)}
     intervals = {
         name: {m: interval(boots[m][:, i], confidence) for m in metrics}
         for i, name in enumerate(names)
