@@ -259,3 +259,32 @@ def test_a_ranking_objective_ranks_every_candidate_above_the_products_that_are_n
     offsets, bought = inputs.bought()
     rows = np.repeat(np.arange(inputs.n_users), np.diff(offsets))
     assert (scores[rows, vocab.index_of(bought)] > 0).all()
+
+
+@pytest.mark.parametrize("objective", ["rank:ndcg", "binary:logistic"])
+@pytest.mark.parametrize("decoding", ["threshold", "expected_f1"])
+def test_xgboost_answers_from_its_candidates_equal_the_answers_from_the_matrix(
+    prepared, objective, decoding
+):
+    """XGBoost scores only its candidates (every other product 0): its top-k and baskets come
+    from them, not from a users x catalogue matrix, and are the same answers, short rows
+    (fewer candidates than k, filled with the most popular zeros) included."""
+    from basket.models.base import TrainingSet, recommend_in_chunks
+    from basket.models.xgb import XGBConfig, XGBoostRecommender
+
+    splits, vocab = prepared.splits, prepared.vocab
+    embeddings = np.random.default_rng(0).normal(size=(len(vocab), 8)).astype(np.float32)
+    data = TrainingSet(
+        splits.valid_inputs, splits.valid_targets, vocab, prepared.products, embeddings
+    )
+    config = XGBConfig(rounds=20, targets_per_user=1, objective=objective, explore=3)
+    model = XGBoostRecommender(vocab, config, decoding=decoding, threshold=0.3).fit(data)
+    inputs = splits.eval_inputs.select_users(np.arange(60))
+    for k in (10, 100):
+        sparse = model.recommend(inputs, k)
+        dense = recommend_in_chunks(model, inputs, k, chunk=25)
+        np.testing.assert_array_equal(sparse.product_ids, dense.product_ids)
+        np.testing.assert_array_equal(sparse.scores, dense.scores)
+        np.testing.assert_array_equal(sparse.basket_offsets, dense.basket_offsets)
+        np.testing.assert_array_equal(sparse.basket_product_ids, dense.basket_product_ids)
+    assert (np.diff(dense.basket_offsets) > 0).any()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from basket.models.ranking import top_k
+from basket.models.ranking import sparse_top_k, top_k
 
 
 def reference(scores: np.ndarray, k: int) -> np.ndarray:
@@ -29,3 +29,23 @@ def test_rows_without_ties_and_small_catalogues():
     scores = np.array([[0.1, 0.9, 0.5], [0.3, 0.2, 0.1]], np.float32)
     np.testing.assert_array_equal(top_k(scores, 2)[0], [[1, 2], [0, 1]])
     assert top_k(scores, 10)[0].shape == (2, 3)
+
+
+@pytest.mark.parametrize("k", [1, 5, 20, 60])
+def test_sparse_top_k_equals_top_k_of_the_matrix(k):
+    """Rows with many candidates, with few (zeros fill them, lowest index first), with none,
+    and ties among the values: the same indices and values as the dense matrix's top_k."""
+    rng = np.random.default_rng(1)
+    n_rows, n_cols = 300, 80
+    per_row = rng.integers(0, 40, n_rows)
+    per_row[:5] = 0
+    rows = np.repeat(np.arange(n_rows), per_row)
+    cols = np.concatenate([rng.choice(n_cols, size=n, replace=False) for n in per_row])
+    values = (rng.integers(1, 5, len(rows)) / 8).astype(np.float32)
+    dense = np.zeros((n_rows, n_cols), np.float32)
+    dense[rows, cols] = values
+    shuffle = rng.permutation(len(rows))
+    index, got = sparse_top_k(rows[shuffle], cols[shuffle], values[shuffle], n_rows, n_cols, k)
+    expected_index, expected_values = top_k(dense, k)
+    np.testing.assert_array_equal(index, expected_index)
+    np.testing.assert_array_equal(got, expected_values)

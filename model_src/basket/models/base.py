@@ -27,8 +27,13 @@ import pandas as pd
 
 from basket.data.history import Histories, Targets, sample_positions
 from basket.data.vocab import Vocabulary
-from basket.models.decoding import expected_f1_baskets, threshold_baskets
-from basket.models.ranking import top_k
+from basket.models.decoding import (
+    MAX_CANDIDATES,
+    expected_f1_baskets,
+    expected_f1_sizes,
+    threshold_baskets,
+)
+from basket.models.ranking import sparse_top_k, top_k
 
 CHUNK_USERS = 2048
 
@@ -155,18 +160,47 @@ def decode_baskets(model: Recommender, scores: np.ndarray) -> tuple[np.ndarray, 
     return threshold_baskets(scores, model.threshold)
 
 
+def _dense_answer(model, part: Histories, k: int):
+    matrix = model.score(part)
+    index, value = top_k(matrix, k)
+    return (index, value, *decode_baskets(model, matrix))
+
+
+def _sparse_answer(model, part: Histories, k: int):
+    rows, cols, values = model.score_sparse(part)
+    positive = values > 0
+    rows, cols, values = rows[positive], cols[positive], values[positive]
+    n_users, n_products = part.n_users, len(model.vocab)
+    index, value = sparse_top_k(rows, cols, values, n_users, n_products, k)
+    if model.decoding == "expected_f1":
+        calibrated = model.calibrated(values)
+        n = min(MAX_CANDIDATES, n_products)
+        top, top_scores = sparse_top_k(rows, cols, calibrated, n_users, n_products, n)
+        sizes, _ = expected_f1_sizes(top_scores)
+        keep = np.arange(n)[None, :] < sizes[:, None]
+        return index, value, np.repeat(np.arange(n_users), sizes), top[keep]
+    if model.threshold <= 0:  # every product is in the basket: only a matrix can say so
+        dense = np.zeros((n_users, n_products), dtype=np.float32)
+        dense[rows, cols] = values
+        return (index, value, *threshold_baskets(dense, model.threshold))
+    chosen = np.flatnonzero(values >= model.threshold)
+    order = chosen[np.lexsort((cols[chosen], rows[chosen]))]  # as np.nonzero: row, then column
+    return index, value, rows[order], cols[order]
+
+
 def recommend_in_chunks(
-    model, histories: Histories, k: int, chunk: int = CHUNK_USERS
+    model, histories: Histories, k: int, chunk: int = CHUNK_USERS, sparse: bool = False
 ) -> Recommendations:
-    """`model.score` on chunks of users, decoded into top-k and baskets (shared by every model)."""
+    """`model.score` on chunks of users, decoded into top-k and baskets (shared by every model).
+    With `sparse`, `model.score_sparse` gives (rows, columns, values) and every other product
+    scores 0: the same answers without a (users x vocabulary) matrix."""
+    answer = _sparse_answer if sparse else _dense_answer
     ids, scores, basket_counts, basket_ids = [], [], [], []
     for start in range(0, histories.n_users, chunk):
         part = histories.select_users(np.arange(start, min(start + chunk, histories.n_users)))
-        matrix = model.score(part)
-        index, value = top_k(matrix, k)
+        index, value, rows, cols = answer(model, part, k)
         ids.append(model.vocab.product_ids[index])
         scores.append(value.astype(np.float32))
-        rows, cols = decode_baskets(model, matrix)
         basket_counts.append(np.bincount(rows, minlength=part.n_users))
         basket_ids.append(model.vocab.product_ids[cols])
     width = min(k, len(model.vocab))

@@ -34,3 +34,32 @@ def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     part_scores = np.take_along_axis(scores, part, axis=1)
     order = np.lexsort((part, -part_scores), axis=1)
     return np.take_along_axis(part, order, axis=1), np.take_along_axis(part_scores, order, axis=1)
+
+
+def sparse_top_k(
+    rows: np.ndarray, cols: np.ndarray, values: np.ndarray, n_rows: int, n_cols: int, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """`top_k` of the (n_rows, n_cols) matrix that holds `values` (> 0) at (rows, cols) and 0
+    everywhere else, without building it: each row's entries best first (ties to the lower
+    index), then, where a row has fewer than k, its lowest columns among the zeros, as `top_k`
+    would pick them. Only the rows that need zeros are made dense."""
+    k = min(k, n_cols)
+    order = np.lexsort((cols, -values, rows))
+    rows, cols, values = rows[order], cols[order], values[order]
+    counts = np.bincount(rows, minlength=n_rows)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    rank = np.arange(len(rows)) - starts[rows]
+    keep = rank < k
+    indices = np.zeros((n_rows, k), dtype=np.int64)
+    scores = np.zeros((n_rows, k), dtype=values.dtype)
+    indices[rows[keep], rank[keep]] = cols[keep]
+    scores[rows[keep], rank[keep]] = values[keep]
+    short = np.flatnonzero(counts < k)
+    if len(short):
+        dense = np.zeros((len(short), n_cols), dtype=values.dtype)
+        position = np.full(n_rows, -1)
+        position[short] = np.arange(len(short))
+        mine = position[rows] >= 0
+        dense[position[rows[mine]], cols[mine]] = values[mine]
+        indices[short], scores[short] = top_k(dense, k)
+    return indices, scores

@@ -22,7 +22,13 @@ from basket.atomic import atomic_dir
 from basket.config import TifuConfig, XGBConfig
 from basket.data.history import Histories, Targets, holdout_last
 from basket.data.vocab import Vocabulary
-from basket.models.base import ChunkedRecommender, TrainingSet, write_model_dir
+from basket.models.base import (
+    ChunkedRecommender,
+    Recommendations,
+    TrainingSet,
+    recommend_in_chunks,
+    write_model_dir,
+)
 from basket.models.model_meta import ModelMeta
 from basket.models.tifu_knn import TifuKNN
 from basket.models.xgb_features import (
@@ -165,11 +171,13 @@ class XGBoostRecommender(ChunkedRecommender):
         offsets, items = targets.in_vocabulary(self.vocab)
         return labels(candidates, items, offsets, len(self.vocab))
 
-    def score(self, histories: Histories) -> np.ndarray:
-        """(U, V) scores in (0, 1) for candidates, 0 for products that are not candidates:
-        probabilities with `binary:logistic`; with a ranking objective the logistic of the
-        booster's margin, ordered as the margin and above every non-candidate even where the
-        margin is negative."""
+    def recommend(self, histories: Histories, k: int = 10) -> Recommendations:
+        """Top-k and basket from the candidates' scores alone (every other product scores 0):
+        the same answer as from `score`'s matrix, without it."""
+        return recommend_in_chunks(self, histories, k, sparse=True)
+
+    def score_sparse(self, histories: Histories) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(users, vocabulary indices, scores) of every candidate; see `score`."""
         candidates = self._candidates(histories)
         scores = self.booster.predict(
             xgb.DMatrix(candidates.features, feature_names=list(self.features)),
@@ -177,8 +185,16 @@ class XGBoostRecommender(ChunkedRecommender):
         )
         if self.config.objective.startswith("rank:"):
             scores = 1.0 / (1.0 + np.exp(-scores.astype(np.float64)))
+        return candidates.users, candidates.items, scores.astype(np.float32)
+
+    def score(self, histories: Histories) -> np.ndarray:
+        """(U, V) scores in (0, 1) for candidates, 0 for products that are not candidates:
+        probabilities with `binary:logistic`; with a ranking objective the logistic of the
+        booster's margin, ordered as the margin and above every non-candidate even where the
+        margin is negative."""
+        users, items, scores = self.score_sparse(histories)
         out = np.zeros((histories.n_users, len(self.vocab)), dtype=np.float32)
-        out[candidates.users, candidates.items] = scores
+        out[users, items] = scores
         return out
 
     def save(self, model_dir: Path, extra: dict | None = None) -> Path:
