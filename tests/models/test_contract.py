@@ -9,7 +9,7 @@ import pytest
 from basket.candidate_table import CANDIDATE_NAMES
 from basket.candidates import CANDIDATES, refit_set, tune, tuning_set
 from basket.config import load_config
-from basket.models.base import Recommender
+from basket.models.base import Recommender, recommend_in_chunks
 from basket.models.ranking import top_k
 from basket.models.registry import MODEL_KINDS, load_model
 
@@ -86,6 +86,23 @@ def test_recommend_ranks_by_score_and_decodes_the_basket_by_the_models_decoding(
         np.testing.assert_array_equal(sizes, (scores >= model.threshold).sum(axis=1))
     else:
         assert (sizes >= 1).all()
+
+
+@pytest.mark.parametrize("k", [10, 100])
+def test_the_answer_equals_the_one_from_the_whole_score_matrix(tuned, inputs, k):
+    """Models that answer from their nonzero scores (no users x catalogue matrix) give exactly
+    the answer of the matrix, short rows (fewer scored products than k) included."""
+    name, model = tuned
+    kept = model.decoding, model.threshold
+    try:
+        for model.decoding, model.threshold in (("threshold", 0.05), ("expected_f1", 0.5)):
+            answer, reference = model.recommend(inputs, k), recommend_in_chunks(model, inputs, k)
+            np.testing.assert_array_equal(answer.product_ids, reference.product_ids, name)
+            np.testing.assert_array_equal(answer.scores, reference.scores, name)
+            np.testing.assert_array_equal(answer.basket_offsets, reference.basket_offsets)
+            np.testing.assert_array_equal(answer.basket_product_ids, reference.basket_product_ids)
+    finally:
+        model.decoding, model.threshold = kept
 
 
 def test_save_and_load_give_the_same_answers(tuned, inputs, tmp_path):

@@ -167,20 +167,24 @@ def _dense_answer(model, part: Histories, k: int):
 
 
 def _sparse_answer(model, part: Histories, k: int):
-    rows, cols, values = model.score_sparse(part)
-    positive = values > 0
-    rows, cols, values = rows[positive], cols[positive], values[positive]
+    rows, cols, values, fill = model.score_sparse(part)
     n_users, n_products = part.n_users, len(model.vocab)
-    index, value = sparse_top_k(rows, cols, values, n_users, n_products, k)
+    index, value = sparse_top_k(rows, cols, values, n_users, n_products, k, fill)
     if model.decoding == "expected_f1":
-        calibrated = model.calibrated(values)
+        calibrate = model.calibrated
         n = min(MAX_CANDIDATES, n_products)
-        top, top_scores = sparse_top_k(rows, cols, calibrated, n_users, n_products, n)
+        top, top_scores = sparse_top_k(
+            rows, cols, calibrate(values), n_users, n_products, n,
+            None if fill is None else calibrate(fill),
+        )  # fmt: skip
         sizes, _ = expected_f1_sizes(top_scores)
         keep = np.arange(n)[None, :] < sizes[:, None]
         return index, value, np.repeat(np.arange(n_users), sizes), top[keep]
-    if model.threshold <= 0:  # every product is in the basket: only a matrix can say so
+    if model.threshold <= (0.0 if fill is None else fill.max(initial=0.0)):
+        # Products without an entry may reach the threshold: only the matrix can say which.
         dense = np.zeros((n_users, n_products), dtype=np.float32)
+        if fill is not None:
+            dense[:] = fill
         dense[rows, cols] = values
         return (index, value, *threshold_baskets(dense, model.threshold))
     chosen = np.flatnonzero(values >= model.threshold)
@@ -192,8 +196,9 @@ def recommend_in_chunks(
     model, histories: Histories, k: int, chunk: int = CHUNK_USERS, sparse: bool = False
 ) -> Recommendations:
     """`model.score` on chunks of users, decoded into top-k and baskets (shared by every model).
-    With `sparse`, `model.score_sparse` gives (rows, columns, values) and every other product
-    scores 0: the same answers without a (users x vocabulary) matrix."""
+    With `sparse`, `model.score_sparse` gives (rows, columns, values, fill): the matrix holds
+    `values` at (rows, columns) and `fill[column]` (None: 0) elsewhere; the same answers
+    without building it."""
     answer = _sparse_answer if sparse else _dense_answer
     ids, scores, basket_counts, basket_ids = [], [], [], []
     for start in range(0, histories.n_users, chunk):

@@ -37,12 +37,18 @@ def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def sparse_top_k(
-    rows: np.ndarray, cols: np.ndarray, values: np.ndarray, n_rows: int, n_cols: int, k: int
+    rows: np.ndarray,
+    cols: np.ndarray,
+    values: np.ndarray,
+    n_rows: int,
+    n_cols: int,
+    k: int,
+    fill: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """`top_k` of the (n_rows, n_cols) matrix that holds `values` (> 0) at (rows, cols) and 0
-    everywhere else, without building it: each row's entries best first (ties to the lower
-    index), then, where a row has fewer than k, its lowest columns among the zeros, as `top_k`
-    would pick them. Only the rows that need zeros are made dense."""
+    """`top_k` of the (n_rows, n_cols) matrix that holds `values` at (rows, cols) and `fill[c]`
+    (default 0) in every other column c, without building it: where a row's k best entries all
+    beat every fill value, they are its answer (best first, ties to the lower index); the other
+    rows (fewer entries than k, or an entry a fill value could beat) are made dense."""
     k = min(k, n_cols)
     order = np.lexsort((cols, -values, rows))
     rows, cols, values = rows[order], cols[order], values[order]
@@ -54,9 +60,12 @@ def sparse_top_k(
     scores = np.zeros((n_rows, k), dtype=values.dtype)
     indices[rows[keep], rank[keep]] = cols[keep]
     scores[rows[keep], rank[keep]] = values[keep]
-    short = np.flatnonzero(counts < k)
+    ceiling = 0.0 if fill is None else float(fill.max(initial=0.0))
+    short = np.flatnonzero((counts < k) | (scores[:, k - 1] <= ceiling)) if k else []
     if len(short):
         dense = np.zeros((len(short), n_cols), dtype=values.dtype)
+        if fill is not None:
+            dense[:] = fill
         position = np.full(n_rows, -1)
         position[short] = np.arange(len(short))
         mine = position[rows] >= 0

@@ -32,7 +32,13 @@ from basket.atomic import atomic_dir
 from basket.config import TifuConfig
 from basket.data.history import Histories
 from basket.data.vocab import Vocabulary
-from basket.models.base import ChunkedRecommender, TrainingSet, write_model_dir
+from basket.models.base import (
+    ChunkedRecommender,
+    Recommendations,
+    TrainingSet,
+    recommend_in_chunks,
+    write_model_dir,
+)
 from basket.models.model_meta import ModelMeta
 from basket.sparse import normalise_rows
 
@@ -96,9 +102,11 @@ class TifuKNN(ChunkedRecommender):
             self._search = _torch_csr(normalise_rows(self.database).astype(np.float32))
         return self._search
 
-    def parts(self, histories: Histories) -> Iterator[tuple[slice, np.ndarray, np.ndarray]]:
-        """For chunks of users of `histories`: (their rows, their own vectors (q, V) dense, the
-        mean vector of their k most similar database users (q, V) dense, never themselves)."""
+    def sparse_parts(
+        self, histories: Histories
+    ) -> Iterator[tuple[slice, sp.csr_matrix, sp.csr_matrix]]:
+        """For chunks of users of `histories`: (their rows, their own vectors (q, V), the mean
+        vector of their k most similar database users (q, V), never themselves), sparse."""
         own = tifu_vectors(histories, self.vocab, self.config)
         k = min(self.config.neighbours, self.database.shape[0] - 1)
         database = self._search_matrix()
@@ -106,9 +114,9 @@ class TifuKNN(ChunkedRecommender):
         self_at = _positions(histories.user_ids, self.database_users)  # (U,) or -1
         for start in range(0, histories.n_users, QUERY_CHUNK):
             rows = slice(start, min(start + QUERY_CHUNK, histories.n_users))
-            mine = own[rows].toarray()
+            mine = own[rows]
             if k <= 0:
-                yield rows, mine, np.zeros_like(mine)
+                yield rows, mine, sp.csr_matrix(mine.shape, dtype=mine.dtype)
                 continue
             dense = torch.from_numpy(queries[rows].toarray().T.copy())  # (V, q)
             similarity = (database @ dense).T.contiguous()  # (q, D)
@@ -122,7 +130,35 @@ class TifuKNN(ChunkedRecommender):
                 ),
                 shape=(nearest.shape[0], database.shape[0]),
             )
-            yield rows, mine, (picks @ self.database).toarray()
+            yield rows, mine, picks @ self.database
+
+    def parts(self, histories: Histories) -> Iterator[tuple[slice, np.ndarray, np.ndarray]]:
+        """`sparse_parts` as dense (q, V) arrays."""
+        for rows, own, neighbours in self.sparse_parts(histories):
+            yield rows, own.toarray(), neighbours.toarray()
+
+    def recommend(self, histories: Histories, k: int = 10) -> Recommendations:
+        """Top-k and basket from each customer's nonzero scores, without a users x catalogue
+        matrix: the same answer as from `score`'s."""
+        return recommend_in_chunks(self, histories, k, sparse=True)
+
+    def score_sparse(self, histories: Histories):
+        """(users, vocabulary indices, scores, None) of every nonzero score; see `score`."""
+        alpha = self.config.alpha
+        users, items, values = [], [], []
+        for rows, own, neighbours in self.sparse_parts(histories):
+            mixed = (alpha * own + (1 - alpha) * neighbours).tocoo()
+            users.append(mixed.row + rows.start)
+            items.append(mixed.col)
+            values.append(mixed.data)
+        if not users:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32), None
+        return (
+            np.concatenate(users).astype(np.int64),
+            np.concatenate(items).astype(np.int64),
+            np.concatenate(values).astype(np.float32),
+            None,
+        )
 
     def score(self, histories: Histories) -> np.ndarray:
         """(U, V): alpha x own vector + (1 - alpha) x mean of the k most similar database users."""

@@ -176,8 +176,9 @@ class XGBoostRecommender(ChunkedRecommender):
         the same answer as from `score`'s matrix, without it."""
         return recommend_in_chunks(self, histories, k, sparse=True)
 
-    def score_sparse(self, histories: Histories) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(users, vocabulary indices, scores) of every candidate; see `score`."""
+    def score_sparse(self, histories: Histories):
+        """(users, vocabulary indices, scores, None) of every candidate (others score 0); see
+        `score`."""
         candidates = self._candidates(histories)
         scores = self.booster.predict(
             xgb.DMatrix(candidates.features, feature_names=list(self.features)),
@@ -185,14 +186,14 @@ class XGBoostRecommender(ChunkedRecommender):
         )
         if self.config.objective.startswith("rank:"):
             scores = 1.0 / (1.0 + np.exp(-scores.astype(np.float64)))
-        return candidates.users, candidates.items, scores.astype(np.float32)
+        return candidates.users, candidates.items, scores.astype(np.float32), None
 
     def score(self, histories: Histories) -> np.ndarray:
         """(U, V) scores in (0, 1) for candidates, 0 for products that are not candidates:
         probabilities with `binary:logistic`; with a ranking objective the logistic of the
         booster's margin, ordered as the margin and above every non-candidate even where the
         margin is negative."""
-        users, items, scores = self.score_sparse(histories)
+        users, items, scores, _ = self.score_sparse(histories)
         out = np.zeros((histories.n_users, len(self.vocab)), dtype=np.float32)
         out[users, items] = scores
         return out
