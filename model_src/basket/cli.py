@@ -106,7 +106,10 @@ def _add_training_flags(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     parser.add_argument("--targets-per-user", type=int, default=None)
     parser.add_argument(
-        "--vocab-size", type=int, default=None, help="top-N products the models score"
+        "--vocab-size",
+        type=int,
+        default=None,
+        help="cap the vocabulary at the N most bought products (default: every product bought)",
     )
     parser.add_argument("--embed-epochs", type=int, default=None)
     parser.add_argument("--seed", type=int, default=None)
