@@ -192,14 +192,46 @@ def _sparse_answer(model, part: Histories, k: int):
     return index, value, rows[order], cols[order]
 
 
+def _head_tail_answer(model, part: Histories, k: int):
+    head, tail_rows, tail_cols, tail_values = model.score_parts(part)
+    n_users, n_products = part.n_users, len(model.vocab)
+    # The head's best (at least k and the expected-F1 depth) and the tail's entries hold the
+    # whole row's best: every other head product is beaten by as many as are kept.
+    depth = min(max(k, MAX_CANDIDATES), head.shape[1])
+    head_index, head_values = top_k(head, depth)
+    rows = np.concatenate([np.repeat(np.arange(n_users), depth), tail_rows])
+    cols = np.concatenate([head_index.ravel(), tail_cols])
+    values = np.concatenate([head_values.ravel(), tail_values])
+    index, value = sparse_top_k(rows, cols, values, n_users, n_products, k)
+    if model.decoding == "expected_f1":
+        n = min(MAX_CANDIDATES, n_products)
+        top, top_scores = sparse_top_k(rows, cols, model.calibrated(values), n_users, n_products, n)
+        sizes, _ = expected_f1_sizes(top_scores)
+        keep = np.arange(n)[None, :] < sizes[:, None]
+        return index, value, np.repeat(np.arange(n_users), sizes), top[keep]
+    if model.threshold <= 0:
+        return (index, value, *threshold_baskets(model.score(part), model.threshold))
+    head_rows, head_cols = threshold_baskets(head, model.threshold)
+    chosen = tail_values >= model.threshold
+    rows = np.concatenate([head_rows, tail_rows[chosen]])
+    cols = np.concatenate([head_cols, tail_cols[chosen]])
+    order = np.lexsort((cols, rows))
+    return index, value, rows[order], cols[order]
+
+
+ANSWERS = {"dense": _dense_answer, "sparse": _sparse_answer, "head_tail": _head_tail_answer}
+
+
 def recommend_in_chunks(
-    model, histories: Histories, k: int, chunk: int = CHUNK_USERS, sparse: bool = False
+    model, histories: Histories, k: int, chunk: int = CHUNK_USERS, scores: str = "dense"
 ) -> Recommendations:
     """`model.score` on chunks of users, decoded into top-k and baskets (shared by every model).
-    With `sparse`, `model.score_sparse` gives (rows, columns, values, fill): the matrix holds
-    `values` at (rows, columns) and `fill[column]` (None: 0) elsewhere; the same answers
-    without building it."""
-    answer = _sparse_answer if sparse else _dense_answer
+    How the model's scores come (`scores`), the answers being the same as from the matrix:
+    "dense", `model.score`'s (users x vocabulary) matrix; "sparse", `model.score_sparse`'s
+    (rows, columns, values, fill): `values` at (rows, columns), `fill[column]` (None: 0)
+    elsewhere; "head_tail", `model.score_parts`'s dense first columns (head) and sparse
+    (rows, columns, values) beyond them, 0 elsewhere."""
+    answer = ANSWERS[scores]
     ids, scores, basket_counts, basket_ids = [], [], [], []
     for start in range(0, histories.n_users, chunk):
         part = histories.select_users(np.arange(start, min(start + chunk, histories.n_users)))

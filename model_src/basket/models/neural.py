@@ -17,7 +17,13 @@ from basket.data.user_products import N_FEATURES
 from basket.data.vocab import Vocabulary
 from basket.device import resolve_device
 from basket.embed import write_embeddings
-from basket.models.base import ChunkedRecommender, TrainingSet, write_model_dir
+from basket.models.base import (
+    ChunkedRecommender,
+    Recommendations,
+    TrainingSet,
+    recommend_in_chunks,
+    write_model_dir,
+)
 from basket.models.encoding import encode
 from basket.models.model_meta import ModelMeta
 from basket.models.modules import NextBasketNet
@@ -118,18 +124,41 @@ class NeuralRecommender(ChunkedRecommender):
         )
         return self
 
+    def recommend(self, histories: Histories, k: int = 10) -> Recommendations:
+        """Top-k and basket from the output layer's scores and the customer's products beyond
+        it, without a users x catalogue matrix: the same answer as from `score`'s."""
+        return recommend_in_chunks(self, histories, k, scores="head_tail")
+
     @torch.no_grad()
+    def score_parts(self, histories: Histories):
+        """((U, head) probabilities of the output layer's products, and (rows, vocabulary
+        indices, probabilities) of the products each customer bought beyond it); see `score`."""
+        config, head = self.net.config, self.head
+        encoded = encode(histories, self.vocab, config.n_orders, config.max_products, head=head)
+        out = np.empty((histories.n_users, head), dtype=np.float32)
+        rows, items, values = [], [], []
+        for part in predict_batches(self.net, encoded, SCORE_BATCH):
+            out[part.users] = part.probabilities
+            rows.append(part.users[part.tail_rows])
+            items.append(part.tail_items)
+            values.append(part.tail_probabilities)
+        if not rows:
+            return out, np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32)
+        return (
+            out,
+            np.concatenate(rows).astype(np.int64),
+            np.concatenate(items).astype(np.int64),
+            np.concatenate(values).astype(np.float32),
+        )
+
     def score(self, histories: Histories) -> np.ndarray:
         """(U, V) float32 probabilities that each product is in each user's next basket: the
         network's for the output layer's products, the repeat gate's for products a customer
         bought beyond them, 0 for the others."""
-        self.net.eval()
-        config, head = self.net.config, self.head
-        encoded = encode(histories, self.vocab, config.n_orders, config.max_products, head=head)
+        head, rows, items, values = self.score_parts(histories)
         out = np.zeros((histories.n_users, len(self.vocab)), dtype=np.float32)
-        for part in predict_batches(self.net, encoded, SCORE_BATCH):
-            out[part.users, :head] = part.probabilities
-            out[part.users[part.tail_rows], part.tail_items] = part.tail_probabilities
+        out[:, : self.head] = head
+        out[rows, items] = values
         return out
 
     def to(self, device: str) -> NeuralRecommender:

@@ -140,7 +140,7 @@ class TifuKNN(ChunkedRecommender):
     def recommend(self, histories: Histories, k: int = 10) -> Recommendations:
         """Top-k and basket from each customer's nonzero scores, without a users x catalogue
         matrix: the same answer as from `score`'s."""
-        return recommend_in_chunks(self, histories, k, sparse=True)
+        return recommend_in_chunks(self, histories, k, scores="sparse")
 
     def score_sparse(self, histories: Histories):
         """(users, vocabulary indices, scores, None) of every nonzero score; see `score`."""

@@ -42,7 +42,7 @@ class PTopFreq(ChunkedRecommender):
     def recommend(self, histories: Histories, k: int = 10) -> Recommendations:
         """Top-k and basket from each customer's own products and the popularity fill, without
         a users x catalogue matrix: the same answer as from `score`'s."""
-        return recommend_in_chunks(self, histories, k, sparse=True)
+        return recommend_in_chunks(self, histories, k, scores="sparse")
 
     def score_sparse(self, histories: Histories):
         """(users, vocabulary indices, scores) of each customer's own products, and the

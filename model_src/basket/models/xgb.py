@@ -174,7 +174,7 @@ class XGBoostRecommender(ChunkedRecommender):
     def recommend(self, histories: Histories, k: int = 10) -> Recommendations:
         """Top-k and basket from the candidates' scores alone (every other product scores 0):
         the same answer as from `score`'s matrix, without it."""
-        return recommend_in_chunks(self, histories, k, sparse=True)
+        return recommend_in_chunks(self, histories, k, scores="sparse")
 
     def score_sparse(self, histories: Histories):
         """(users, vocabulary indices, scores, None) of every candidate (others score 0); see
