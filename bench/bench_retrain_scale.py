@@ -116,17 +116,24 @@ def main() -> None:
     parser.add_argument(
         "--resume", action="store_true", help="keep the stages an interrupted run finished"
     )
+    parser.add_argument(
+        "--full-only", action="store_true", help="skip the run at 1/8 (no growth column)"
+    )
     args, flags = parser.parse_known_args()
     args.out.mkdir(parents=True, exist_ok=True)
     big = int(INSTACART_USERS * args.fraction)
     sizes = {"1/8": big // 8, "full": big}
+    if args.full_only:
+        sizes = {"full": big}
     results = {label: retrain_by_stage(users, INSTACART_PRODUCTS, args.out, flags, args.resume)
                for label, users in sizes.items()}  # fmt: skip
     print(f"\nmachine: {describe_machine()}; retrain flags {flags or 'none (the defaults)'}")
-    print(f"customers: {sizes['1/8']:,} and {sizes['full']:,} ({args.fraction:g} of Instacart)")
+    print(f"customers: {', '.join(f'{n:,}' for n in sizes.values())} "
+          f"({args.fraction:g} of Instacart)")  # fmt: skip
     print(f"{'stage':22} {'1/8 s':>8} {'1/8 GiB':>8} {'full s':>8} {'full GiB':>9} {'time x':>7}")
+    nothing = {"seconds": float("nan"), "peak_gib": float("nan")}
     for stage in results["full"]:
-        small, large = results["1/8"][stage], results["full"][stage]
+        small, large = results.get("1/8", {}).get(stage, nothing), results["full"][stage]
         print(
             f"{stage:22} {small['seconds']:8.0f} {small['peak_gib']:8.2f} {large['seconds']:8.0f} "
             f"{large['peak_gib']:9.2f} {large['seconds'] / max(small['seconds'], 1e-9):7.1f}"
