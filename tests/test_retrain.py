@@ -60,6 +60,14 @@ def test_report_follows_the_contract(tiny_run):
     assert gain["neural"] in ("cnngru", "attentiongru")
     assert gain["other"] in ("p_topfreq", "tifu_knn", "xgboost")
     assert "The neural nets add" in (tiny_run.run_dir / "report.md").read_text()
+    # the vocabulary is the whole catalogue; the report says what the neural output layer holds
+    vocabulary = report["vocabulary"]
+    assert vocabulary["products"] >= vocabulary["neural_output_layer"]
+    assert (
+        vocabulary["held_out_lines_covered"]
+        >= vocabulary["held_out_lines_in_the_neural_output_layer"]
+    )
+    assert "The neural output layer holds" in (tiny_run.run_dir / "report.md").read_text()
     for name in ("report.md", "candidates.png", "precision_recall_at_k.png", "config.json"):
         assert (tiny_run.run_dir / name).is_file(), name
 

@@ -261,6 +261,9 @@ def write_report(
         "",
         "![precision and recall at K](precision_recall_at_k.png)",
     ]
+    vocabulary = (extra or {}).get("vocabulary")
+    if vocabulary:
+        markdown += ["", vocabulary_line(vocabulary)]
     if tuned:
         markdown += [
             "",
@@ -276,6 +279,18 @@ def write_report(
         ]
     (run_dir / "report.md").write_text("\n".join(markdown) + "\n")
     return run_dir / "report.json"
+
+
+def vocabulary_line(vocabulary: dict) -> str:
+    """One sentence: what the vocabulary and the neural output layer hold."""
+    return (
+        f"Vocabulary: {vocabulary['products']:,} products, every one the inputs bought; "
+        f"{vocabulary['held_out_lines_covered']:.1%} of the held-out lines are among them (the "
+        f"rest were never bought before). The neural output layer holds the "
+        f"{vocabulary['neural_output_layer']:,} most bought ({vocabulary['neural_line_share']:.1%}"
+        f" of the inputs' lines, {vocabulary['held_out_lines_in_the_neural_output_layer']:.1%} "
+        f"of the held-out ones); the repeat gate scores a customer's products beyond it."
+    )
 
 
 def _significance_record(comparison: Comparison) -> dict:

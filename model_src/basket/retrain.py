@@ -34,7 +34,7 @@ from basket.compare import Comparison, compare, evaluate_candidate, write_report
 from basket.config import RunConfig, config_dict
 from basket.data.history import sample_positions
 from basket.data.prepare import Prepared, prepare
-from basket.data.vocab import neural_vocabulary
+from basket.data.vocab import line_coverage, neural_vocabulary
 from basket.embed import embed_products, read_embeddings
 from basket.models.model_meta import ModelMeta
 from basket.models.registry import load_model
@@ -219,6 +219,7 @@ def compare_stage(run_dir: Path | str, config: RunConfig) -> RetrainResult:
         extra={
             "data_fingerprint": data.fingerprint,
             "users_evaluated": int(data.splits.eval_targets.user_ids.size),
+            "vocabulary": vocabulary_record(data, config),
             "refit_gain_customers": gain_customers,
             "decodings_on_validation": decodings,
             "stage_seconds": stages,
@@ -227,6 +228,21 @@ def compare_stage(run_dir: Path | str, config: RunConfig) -> RetrainResult:
     )
     log.info("winner: %s", comparison.winner)
     return RetrainResult(run_dir, report_path, comparison.winner, winner_dir, seconds)
+
+
+def vocabulary_record(data: Prepared, config: RunConfig) -> dict:
+    """The vocabulary's size and the neural output layer's, with the share of the inputs' order
+    lines each holds and of the held-out lines each could reach."""
+    vocab = data.vocab
+    neural = neural_vocabulary(vocab, config.vocab)
+    held_out = data.splits.eval_targets.product_ids
+    return {
+        "products": len(vocab),
+        "neural_output_layer": len(neural),
+        "neural_line_share": float(neural.counts.sum() / max(int(vocab.counts.sum()), 1)),
+        "held_out_lines_covered": line_coverage(vocab, held_out),
+        "held_out_lines_in_the_neural_output_layer": line_coverage(neural, held_out),
+    }
 
 
 def refit_gain(
