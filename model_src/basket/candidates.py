@@ -31,9 +31,9 @@ from basket.data.history import Histories, Targets
 from basket.data.prepare import Prepared
 from basket.data.vocab import neural_vocabulary
 from basket.metrics import basket_f1, ranking_metrics
-from basket.models.base import CHUNK_USERS, Recommender, TrainingSet
-from basket.models.decoding import expected_f1_baskets, threshold_baskets
+from basket.models.base import Recommender, TrainingSet, chunks, scored
 from basket.models.neural import NeuralRecommender
+from basket.models.scored import basket
 from basket.models.tifu_knn import TifuKNN
 from basket.models.top_freq import PTopFreq
 from basket.models.xgb import XGBoostRecommender
@@ -223,25 +223,21 @@ def decoding_options(
     model: Recommender, inputs: Histories, targets: Targets, thresholds
 ) -> dict[Decoding, float]:
     """Basket F1 (samples average) on `targets` of each decoding: every threshold, expected F1.
-    Customers are scored in chunks: 20,000 customers' scores at once, sorted for expected F1,
-    would take several GB."""
-    decoders = {
-        Decoding(threshold): partial(threshold_baskets, threshold=threshold)
-        for threshold in sorted({*thresholds, model.threshold})
-    }
-    decoders[Decoding()] = lambda scores: expected_f1_baskets(model.calibrated(scores))
+    Each chunk of customers is scored once, in the model's own score form (no customers x
+    catalogue matrix for the sparse ones), and read by every decoding."""
+    options = [Decoding(t) for t in sorted({*thresholds, model.threshold})] + [Decoding()]
     none = np.zeros(0, np.int64)
-    baskets = {name: ([none], [none]) for name in decoders}
-    for start in range(0, inputs.n_users, CHUNK_USERS):
-        chunk = np.arange(start, min(start + CHUNK_USERS, inputs.n_users))
-        scores = model.score(inputs.select_users(chunk))
-        for name, decode in decoders.items():
-            rows, cols = decode(scores)
-            baskets[name][0].append(rows + start)
-            baskets[name][1].append(cols)
+    baskets = {option: ([none], [none]) for option in options}
+    n_products = len(model.vocab)
+    for start, part in chunks(inputs):
+        part_scores = scored(model, part, model.score_form)
+        for option in options:
+            rows, cols = basket(part_scores, option.threshold, model.calibrated, n_products)
+            baskets[option][0].append(rows + start)
+            baskets[option][1].append(cols)
     return {
-        name: _basket_f1(np.concatenate(rows), np.concatenate(cols), model.vocab, targets)
-        for name, (rows, cols) in baskets.items()
+        option: _basket_f1(np.concatenate(rows), np.concatenate(cols), model.vocab, targets)
+        for option, (rows, cols) in baskets.items()
     }
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from basket.candidate_table import CANDIDATE_NAMES
-from basket.candidates import CANDIDATES, refit_set, tune, tuning_set
+from basket.candidates import CANDIDATES, decoding_options, refit_set, tune, tuning_set
 from basket.config import load_config
 from basket.models.base import Recommender, recommend_in_chunks
 from basket.models.ranking import top_k
@@ -103,6 +103,24 @@ def test_the_answer_equals_the_one_from_the_whole_score_matrix(tuned, inputs, k)
             np.testing.assert_array_equal(answer.basket_product_ids, reference.basket_product_ids)
     finally:
         model.decoding, model.threshold = kept
+
+
+def test_the_decoding_choice_reads_the_same_baskets_as_from_the_whole_score_matrix(
+    tuned, prepared, embeddings
+):
+    """Choosing a decoding on validation scores in the model's own form (no customers x
+    catalogue matrix at Instacart scale) and finds every option's F1 the matrix gives."""
+    name, model = tuned
+    inputs, targets = tuning_set(prepared, embeddings).validation()
+    thresholds = TINY.basket_thresholds
+    own = decoding_options(model, inputs, targets, thresholds)
+    model.score_form = "dense"  # this instance only: score through the whole matrix
+    try:
+        dense = decoding_options(model, inputs, targets, thresholds)
+    finally:
+        del model.score_form
+    assert own == dense, name
+    assert len(own) == len({*thresholds, model.threshold}) + 1
 
 
 def test_save_and_load_give_the_same_answers(tuned, inputs, tmp_path):

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, Self, runtime_checkable
 
@@ -27,13 +28,7 @@ import pandas as pd
 
 from basket.data.history import Histories, Targets, sample_positions
 from basket.data.vocab import Vocabulary
-from basket.models.decoding import (
-    MAX_CANDIDATES,
-    expected_f1_baskets,
-    expected_f1_sizes,
-    threshold_baskets,
-)
-from basket.models.ranking import sparse_top_k, top_k
+from basket.models.scored import DenseScores, HeadTailScores, Scores, SparseScores, basket
 
 CHUNK_USERS = 2048
 
@@ -119,6 +114,7 @@ class Recommender(Protocol):
     """What every candidate model offers."""
 
     kind: ClassVar[str]
+    score_form: ClassVar[str]  # how its scores come: "dense", "sparse", "head_tail" (`scored`)
     vocab: Vocabulary
     threshold: float
     decoding: str  # "threshold" or "expected_f1"
@@ -153,98 +149,52 @@ class Recommender(Protocol):
         ...
 
 
-def decode_baskets(model: Recommender, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(rows, columns) of each user's predicted basket, by the model's `decoding`."""
-    if model.decoding == "expected_f1":
-        return expected_f1_baskets(model.calibrated(scores))
-    return threshold_baskets(scores, model.threshold)
+def model_threshold(model: Recommender) -> float | None:
+    """The model's decoding as `basket.models.scored.basket` takes it: its threshold, or None
+    for expected F1."""
+    return None if model.decoding == "expected_f1" else model.threshold
 
 
-def _dense_answer(model, part: Histories, k: int):
-    matrix = model.score(part)
-    index, value = top_k(matrix, k)
-    return (index, value, *decode_baskets(model, matrix))
+def scored(model, part: Histories, form: str = "dense") -> Scores:
+    """`part`'s scores in the form `form` names: "dense", `model.score`'s (users x vocabulary)
+    matrix; "sparse", `model.score_sparse`'s (rows, columns, values, fill); "head_tail",
+    `model.score_parts`'s dense head and sparse tail (see `basket.models.scored`)."""
+    n_products = len(model.vocab)
+    if form == "dense":
+        return DenseScores(model.score(part))
+    if form == "sparse":
+        return SparseScores(*model.score_sparse(part), part.n_users, n_products)
+    if form == "head_tail":
+        return HeadTailScores(*model.score_parts(part), n_products, partial(model.score, part))
+    raise ValueError(f"unknown score form {form!r}: dense, sparse or head_tail")
 
 
-def _sparse_answer(model, part: Histories, k: int):
-    rows, cols, values, fill = model.score_sparse(part)
-    n_users, n_products = part.n_users, len(model.vocab)
-    index, value = sparse_top_k(rows, cols, values, n_users, n_products, k, fill)
-    if model.decoding == "expected_f1":
-        calibrate = model.calibrated
-        n = min(MAX_CANDIDATES, n_products)
-        top, top_scores = sparse_top_k(
-            rows, cols, calibrate(values), n_users, n_products, n,
-            None if fill is None else calibrate(fill),
-        )  # fmt: skip
-        sizes, _ = expected_f1_sizes(top_scores)
-        keep = np.arange(n)[None, :] < sizes[:, None]
-        return index, value, np.repeat(np.arange(n_users), sizes), top[keep]
-    if model.threshold <= (0.0 if fill is None else fill.max(initial=0.0)):
-        # Products without an entry may reach the threshold: only the matrix can say which.
-        dense = np.zeros((n_users, n_products), dtype=np.float32)
-        if fill is not None:
-            dense[:] = fill
-        dense[rows, cols] = values
-        return (index, value, *threshold_baskets(dense, model.threshold))
-    chosen = np.flatnonzero(values >= model.threshold)
-    order = chosen[np.lexsort((cols[chosen], rows[chosen]))]  # as np.nonzero: row, then column
-    return index, value, rows[order], cols[order]
-
-
-def _head_tail_answer(model, part: Histories, k: int):
-    head, tail_rows, tail_cols, tail_values = model.score_parts(part)
-    n_users, n_products = part.n_users, len(model.vocab)
-    # The head's best (at least k and the expected-F1 depth) and the tail's entries hold the
-    # whole row's best: every other head product is beaten by as many as are kept.
-    depth = min(max(k, MAX_CANDIDATES), head.shape[1])
-    head_index, head_values = top_k(head, depth)
-    rows = np.concatenate([np.repeat(np.arange(n_users), depth), tail_rows])
-    cols = np.concatenate([head_index.ravel(), tail_cols])
-    values = np.concatenate([head_values.ravel(), tail_values])
-    index, value = sparse_top_k(rows, cols, values, n_users, n_products, k)
-    if model.decoding == "expected_f1":
-        n = min(MAX_CANDIDATES, n_products)
-        top, top_scores = sparse_top_k(rows, cols, model.calibrated(values), n_users, n_products, n)
-        sizes, _ = expected_f1_sizes(top_scores)
-        keep = np.arange(n)[None, :] < sizes[:, None]
-        return index, value, np.repeat(np.arange(n_users), sizes), top[keep]
-    if model.threshold <= 0:
-        return (index, value, *threshold_baskets(model.score(part), model.threshold))
-    head_rows, head_cols = threshold_baskets(head, model.threshold)
-    chosen = tail_values >= model.threshold
-    rows = np.concatenate([head_rows, tail_rows[chosen]])
-    cols = np.concatenate([head_cols, tail_cols[chosen]])
-    order = np.lexsort((cols, rows))
-    return index, value, rows[order], cols[order]
-
-
-ANSWERS = {"dense": _dense_answer, "sparse": _sparse_answer, "head_tail": _head_tail_answer}
+def chunks(histories: Histories, chunk: int = CHUNK_USERS):
+    """(first user's position, the users of each chunk of at most `chunk`)."""
+    for start in range(0, histories.n_users, chunk):
+        yield start, histories.select_users(np.arange(start, min(start + chunk, histories.n_users)))
 
 
 def recommend_in_chunks(
     model, histories: Histories, k: int, chunk: int = CHUNK_USERS, scores: str = "dense"
 ) -> Recommendations:
-    """`model.score` on chunks of users, decoded into top-k and baskets (shared by every model).
-    How the model's scores come (`scores`), the answers being the same as from the matrix:
-    "dense", `model.score`'s (users x vocabulary) matrix; "sparse", `model.score_sparse`'s
-    (rows, columns, values, fill): `values` at (rows, columns), `fill[column]` (None: 0)
-    elsewhere; "head_tail", `model.score_parts`'s dense first columns (head) and sparse
-    (rows, columns, values) beyond them, 0 elsewhere."""
-    answer = ANSWERS[scores]
-    ids, scores, basket_counts, basket_ids = [], [], [], []
-    for start in range(0, histories.n_users, chunk):
-        part = histories.select_users(np.arange(start, min(start + chunk, histories.n_users)))
-        index, value, rows, cols = answer(model, part, k)
+    """`model`'s scores (in the form `scores`, see `scored`) on chunks of users, decoded into
+    top-k and baskets (shared by every model); every form gives the matrix's answer."""
+    ids, values, basket_counts, basket_ids = [], [], [], []
+    threshold, n_products = model_threshold(model), len(model.vocab)
+    for _, part in chunks(histories, chunk):
+        part_scores = scored(model, part, scores)
+        index, value = part_scores.top(k)
+        rows, cols = basket(part_scores, threshold, model.calibrated, n_products)
         ids.append(model.vocab.product_ids[index])
-        scores.append(value.astype(np.float32))
+        values.append(value.astype(np.float32))
         basket_counts.append(np.bincount(rows, minlength=part.n_users))
         basket_ids.append(model.vocab.product_ids[cols])
-    width = min(k, len(model.vocab))
+    width = min(k, n_products)
     return Recommendations(
         user_ids=histories.user_ids,
         product_ids=np.concatenate(ids) if ids else np.zeros((0, width), np.int32),
-        scores=np.concatenate(scores) if scores else np.zeros((0, width), np.float32),
+        scores=np.concatenate(values) if values else np.zeros((0, width), np.float32),
         basket_offsets=np.concatenate(
             [[0], np.cumsum(np.concatenate(basket_counts or [[]]))]
         ).astype(np.int64),
@@ -253,11 +203,15 @@ def recommend_in_chunks(
 
 
 class ChunkedRecommender:
-    """Mixin: `recommend` through `recommend_in_chunks`, for models that define `score`."""
+    """Mixin: `recommend` through `recommend_in_chunks`, for models that define `score` (and
+    the score form their `score_form` names)."""
+
+    score_form: ClassVar[str] = "dense"
 
     def recommend(self, histories: Histories, k: int = 10) -> Recommendations:
-        """Top-k by score and the predicted basket (the model's threshold or expected F1)."""
-        return recommend_in_chunks(self, histories, k)
+        """Top-k by score and the predicted basket (the model's threshold or expected F1), from
+        the model's own score form: the same answer as from `score`'s matrix."""
+        return recommend_in_chunks(self, histories, k, scores=self.score_form)
 
     def calibrated(self, scores: np.ndarray) -> np.ndarray:
         """Scores as they are: models whose scores are not probabilities still try expected-F1

@@ -19,9 +19,7 @@ from basket.device import resolve_device
 from basket.embed import write_embeddings
 from basket.models.base import (
     ChunkedRecommender,
-    Recommendations,
     TrainingSet,
-    recommend_in_chunks,
     write_model_dir,
 )
 from basket.models.encoding import encode
@@ -50,6 +48,7 @@ class NeuralRecommender(ChunkedRecommender):
     train: TrainConfig = field(default_factory=TrainConfig)
     epochs: list[dict] = field(default_factory=list)  # the log of the last fit with validation
     kind: ClassVar[str] = "neural"
+    score_form: ClassVar[str] = "head_tail"  # see basket.models.scored
 
     @classmethod
     def build(
@@ -123,11 +122,6 @@ class NeuralRecommender(ChunkedRecommender):
             net, examples, self.pos_weight, self.train, desc, validation=validation
         )
         return self
-
-    def recommend(self, histories: Histories, k: int = 10) -> Recommendations:
-        """Top-k and basket from the output layer's scores and the customer's products beyond
-        it, without a users x catalogue matrix: the same answer as from `score`'s."""
-        return recommend_in_chunks(self, histories, k, scores="head_tail")
 
     @torch.no_grad()
     def score_parts(self, histories: Histories):

@@ -34,9 +34,7 @@ from basket.data.history import Histories
 from basket.data.vocab import Vocabulary
 from basket.models.base import (
     ChunkedRecommender,
-    Recommendations,
     TrainingSet,
-    recommend_in_chunks,
     write_model_dir,
 )
 from basket.models.model_meta import ModelMeta
@@ -86,6 +84,7 @@ class TifuKNN(ChunkedRecommender):
     # The database normalised, as torch CSR: built once per fit or load, not per request.
     _search: torch.Tensor | None = field(default=None, init=False, repr=False, compare=False)
     kind: ClassVar[str] = "tifu_knn"
+    score_form: ClassVar[str] = "sparse"  # see basket.models.scored
 
     def fit(self, data: TrainingSet) -> TifuKNN:
         """Build the neighbour database from `data.inputs` (inputs only, never targets): every
@@ -136,11 +135,6 @@ class TifuKNN(ChunkedRecommender):
         """`sparse_parts` as dense (q, V) arrays."""
         for rows, own, neighbours in self.sparse_parts(histories):
             yield rows, own.toarray(), neighbours.toarray()
-
-    def recommend(self, histories: Histories, k: int = 10) -> Recommendations:
-        """Top-k and basket from each customer's nonzero scores, without a users x catalogue
-        matrix: the same answer as from `score`'s."""
-        return recommend_in_chunks(self, histories, k, scores="sparse")
 
     def score_sparse(self, histories: Histories):
         """(users, vocabulary indices, scores, None) of every nonzero score; see `score`."""

@@ -18,9 +18,7 @@ from basket.data.user_products import user_product_stats
 from basket.data.vocab import Vocabulary
 from basket.models.base import (
     ChunkedRecommender,
-    Recommendations,
     TrainingSet,
-    recommend_in_chunks,
     write_model_dir,
 )
 from basket.models.model_meta import ModelMeta
@@ -34,15 +32,11 @@ class PTopFreq(ChunkedRecommender):
     threshold: float = 0.5  # share of the customer's orders that held the product
     decoding: str = "threshold"
     kind: ClassVar[str] = "p_topfreq"
+    score_form: ClassVar[str] = "sparse"  # see basket.models.scored
 
     def fit(self, data: TrainingSet) -> PTopFreq:
         """Nothing to learn: the scores come from each customer's own history at scoring time."""
         return self
-
-    def recommend(self, histories: Histories, k: int = 10) -> Recommendations:
-        """Top-k and basket from each customer's own products and the popularity fill, without
-        a users x catalogue matrix: the same answer as from `score`'s."""
-        return recommend_in_chunks(self, histories, k, scores="sparse")
 
     def score_sparse(self, histories: Histories):
         """(users, vocabulary indices, scores) of each customer's own products, and the

@@ -24,9 +24,7 @@ from basket.data.history import Histories, Targets, holdout_last
 from basket.data.vocab import Vocabulary
 from basket.models.base import (
     ChunkedRecommender,
-    Recommendations,
     TrainingSet,
-    recommend_in_chunks,
     write_model_dir,
 )
 from basket.models.model_meta import ModelMeta
@@ -78,6 +76,7 @@ class XGBoostRecommender(ChunkedRecommender):
     tifu_config: TifuConfig | None = None
     tifu: TifuKNN | None = None
     kind: ClassVar[str] = "xgboost"
+    score_form: ClassVar[str] = "sparse"  # see basket.models.scored
 
     def fit(self, data: TrainingSet) -> XGBoostRecommender:
         """Train on cut points of `data.inputs`: with validation baskets, stop early on them;
@@ -170,11 +169,6 @@ class XGBoostRecommender(ChunkedRecommender):
     def _labels(self, candidates, targets: Targets) -> np.ndarray:
         offsets, items = targets.in_vocabulary(self.vocab)
         return labels(candidates, items, offsets, len(self.vocab))
-
-    def recommend(self, histories: Histories, k: int = 10) -> Recommendations:
-        """Top-k and basket from the candidates' scores alone (every other product scores 0):
-        the same answer as from `score`'s matrix, without it."""
-        return recommend_in_chunks(self, histories, k, scores="sparse")
 
     def score_sparse(self, histories: Histories):
         """(users, vocabulary indices, scores, None) of every candidate (others score 0); see
