@@ -31,12 +31,14 @@ def test_rows_without_ties_and_small_catalogues():
     assert top_k(scores, 10)[0].shape == (2, 3)
 
 
+@pytest.mark.parametrize("n_cols", [80, 4000])  # entries fill a quarter (made dense), 1 %
 @pytest.mark.parametrize("k", [1, 5, 20, 60])
-def test_sparse_top_k_equals_top_k_of_the_matrix(k):
+def test_sparse_top_k_equals_top_k_of_the_matrix(k, n_cols):
     """Rows with many candidates, with few (zeros fill them, lowest index first), with none,
-    and ties among the values: the same indices and values as the dense matrix's top_k."""
+    and ties among the values: the same indices and values as the dense matrix's top_k,
+    whether the entries are few (sorted) or many (made dense)."""
     rng = np.random.default_rng(1)
-    n_rows, n_cols = 300, 80
+    n_rows = 300
     per_row = rng.integers(0, 40, n_rows)
     per_row[:5] = 0
     rows = np.repeat(np.arange(n_rows), per_row)

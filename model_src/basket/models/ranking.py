@@ -36,6 +36,11 @@ def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     return np.take_along_axis(part, order, axis=1), np.take_along_axis(part_scores, order, axis=1)
 
 
+# Measured on 2,048 rows x 49,688 columns: 200 entries a row, sorting them 0.28 s against
+# 2.0 s for the matrix; 3,000 a row, 3.6 s against 1.0 s.
+DENSE_BEYOND = 40
+
+
 def sparse_top_k(
     rows: np.ndarray,
     cols: np.ndarray,
@@ -48,8 +53,16 @@ def sparse_top_k(
     """`top_k` of the (n_rows, n_cols) matrix that holds `values` at (rows, cols) and `fill[c]`
     (default 0) in every other column c, without building it: where a row's k best entries all
     beat every fill value, they are its answer (best first, ties to the lower index); the other
-    rows (fewer entries than k, or an entry a fill value could beat) are made dense."""
+    rows (fewer entries than k, or an entry a fill value could beat) are made dense. Entries
+    filling more than 1 / `DENSE_BEYOND` of the matrix make it all dense: sorting them costs
+    more than partitioning the matrix (TIFU-KNN's neighbour scores at 49,688 products)."""
     k = min(k, n_cols)
+    if len(values) * DENSE_BEYOND >= n_rows * n_cols:
+        dense = np.zeros((n_rows, n_cols), dtype=values.dtype)
+        if fill is not None:
+            dense[:] = fill
+        dense[rows, cols] = values
+        return top_k(dense, k)
     order = np.lexsort((cols, -values, rows))
     rows, cols, values = rows[order], cols[order], values[order]
     counts = np.bincount(rows, minlength=n_rows)
