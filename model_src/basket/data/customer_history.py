@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from basket.data.history import Histories, _offsets
+from basket.data.history import Histories, offsets_from_counts
 
 # Instacart's median days between orders; used where a request gives no gap.
 DEFAULT_GAP_DAYS = 7.0
@@ -118,12 +118,14 @@ def customers_to_histories(user_ids: list[int], customers: list[CustomerHistory]
     from the data for these customers)."""
     return Histories(
         user_ids=np.array(user_ids, dtype=np.int32),
-        order_offsets=_offsets(np.array([c.n_orders for c in customers], dtype=np.int64)),
+        order_offsets=offsets_from_counts(
+            np.array([c.n_orders for c in customers], dtype=np.int64)
+        ),
         order_ids=_concat([c.order_ids for c in customers], np.int32),
         order_dow=_concat([c.order_dow for c in customers], np.int8),
         order_hour=_concat([c.order_hour for c in customers], np.int8),
         days_since_prior=_concat([c.days_since_prior for c in customers], np.float32),
-        line_offsets=_offsets(_concat([c.order_lengths for c in customers], np.int64)),
+        line_offsets=offsets_from_counts(_concat([c.order_lengths for c in customers], np.int64)),
         product_ids=_concat([c.product_ids for c in customers], np.int32),
         next_dow=np.array([c.next_context[0] for c in customers], np.int8),
         next_hour=np.array([c.next_context[1] for c in customers], np.int8),

@@ -75,7 +75,7 @@ class Histories:
         user = self.user_of_order()[self.order_of_line()].astype(np.int64)
         stride = int(self.product_ids.max(initial=0)) + 1
         keys = np.unique(user * stride + self.product_ids)
-        return _offsets(np.bincount(keys // stride, minlength=self.n_users)), (
+        return offsets_from_counts(np.bincount(keys // stride, minlength=self.n_users)), (
             keys % stride
         ).astype(np.int32)
 
@@ -90,16 +90,16 @@ class Histories:
     def select_users(self, keep: np.ndarray) -> Histories:
         """The histories of the users where `keep` (bool mask or positions) holds."""
         users = np.flatnonzero(keep) if np.asarray(keep).dtype == bool else np.asarray(keep)
-        order_pos = _ranges(self.order_offsets[users], self.order_offsets[users + 1])
-        line_pos = _ranges(self.line_offsets[order_pos], self.line_offsets[order_pos + 1])
+        order_pos = index_ranges(self.order_offsets[users], self.order_offsets[users + 1])
+        line_pos = index_ranges(self.line_offsets[order_pos], self.line_offsets[order_pos + 1])
         return Histories(
             user_ids=self.user_ids[users],
-            order_offsets=_offsets(self.orders_per_user()[users]),
+            order_offsets=offsets_from_counts(self.orders_per_user()[users]),
             order_ids=self.order_ids[order_pos],
             order_dow=self.order_dow[order_pos],
             order_hour=self.order_hour[order_pos],
             days_since_prior=self.days_since_prior[order_pos],
-            line_offsets=_offsets(self.basket_sizes()[order_pos]),
+            line_offsets=offsets_from_counts(self.basket_sizes()[order_pos]),
             product_ids=self.product_ids[line_pos],
             next_dow=self.next_dow[users],
             next_hour=self.next_hour[users],
@@ -134,10 +134,10 @@ class Targets:
     def select_users(self, positions: np.ndarray) -> Targets:
         """The targets of the users at `positions`, in that order."""
         positions = np.asarray(positions, dtype=np.int64)
-        lines = _ranges(self.offsets[positions], self.offsets[positions + 1])
+        lines = index_ranges(self.offsets[positions], self.offsets[positions + 1])
         return Targets(
             user_ids=self.user_ids[positions],
-            offsets=_offsets(np.diff(self.offsets)[positions]),
+            offsets=offsets_from_counts(np.diff(self.offsets)[positions]),
             product_ids=self.product_ids[lines],
             order_ids=self.order_ids[positions],
         )
@@ -148,7 +148,7 @@ class Targets:
         items = vocab.index_of(self.product_ids)
         known = items >= 0
         owner = np.repeat(np.arange(len(self.user_ids)), self.sizes())[known]
-        return _offsets(np.bincount(owner, minlength=len(self.user_ids))), items[known]
+        return offsets_from_counts(np.bincount(owner, minlength=len(self.user_ids))), items[known]
 
 
 def sample_positions(n_users: int, size: int, seed: int = 0) -> np.ndarray:
@@ -159,17 +159,18 @@ def sample_positions(n_users: int, size: int, seed: int = 0) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n_users, size=size, replace=False))
 
 
-def _offsets(counts: np.ndarray) -> np.ndarray:
+def offsets_from_counts(counts: np.ndarray) -> np.ndarray:
+    """(n + 1,) int64 offsets of n consecutive runs of `counts` items: 0, then the running sum."""
     return np.concatenate([[0], np.cumsum(counts, dtype=np.int64)])
 
 
-def _ranges(starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
+def index_ranges(starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
     """Concatenation of arange(start, stop) for each pair, vectorised."""
     lengths = stops - starts
     total = int(lengths.sum())
     if total == 0:
         return np.zeros(0, dtype=np.int64)
-    shift = np.repeat(starts - _offsets(lengths)[:-1], lengths)
+    shift = np.repeat(starts - offsets_from_counts(lengths)[:-1], lengths)
     return np.arange(total, dtype=np.int64) + shift
 
 
@@ -208,12 +209,12 @@ def build_histories(tables: Tables) -> Histories:
     next_dow, next_hour, next_days = _next_order_context(orders, user_ids)
     return Histories(
         user_ids=user_ids.astype(np.int32),
-        order_offsets=_offsets(orders_per_user),
+        order_offsets=offsets_from_counts(orders_per_user),
         order_ids=order_id[has_lines].astype(np.int32),
         order_dow=orders[s.ORDER_DOW].to_numpy()[by_time][has_lines].astype(np.int8),
         order_hour=orders[s.ORDER_HOUR].to_numpy()[by_time][has_lines].astype(np.int8),
         days_since_prior=orders[s.DAYS_SINCE_PRIOR].to_numpy(np.float32)[by_time][has_lines],
-        line_offsets=_offsets(lines_per_order[has_lines]),
+        line_offsets=offsets_from_counts(lines_per_order[has_lines]),
         product_ids=line_product.astype(np.int32),
         next_dow=next_dow,
         next_hour=next_hour,
@@ -257,10 +258,10 @@ def holdout_last(histories: Histories, min_input_orders: int = 1) -> tuple[Histo
     """
     eligible = histories.select_users(histories.orders_per_user() >= min_input_orders + 1)
     last = eligible.order_offsets[1:] - 1
-    target_lines = _ranges(eligible.line_offsets[last], eligible.line_offsets[last + 1])
+    target_lines = index_ranges(eligible.line_offsets[last], eligible.line_offsets[last + 1])
     targets = Targets(
         user_ids=eligible.user_ids,
-        offsets=_offsets(eligible.basket_sizes()[last]),
+        offsets=offsets_from_counts(eligible.basket_sizes()[last]),
         product_ids=eligible.product_ids[target_lines],
         order_ids=eligible.order_ids[last],
     )
@@ -269,12 +270,12 @@ def holdout_last(histories: Histories, min_input_orders: int = 1) -> tuple[Histo
     keep_line = np.repeat(keep_order, eligible.basket_sizes())
     inputs = Histories(
         user_ids=eligible.user_ids,
-        order_offsets=_offsets(eligible.orders_per_user() - 1),
+        order_offsets=offsets_from_counts(eligible.orders_per_user() - 1),
         order_ids=eligible.order_ids[keep_order],
         order_dow=eligible.order_dow[keep_order],
         order_hour=eligible.order_hour[keep_order],
         days_since_prior=eligible.days_since_prior[keep_order],
-        line_offsets=_offsets(eligible.basket_sizes()[keep_order]),
+        line_offsets=offsets_from_counts(eligible.basket_sizes()[keep_order]),
         product_ids=eligible.product_ids[keep_line],
         next_dow=eligible.order_dow[last],
         next_hour=eligible.order_hour[last],

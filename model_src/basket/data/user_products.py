@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from basket.data.history import Histories, _offsets, _ranges
+from basket.data.history import Histories, index_ranges, offsets_from_counts
 from basket.data.vocab import Vocabulary
 
 OWN_FEATURES = 6  # columns of UserProductStats.features()
@@ -56,7 +56,7 @@ class UserProductStats:
     def rows(self, users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """For `users` (positions): each entry's row in the batch and its position in these arrays."""
         users = np.asarray(users)
-        entries = _ranges(self.offsets[users], self.offsets[users + 1])
+        entries = index_ranges(self.offsets[users], self.offsets[users + 1])
         batch_row = np.repeat(np.arange(len(users)), np.diff(self.offsets)[users])
         return batch_row, entries
 
@@ -108,7 +108,7 @@ def user_product_stats(histories: Histories, vocab: Vocabulary) -> UserProductSt
         counts > 1, (last_bought - first_bought) / np.maximum(counts - 1, 1), np.nan
     )
     return UserProductStats(
-        offsets=_offsets(np.bincount(user, minlength=histories.n_users)),
+        offsets=offsets_from_counts(np.bincount(user, minlength=histories.n_users)),
         items=(unique_key % len(vocab)).astype(np.int32),
         counts=counts.astype(np.int32),
         orders_since=orders_since.astype(np.int32),

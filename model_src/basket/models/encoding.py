@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from basket.data.history import Histories, Targets, _offsets, _ranges
+from basket.data.history import Histories, Targets, index_ranges, offsets_from_counts
 from basket.data.user_products import gate_features, user_product_stats
 from basket.data.vocab import Vocabulary
 from basket.models.modules import CONTEXT_FEATURES, Batch
@@ -68,7 +68,7 @@ class Encoded:
 
     def batch(self, users: np.ndarray) -> Batch:
         """The model inputs of `users` (positions)."""
-        entries = _ranges(self.stat_offsets[users], self.stat_offsets[users + 1])
+        entries = index_ranges(self.stat_offsets[users], self.stat_offsets[users + 1])
         rows = np.repeat(np.arange(len(users)), np.diff(self.stat_offsets)[users])
         index = torch.from_numpy(np.asarray(users))
         orders = self.orders[index]
@@ -77,7 +77,7 @@ class Encoded:
         tail = {}
         if self.tail_offsets is not None:
             tail_entries = torch.from_numpy(
-                _ranges(self.tail_offsets[users], self.tail_offsets[users + 1])
+                index_ranges(self.tail_offsets[users], self.tail_offsets[users + 1])
             )
             tail = {
                 "tail_rows": torch.from_numpy(
@@ -99,7 +99,7 @@ class Encoded:
 
     def targets(self, users: np.ndarray, n_products: int) -> torch.Tensor:
         """(B, V) float 0/1 matrix of the target baskets of `users`."""
-        entries = _ranges(self.target_offsets[users], self.target_offsets[users + 1])
+        entries = index_ranges(self.target_offsets[users], self.target_offsets[users + 1])
         rows = np.repeat(np.arange(len(users)), np.diff(self.target_offsets)[users])
         dense = torch.zeros(len(users), n_products)
         dense[torch.from_numpy(rows), self.target_items[torch.from_numpy(entries)].long()] = 1.0
@@ -123,12 +123,12 @@ def encode(
     ends = histories.order_offsets[1:]
     starts = np.maximum(histories.order_offsets[:-1], ends - n_orders)
     lengths = ends - starts
-    picked = _ranges(starts, ends)  # order positions, user by user, oldest first
+    picked = index_ranges(starts, ends)  # order positions, user by user, oldest first
     picked_user = np.repeat(np.arange(n_users), lengths)
     picked_slot = np.arange(len(picked)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
 
     sizes = histories.basket_sizes()[picked]
-    lines = _ranges(histories.line_offsets[picked], histories.line_offsets[picked + 1])
+    lines = index_ranges(histories.line_offsets[picked], histories.line_offsets[picked + 1])
     line_order = np.repeat(np.arange(len(picked)), sizes)
     items = vocab.index_of(histories.product_ids[lines])
     known = (items >= 0) & (items < head)
@@ -156,13 +156,13 @@ def encode(
         next_context=torch.from_numpy(
             order_context(histories.next_dow, histories.next_hour, histories.next_days_since_prior)
         ),
-        stat_offsets=_offsets(np.bincount(owner[in_head], minlength=n_users)),
+        stat_offsets=offsets_from_counts(np.bincount(owner[in_head], minlength=n_users)),
         stat_items=torch.from_numpy(stats.items[in_head]),
         stat_features=torch.from_numpy(features[in_head]),
         pad=pad,
     )
     if head < len(vocab):
-        encoded.tail_offsets = _offsets(np.bincount(owner[~in_head], minlength=n_users))
+        encoded.tail_offsets = offsets_from_counts(np.bincount(owner[~in_head], minlength=n_users))
         encoded.tail_items = torch.from_numpy(stats.items[~in_head])
         encoded.tail_features = torch.from_numpy(features[~in_head])
     if targets is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from basket.data.history import Histories, _offsets
+from basket.data.history import Histories, offsets_from_counts
 
 
 def histories_from(baskets_per_user: list[list[list[int]]], user_ids=None) -> Histories:
@@ -15,12 +15,12 @@ def histories_from(baskets_per_user: list[list[list[int]]], user_ids=None) -> Hi
     n_orders = len(orders)
     return Histories(
         user_ids=np.array(user_ids or range(1, len(baskets_per_user) + 1), dtype=np.int32),
-        order_offsets=_offsets(np.array([len(u) for u in baskets_per_user])),
+        order_offsets=offsets_from_counts(np.array([len(u) for u in baskets_per_user])),
         order_ids=np.arange(1, n_orders + 1, dtype=np.int32),
         order_dow=np.zeros(n_orders, np.int8),
         order_hour=np.full(n_orders, 10, np.int8),
         days_since_prior=np.full(n_orders, 7.0, np.float32),
-        line_offsets=_offsets(np.array([len(b) for b in orders])),
+        line_offsets=offsets_from_counts(np.array([len(b) for b in orders])),
         product_ids=products,
         next_dow=np.zeros(len(baskets_per_user), np.int8),
         next_hour=np.full(len(baskets_per_user), 10, np.int8),
