@@ -72,3 +72,14 @@ def test_unknown_setting_is_refused_by_name(tmp_path):
     path.write_text('{"train": {"epoch": 7}}')
     with pytest.raises(ValueError, match="unknown setting 'epoch'"):
         load_config(path)
+
+
+def test_an_embedding_width_the_nets_cannot_read_is_refused_at_load(tmp_path):
+    """The EV file's width (embed.dim) is what the nets' product vectors start from: changing
+    one alone used to fail deep in training with a tensor shape error."""
+    path = tmp_path / "c.toml"
+    path.write_text("[embed]\ndim = 32\n")
+    with pytest.raises(ValueError, match="predictor.embed_dim is 64 but embed.dim is 32"):
+        load_config(path)
+    both = load_config(path, {"predictor": {"embed_dim": 32}})
+    assert both.embed.dim == both.predictor.embed_dim == 32

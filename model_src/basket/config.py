@@ -1,7 +1,8 @@
 """Typed run configuration: defaults from the design, overridable from a JSON/TOML file and the CLI.
 
-Every setting of every stage lives here, so this module imports nothing heavy
-(no torch, no xgboost): the CLI, the DAGs and the models all read it.
+Every setting of a training run lives here (the vocabulary's in `basket.data.vocab`,
+serving's in `basket.serving_config`), so this module imports nothing heavy (no
+torch, no xgboost): the CLI, the DAGs and the models all read it.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ class PredictorConfig:
     n_orders: int = 5  # N_ORDERS: the customer's last orders the GRU reads
     max_products: int = 40  # products kept per order, in cart order (Instacart p99 is ~40)
     order_hidden: int = 128  # ORDER_HIDDEN: order vector and GRU width
-    embed_dim: int = 64  # width of the EV file's vectors
+    embed_dim: int = EmbedConfig.dim  # width of the EV file's vectors: equal to embed.dim
     attn_heads: int = 4  # ATTN_HEADS
     n_layers: int = 2  # N_LAYERS of the GRU
     dropout: float = 0.1  # DROPOUT
@@ -197,14 +198,26 @@ def _merge(instance: Any, overrides: dict[str, Any]) -> Any:
 def load_config(
     path: Path | str | None = None, overrides: dict[str, Any] | None = None
 ) -> RunConfig:
-    """Defaults, then the file (JSON or TOML) at `path`, then `overrides`."""
+    """Defaults, then the file (JSON or TOML) at `path`, then `overrides`; the settings that
+    must agree checked (`check_config`)."""
     config = RunConfig()
     if path is not None:
         path = Path(path)
         text = path.read_text()
         data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
         config = _merge(config, data)
-    return _merge(config, overrides or {})
+    return check_config(_merge(config, overrides or {}))
+
+
+def check_config(config: RunConfig) -> RunConfig:
+    """`config` if its settings agree with each other, else ValueError naming them."""
+    if config.predictor.embed_dim != config.embed.dim:
+        raise ValueError(
+            f"predictor.embed_dim is {config.predictor.embed_dim} but embed.dim is "
+            f"{config.embed.dim}: the neural nets start from the EV file's vectors, so the two "
+            f"widths must be equal; set both"
+        )
+    return config
 
 
 def config_dict(config: RunConfig) -> dict[str, Any]:

@@ -17,6 +17,7 @@ TINY = load_config(
     overrides={
         "train": {"epochs": 1, "batch_size": 64, "targets_per_user": 1, "pos_weights": [5.0]},
         "predictor": {"order_hidden": 16, "embed_dim": 8, "gate_hidden": 8},
+        "embed": {"dim": 8},
         "xgboost": {"rounds": 20, "targets_per_user": 1},
         "tifu": {"neighbours": 20},
     }
