@@ -18,6 +18,18 @@ TRITON_IMAGE = "localhost/basket-triton:test"
 
 
 @pytest.fixture(scope="session")
+def triton_venv() -> Path:
+    """The Triton environment `make test` builds (scripts/triton_env.sh); required in CI."""
+    venv = Path(__file__).resolve().parents[1] / ".venv-triton"
+    if not (venv / ".installed").exists():
+        message = f"{venv} is missing: `make test` builds it (bash scripts/triton_env.sh)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return venv
+
+
+@pytest.fixture(scope="session")
 def synth_dir(tmp_path_factory) -> Path:
     """A clean 300-user synthetic folder; read it, never write to it (use `data_copy`)."""
     return write_synthetic(SynthConfig(users=300, seed=7), tmp_path_factory.mktemp("synth"))

@@ -3,9 +3,6 @@ with batch scoring, in the Triton environment (.venv-triton) that `make test` bu
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -25,19 +22,6 @@ from basket.testing.triton_server import LocalTriton
 from basket.triton import TritonConfig, export_triton_repository
 
 pytestmark = pytest.mark.slow
-REPO = Path(__file__).resolve().parents[1]
-VENV = REPO / ".venv-triton"
-
-
-@pytest.fixture(scope="module")
-def triton_venv() -> Path:
-    """The Triton environment `make test` builds (scripts/triton_env.sh); required in CI."""
-    if not (VENV / ".installed").exists():
-        message = f"{VENV} is missing: `make test` builds it (bash scripts/triton_env.sh)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return VENV
 
 
 @pytest.fixture(scope="module")
@@ -55,19 +39,6 @@ def exported(xgb_run_dir, tmp_path_factory) -> Path:
     ]  # fmt: skip
     assert main(argv) == 0
     return out / "repo"
-
-
-def ask(server: LocalTriton, venv: Path, requests: list[dict], model: str = "basket") -> list[dict]:
-    """Answers from the server through tritonclient, run in the Triton environment."""
-    out = subprocess.run(
-        [str(venv / "bin" / "python"), "-m", "basket.triton_client", server.url, model],
-        input=json.dumps(requests),
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(REPO / "model_src")},
-        check=True,
-    )
-    return json.loads(out.stdout)
 
 
 def test_repository_layout(exported, xgb_run_dir):
@@ -104,8 +75,8 @@ def test_triton_answers_equal_batch_scoring_and_survive_bad_input(
     good = [history_request(histories, int(u)) for u in users]
     bad = {"orders": [[1, 2]], "k": 60}  # within the default 100, beyond the archive's 50
     with LocalTriton(exported, venv=triton_venv) as server:
-        answers = ask(server, triton_venv, [*good[:5], bad, *good[5:]])
-        again = ask(server, triton_venv, good[:1])
+        answers = server.ask([*good[:5], bad, *good[5:]])
+        again = server.ask(good[:1])
     assert "K must be from 1 to 50" in answers[5]["error"]
     answers = answers[:5] + answers[6:]
     for user, answer in zip(users, answers, strict=True):
@@ -131,11 +102,11 @@ def test_triton_answers_ids_from_the_store_as_batch_scores_real_customers(
     by_id = [{"user_id": int(histories.user_ids[u])} for u in users]
     full = [{**history_request(histories, int(u)), "history": "request"} for u in users]
     with LocalTriton(repo, venv=triton_venv, env={STORE_URL_ENV: store_url}) as server:
-        answers = {kind: ask(server, triton_venv, by_id, kind) for kind in journey_models}
-        whole = {kind: ask(server, triton_venv, full, kind) for kind in journey_models}
-        unknown = ask(server, triton_venv, [{"user_id": 987654}], "tifu_knn")[0]
+        answers = {kind: server.ask(by_id, kind) for kind in journey_models}
+        whole = {kind: server.ask(full, kind) for kind in journey_models}
+        unknown = server.ask([{"user_id": 987654}], "tifu_knn")[0]
         forget_snapshot(store_url)
-        gone = ask(server, triton_venv, [by_id[0], full[0]], "xgboost")
+        gone = server.ask([by_id[0], full[0]], "xgboost")
     assert gone[0].get("status") == 503 and "holds no snapshot" in gone[0]["error"], gone
     assert gone[1]["history"] == "request"  # a request that needs no store is still answered
     for kind, model_dir in journey_models.items():

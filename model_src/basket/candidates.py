@@ -25,7 +25,7 @@ from functools import partial
 import numpy as np
 import pandas as pd
 
-from basket.candidate_table import TABLE
+from basket.candidate_table import TABLE, Candidate
 from basket.config import RunConfig, TifuConfig
 from basket.data.history import Histories, Targets
 from basket.data.prepare import Prepared
@@ -35,7 +35,6 @@ from basket.models.base import Recommender, TrainingSet, chunks, scored
 from basket.models.neural import NeuralRecommender
 from basket.models.scored import basket
 from basket.models.tifu_knn import TifuKNN
-from basket.models.top_freq import PTopFreq
 from basket.models.xgb import XGBoostRecommender
 
 log = logging.getLogger(__name__)
@@ -81,11 +80,11 @@ def validation_ranking(model: Recommender, data: TrainingSet, k: int) -> dict[st
     return ranking_metrics(ranked, targets.offsets, targets.product_ids, k)
 
 
-def tune_neural(name: str, data: TrainingSet, config: RunConfig) -> Tuned:
+def tune_neural(candidate: Candidate, data: TrainingSet, config: RunConfig) -> Tuned:
     """Fit `name` once per pos_weight of `config.train` and keep the best on validation. With
     more customers than `train.grid_users`, the grid runs on a sample of them and only the
     chosen pos_weight is fit on everyone (each fit within `train.max_examples`)."""
-    k, train = config.train.k, config.train
+    name, k, train = candidate.name, config.train.k, config.train
     searched = data.sample(train.grid_users, train.seed) if len(train.pos_weights) > 1 else data
     head = len(neural_vocabulary(data.vocab, config.vocab))
     rows, epochs, models = [], [], {}
@@ -124,14 +123,14 @@ def tune_neural(name: str, data: TrainingSet, config: RunConfig) -> Tuned:
     return Tuned(model, grid, pd.DataFrame(epochs))
 
 
-def tune_xgboost(data: TrainingSet, config: RunConfig) -> Tuned:
+def tune_xgboost(candidate: Candidate, data: TrainingSet, config: RunConfig) -> Tuned:
     """XGBoost with early stopping on the validation baskets; with neighbour features, TIFU-KNN's
     settings come from the same search as the tifu_knn candidate's."""
     tifu = search_tifu(data, config)[0] if config.xgboost.neighbour_features else None
     return Tuned(XGBoostRecommender(data.vocab, config.xgboost, tifu_config=tifu).fit(data))
 
 
-def tune_tifu_knn(data: TrainingSet, config: RunConfig) -> Tuned:
+def tune_tifu_knn(candidate: Candidate, data: TrainingSet, config: RunConfig) -> Tuned:
     """TIFU-KNN with the settings `search_tifu` chooses; its table as the grid."""
     best, table = search_tifu(data, config)
     return Tuned(TifuKNN(data.vocab, best).fit(data), grid=table)
@@ -173,20 +172,21 @@ def search_tifu(data: TrainingSet, config: RunConfig) -> tuple[TifuConfig, pd.Da
     return best, table
 
 
-def tune_p_topfreq(data: TrainingSet, config: RunConfig) -> Tuned:
-    """P-TopFreq (nothing to tune but its decoding)."""
-    return Tuned(PTopFreq(data.vocab).fit(data))
+def tune_fit(candidate: Candidate, data: TrainingSet, config: RunConfig) -> Tuned:
+    """The candidate's model class on the vocabulary, fitted once (P-TopFreq: nothing to tune
+    but its decoding)."""
+    return Tuned(candidate.model_class()(data.vocab).fit(data))
 
 
 # How each kind of candidate is tuned (`basket.candidate_table.Candidate.tuner`).
 TUNERS = {
+    "fit": tune_fit,
     "neural": tune_neural,
     "xgboost": tune_xgboost,
-    "p_topfreq": tune_p_topfreq,
     "tifu_knn": tune_tifu_knn,
 }
 CANDIDATES: dict[str, Callable[[TrainingSet, RunConfig], Tuned]] = {
-    c.name: partial(TUNERS[c.tuner], c.name) if c.neural else TUNERS[c.tuner] for c in TABLE
+    c.name: partial(TUNERS[c.tuner], c) for c in TABLE
 }
 
 

@@ -1,17 +1,15 @@
 """The one registry of model kinds: the `kind` written in a model dir's model.json -> its class,
-so `load_model` opens any winner, whichever kind it is."""
+so `load_model` opens any winner, whichever kind it is. The classes are the candidate table's
+(`basket.candidate_table.TABLE`): a new candidate's model class is registered by its entry."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from basket.candidate_table import TABLE
 from basket.models.model_meta import ModelMeta
-from basket.models.neural import NeuralRecommender
-from basket.models.tifu_knn import TifuKNN
-from basket.models.top_freq import PTopFreq
-from basket.models.xgb import XGBoostRecommender
 
-MODEL_KINDS = {cls.kind: cls for cls in (NeuralRecommender, XGBoostRecommender, TifuKNN, PTopFreq)}
+MODEL_KINDS = {cls.kind: cls for cls in (candidate.model_class() for candidate in TABLE)}
 
 
 def load_model(model_dir: Path | str):

@@ -3,6 +3,7 @@ ports, serving a `basket package --triton` repository: for tests and benchmarks.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import tempfile
@@ -83,3 +84,16 @@ class LocalTriton(LocalServer):
             lambda: http("GET", f"http://{self.url}/v2/health/ready", timeout=2)[0] == 200
         )
         return self
+
+    def ask(self, requests: list[dict], model: str = "basket") -> list[dict]:
+        """Answers to `requests` (JSON bodies) from model `model`, through tritonclient run in
+        the Triton environment (`basket.triton_client`)."""
+        out = subprocess.run(
+            [str(self.venv / "bin" / "python"), "-m", "basket.triton_client", self.url, model],
+            input=json.dumps(requests),
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(REPO_ROOT / "model_src")},
+            check=True,
+        )
+        return json.loads(out.stdout)
