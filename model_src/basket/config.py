@@ -23,13 +23,13 @@ DEVICES = ("auto", "cpu", "cuda")  # where the neural nets train and score
 class EmbedConfig:
     """Autoencoder settings; `dim` is the embedding width the predictors read."""
 
-    dim: int = 64
-    hidden: int = 256
-    epochs: int = 40
-    batch_size: int = 256
-    learning_rate: float = 2e-3
+    dim: int = 64  # width of each product's vector in the EV file
+    hidden: int = 256  # the autoencoder's hidden layer width
+    epochs: int = 40  # autoencoder training epochs
+    batch_size: int = 256  # products per autoencoder batch
+    learning_rate: float = 2e-3  # Adam's learning rate for the autoencoder
     max_baskets: int = 300_000  # baskets sampled for co-purchase counts
-    seed: int = 0
+    seed: int = 0  # random seed of the autoencoder (same seed, same vectors)
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ class PredictorConfig:
     n_layers: int = 2  # N_LAYERS of the GRU
     dropout: float = 0.1  # DROPOUT
     kernel_size: int = 3  # CNN window over neighbouring products in the cart
-    fine_tune_embeddings: bool = True
+    fine_tune_embeddings: bool = True  # train the EV file's vectors further with the net
     repeat_gate: bool = True  # mix the customer's own purchase frequency into the logits
     gate_hidden: int = 64  # width of the repeat scorer
 
@@ -54,11 +54,11 @@ class PredictorConfig:
 class TifuConfig:
     """Defaults: the paper's Instacart setting, with fewer neighbours for small panels."""
 
-    group_size: int = 3
-    within_decay: float = 0.9
-    group_decay: float = 0.7
-    neighbours: int = 300
-    alpha: float = 0.9
+    group_size: int = 3  # baskets per group, newest first
+    within_decay: float = 0.9  # weight of each older basket inside a group (per basket)
+    group_decay: float = 0.7  # weight of each older group (per group)
+    neighbours: int = 300  # nearest customers (cosine) whose mean vector is mixed in
+    alpha: float = 0.9  # share of the customer's own vector in the score (rest: neighbours)
     # Neighbours come from at most this many customers (a fixed random sample): the search is
     # exact, so its cost is customers x pool (see README "At scale").
     pool: int = 50_000
@@ -70,14 +70,14 @@ class TifuGrid:
     (two passes), scoring at most `users` customers against every customer's history. An
     empty tuple leaves that setting at TifuConfig's value."""
 
-    group_size: tuple[int, ...] = (2, 3, 5, 7)
-    within_decay: tuple[float, ...] = (0.6, 0.8, 0.9, 1.0)
-    group_decay: tuple[float, ...] = (0.5, 0.7, 0.9, 1.0)
-    neighbours: tuple[int, ...] = (50, 100, 300, 600)
-    alpha: tuple[float, ...] = (0.1, 0.3, 0.5, 0.7, 0.9, 1.0)
-    passes: int = 2
-    users: int = 5000
-    seed: int = 0
+    group_size: tuple[int, ...] = (2, 3, 5, 7)  # group sizes tried
+    within_decay: tuple[float, ...] = (0.6, 0.8, 0.9, 1.0)  # within-group decays tried
+    group_decay: tuple[float, ...] = (0.5, 0.7, 0.9, 1.0)  # group decays tried
+    neighbours: tuple[int, ...] = (50, 100, 300, 600)  # neighbour counts tried
+    alpha: tuple[float, ...] = (0.1, 0.3, 0.5, 0.7, 0.9, 1.0)  # alphas tried
+    passes: int = 2  # passes over the five settings (one at a time, from the best so far)
+    users: int = 5000  # validation customers each setting is scored on (a fixed sample)
+    seed: int = 0  # random seed of that sample
 
 
 @dataclass(frozen=True)
@@ -98,15 +98,15 @@ class XGBConfig:
     # Customer cut points (each ~ its candidates' rows) at most: fewer cut points per customer,
     # then a sample of customers, as the neural max_examples.
     max_examples: int = 100_000
-    rounds: int = 400
-    early_stopping_rounds: int = 25
-    max_depth: int = 6
-    learning_rate: float = 0.1
-    subsample: float = 0.9
-    colsample_bytree: float = 0.9
-    min_child_weight: float = 5.0
-    seed: int = 0
-    threads: int = 2
+    rounds: int = 400  # boosting rounds at most (early stopping ends sooner)
+    early_stopping_rounds: int = 25  # rounds without a validation gain before stopping
+    max_depth: int = 6  # depth of each tree
+    learning_rate: float = 0.1  # shrinkage (eta) of each tree
+    subsample: float = 0.9  # share of rows each tree sees
+    colsample_bytree: float = 0.9  # share of feature columns each tree sees
+    min_child_weight: float = 5.0  # least hessian weight in a leaf
+    seed: int = 0  # random seed of sampling and of the booster
+    threads: int = 2  # XGBoost threads
 
 
 @dataclass(frozen=True)
@@ -120,14 +120,15 @@ class TrainConfig:
     grad_clip: float = 1.0  # max gradient norm
     patience: int = 2  # epochs without a validation gain before stopping early
     targets_per_user: int = 5  # cut points per user: more training examples from one history
+    # BCE pos_weight grid: one fit each, the best by validation recall@k.
     pos_weights: tuple[float, ...] = (5.0, 10.0, 15.0, 20.0, 25.0, 30.0)
     # Training examples per epoch at most: with many customers, fewer cut points per customer
     # (down to each one's newest basket), then a sample of customers (see README "At scale").
     max_examples: int = 100_000
     # The pos_weight grid runs on at most this many customers; the chosen one is then fit on all.
     grid_users: int = 3_000
-    k: int = 10
-    seed: int = 0
+    k: int = 10  # the run's one k: top-k answers and every metric (recall@k, NDCG@k)
+    seed: int = 0  # random seed of sampling, initial weights and batches
     threads: int = 2  # torch CPU threads
     device: str = "auto"  # the neural nets' torch device: auto (CUDA when present), cpu, cuda
 
@@ -136,6 +137,7 @@ class TrainConfig:
 class RunConfig:
     """Everything a training run depends on; saved beside its outputs."""
 
+    # The neural candidates a retrain trains (basket.candidate_table).
     models: tuple[str, ...] = NEURAL
     vocab: VocabConfig = field(default_factory=VocabConfig)
     embed: EmbedConfig = field(default_factory=EmbedConfig)
@@ -144,13 +146,14 @@ class RunConfig:
     xgboost: XGBConfig = field(default_factory=XGBConfig)
     tifu: TifuConfig = field(default_factory=TifuConfig)
     tifu_grid: TifuGrid = field(default_factory=TifuGrid)
+    # The other candidates a retrain trains (basket.candidate_table).
     baselines: tuple[str, ...] = BASELINES
     # The metric the winner is chosen by, at the run's one k (`train.k`): "recall" -> recall@10.
     primary_metric: str = "recall"
     # The winner is the simplest candidate whose paired difference to the best primary metric
     # has a `confidence` bootstrap interval (over customers) that reaches 0.
     confidence: float = 0.95
-    bootstrap_samples: int = 1000
+    bootstrap_samples: int = 1000  # bootstrap resamples of customers for every interval
     # After tuning, refit each candidate with one more basket per customer as labels (the
     # validation basket), with the epochs/rounds tuning kept; the refit is what ships.
     refit: bool = True

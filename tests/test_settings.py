@@ -1,0 +1,59 @@
+"""Every setting has one definition (the typed config); its doc, the README's table, the CLI's
+flags and `--set` all come from it."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from basket.config import load_config
+from basket.settings import all_settings, overrides_from_assignments, settings_markdown
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def test_every_setting_has_a_doc_and_the_readme_table_is_the_generated_one():
+    undocumented = [item.path for item in all_settings() if not item.doc]
+    assert not undocumented, f"write a comment on these fields: {undocumented}"
+    text = README.read_text()
+    table = re.search(
+        r"<!-- settings table: python -m basket.settings -->\n(.*?)\n<!-- end of the settings",
+        text,
+        re.S,
+    )
+    assert table, "README lost its settings table markers"
+    assert table.group(1) == settings_markdown(), "run: python -m basket.settings"
+
+
+def test_the_table_reads_docs_and_defaults_off_the_config():
+    by_path = {item.path: item for item in all_settings()}
+    assert by_path["xgboost.objective"].default == "rank:ndcg"
+    assert "ranking objective" in by_path["xgboost.objective"].doc  # the comment above it
+    assert by_path["train.patience"].doc.startswith("epochs without a validation gain")
+    assert by_path["vocab.top_n"].type_name == "int or none"
+    assert by_path["train.pos_weights"].type_name == "list of float"
+
+
+def test_set_parses_each_value_by_its_settings_type():
+    nested = overrides_from_assignments(
+        ["xgboost.rounds=200", "vocab.top_n=none", "train.pos_weights=5, 10", "refit=false"]
+    )
+    config = load_config(overrides=nested)
+    assert config.xgboost.rounds == 200 and config.vocab.top_n is None
+    assert config.train.pos_weights == (5.0, 10.0) and config.refit is False
+
+
+@pytest.mark.parametrize(
+    ("assignment", "message"),
+    [
+        ("xgboost.round=200", "unknown setting 'xgboost.round'; known: xgboost.explore"),
+        ("xgboost.rounds=many", r"setting xgboost.rounds \(int\): 'many' is not a number"),
+        ("refit=maybe", r"setting refit \(bool\): 'maybe' is not true or false"),
+        ("xgboost.rounds", "expected PATH=VALUE"),
+    ],
+)
+def test_a_bad_setting_is_refused_by_name(assignment, message):
+    with pytest.raises(ValueError, match=message):
+        overrides_from_assignments([assignment])
