@@ -57,3 +57,28 @@ def test_set_parses_each_value_by_its_settings_type():
 def test_a_bad_setting_is_refused_by_name(assignment, message):
     with pytest.raises(ValueError, match=message):
         overrides_from_assignments([assignment])
+
+
+# What reads an environment variable: os.environ / os.getenv in Python, ${NAME…} or $NAME in
+# shell scripts and compose.yaml, VAR=… in Python dicts of environments.
+ENV_READS = re.compile(
+    r"""environ(?:\.get)?\(\s*["'](BASKET_[A-Z_]+)|environ\[["'](BASKET_[A-Z_]+)|"""
+    r"""\$\{?(BASKET_[A-Z_]+)|getenv\(\s*["'](BASKET_[A-Z_]+)"""
+)
+SOURCES = ("model_src/basket", "dags", "scripts", "compose.yaml", "Dockerfile", "Makefile")
+
+
+def test_every_environment_variable_read_is_in_the_readme_table():
+    root = README.parent
+    read = set()
+    for source in SOURCES:
+        path = root / source
+        files = [path] if path.is_file() else [*path.rglob("*.py"), *path.rglob("*.sh")]
+        for file in files:
+            for match in ENV_READS.finditer(file.read_text()):
+                read.add(next(group for group in match.groups() if group))
+    section = README.read_text().split("### Environment variables", 1)[1].split("\n## ", 1)[0]
+    documented = set(re.findall(r"`(BASKET_[A-Z_]+)`", section))
+    assert "BASKET_STORE_URL" in read, "the scan missed a variable: the pattern is broken"
+    assert read <= documented, f"document these in the README: {sorted(read - documented)}"
+    assert documented <= read, f"nothing reads these any more: {sorted(documented - read)}"
