@@ -8,8 +8,16 @@ from pathlib import Path
 
 import pytest
 
+from basket.cli import build_parser
+from basket.commands.training import overrides
 from basket.config import load_config
-from basket.settings import all_settings, overrides_from_assignments, settings_markdown
+from basket.settings import (
+    TRAINING_FLAGS,
+    all_settings,
+    overrides_from_assignments,
+    setting,
+    settings_markdown,
+)
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -82,3 +90,27 @@ def test_every_environment_variable_read_is_in_the_readme_table():
     assert "BASKET_STORE_URL" in read, "the scan missed a variable: the pattern is broken"
     assert read <= documented, f"document these in the README: {sorted(read - documented)}"
     assert documented <= read, f"nothing reads these any more: {sorted(documented - read)}"
+
+
+def test_every_training_flag_is_one_setting_and_set_wins_over_it():
+    parser = build_parser()
+    retrain = parser._subparsers._group_actions[0].choices["retrain"]
+    own = {"help", "out", "config", "assignments", "data_dir"}
+    flags = {a.dest for a in retrain._actions if a.dest not in own}
+    assert flags == set(TRAINING_FLAGS.values())
+    assert all(setting(path) for path in flags)  # each names a real setting
+    args = parser.parse_args(
+        ["retrain", "d", "--out", "r", "--epochs", "2", "--vocab-size", "none", "--no-refit",
+         "--pos-weights", "5", "10", "--set", "train.epochs=4", "--set", "xgboost.rounds=9"]
+    )  # fmt: skip
+    config = load_config(overrides=overrides(args))
+    assert config.train.epochs == 4 and config.xgboost.rounds == 9  # --set is applied last
+    assert config.vocab.top_n is None and config.refit is False
+    assert config.train.pos_weights == (5.0, 10.0)
+
+
+def test_a_bad_flag_value_stops_the_command_naming_the_setting(capsys):
+    with pytest.raises(SystemExit) as stopped:
+        build_parser().parse_args(["retrain", "d", "--out", "r", "--set", "tifu.alpha=high"])
+    assert stopped.value.code == 2
+    assert "setting tifu.alpha (float): 'high' is not a number" in capsys.readouterr().err

@@ -8,12 +8,14 @@ import importlib
 import logging
 import os
 import sys
+import typing
 from pathlib import Path
 
 from basket.candidate_table import CANDIDATE_NAMES, NEURAL, REFERENCE
 from basket.config import DEVICES
 from basket.data.load import DataFileError
 from basket.serving_config import ServingConfig
+from basket.settings import TRAINING_FLAGS, parse_assignment, setting
 from basket.store.base import STORE_URL_ENV
 
 
@@ -83,8 +85,23 @@ def _serving() -> ServingConfig:
     return ServingConfig()
 
 
+# Choices of the named training flags whose settings take one of a few values.
+FLAG_CHOICES = {"models": NEURAL, "train.device": DEVICES}
+
+
+def _checked_assignment(text: str) -> str:
+    """`--set`'s value, refused at parsing (exit 2, naming the setting) when it is not one."""
+    try:
+        parse_assignment(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    return text
+
+
 def _add_training_flags(parser: argparse.ArgumentParser) -> None:
-    """Flags shared by `train` and `retrain`; each maps onto a field of the run config."""
+    """Flags shared by `train` and `retrain`: the run's folders and config file, one flag per
+    entry of `basket.settings.TRAINING_FLAGS` (type, default and help from its setting), and
+    `--set PATH=VALUE` for any setting."""
     parser.add_argument("data_dir", type=Path, help="Instacart-layout folder")
     parser.add_argument(
         "--out", type=Path, required=True, help="run folder for models, report and plots"
@@ -92,30 +109,29 @@ def _add_training_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config", type=Path, default=None, help="JSON or TOML file overriding the defaults"
     )
-    parser.add_argument("--models", nargs="+", choices=NEURAL, default=None)
-    parser.add_argument("--epochs", type=int, default=None)
-    parser.add_argument("--batch-size", type=int, default=None)
-    parser.add_argument("--pos-weights", type=float, nargs="+", default=None)
+    for flag, path in TRAINING_FLAGS.items():
+        item = setting(path)
+        shown = "none" if item.default is None else item.default
+        if isinstance(shown, tuple):
+            shown = " ".join(map(str, shown))
+        described = f"{item.doc} (setting {path}, default {shown})".replace("%", "%%")
+        if item.type is bool:  # a --no-X flag: sets X to the opposite of its default
+            parser.add_argument(
+                flag, dest=path, action="store_const", const=not item.default, default=None,
+                help=f"set {path} to {not item.default}; {described}",
+            )  # fmt: skip
+            continue
+        many = typing.get_origin(item.type) is tuple
+        parser.add_argument(
+            flag, dest=path, type=item.parse_item, nargs="+" if many else None,
+            choices=FLAG_CHOICES.get(path), default=None, help=described,
+            metavar=None if path in FLAG_CHOICES else path.rpartition(".")[2].upper(),
+        )  # fmt: skip
     parser.add_argument(
-        "--thresholds", type=float, nargs="+", default=None,
-        help="basket thresholds tried on the validation baskets (beside expected F1)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--no-refit", action="store_true",
-        help="ship the tuned candidates, without the refit on the validation baskets",
-    )  # fmt: skip
-    parser.add_argument("--targets-per-user", type=int, default=None)
-    parser.add_argument(
-        "--vocab-size",
-        type=int,
-        default=None,
-        help="cap the vocabulary at the N most bought products (default: every product bought)",
-    )
-    parser.add_argument("--embed-epochs", type=int, default=None)
-    parser.add_argument("--seed", type=int, default=None)
-    parser.add_argument(
-        "--device", choices=DEVICES, default=None,
-        help="where the neural nets train: auto (CUDA when present, the default), cpu, cuda",
+        "--set", dest="assignments", action="append", default=[], metavar="PATH=VALUE",
+        type=_checked_assignment,
+        help="any setting of the README's settings table, e.g. --set xgboost.rounds=200 "
+        "(repeatable; lists comma-separated)",
     )  # fmt: skip
 
 

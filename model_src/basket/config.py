@@ -41,9 +41,9 @@ class PredictorConfig:
     max_products: int = 40  # products kept per order, in cart order (Instacart p99 is ~40)
     order_hidden: int = 128  # ORDER_HIDDEN: order vector and GRU width
     embed_dim: int = EmbedConfig.dim  # width of the EV file's vectors: equal to embed.dim
-    attn_heads: int = 4  # ATTN_HEADS
-    n_layers: int = 2  # N_LAYERS of the GRU
-    dropout: float = 0.1  # DROPOUT
+    attn_heads: int = 4  # attention heads of AttentionGRU's order encoder (ATTN_HEADS)
+    n_layers: int = 2  # layers of the GRU over the orders (N_LAYERS)
+    dropout: float = 0.1  # dropout between the GRU layers and before the head (DROPOUT)
     kernel_size: int = 3  # CNN window over neighbouring products in the cart
     fine_tune_embeddings: bool = True  # train the EV file's vectors further with the net
     repeat_gate: bool = True  # mix the customer's own purchase frequency into the logits
@@ -113,9 +113,9 @@ class XGBConfig:
 class TrainConfig:
     """How the neural predictors are trained and tuned; defaults from the research plan."""
 
-    batch_size: int = 64  # BATCH_SIZE (the design said 16: see README)
-    epochs: int = 3  # EPOCHS
-    learning_rate: float = 1e-3  # LEARNING_RATE
+    batch_size: int = 64  # training examples per batch (the design said 16: see README)
+    epochs: int = 3  # passes over the training examples at most (early stopping ends sooner)
+    learning_rate: float = 1e-3  # AdamW's learning rate for the neural nets
     weight_decay: float = 1e-4  # AdamW, decoupled
     grad_clip: float = 1.0  # max gradient norm
     patience: int = 2  # epochs without a validation gain before stopping early

@@ -14,6 +14,7 @@ the one place to write it. From this list come:
 
 from __future__ import annotations
 
+import argparse
 import ast
 import inspect
 import io
@@ -43,6 +44,16 @@ class Setting:
     def type_name(self) -> str:
         return _type_name(self.type)
 
+    def parse_item(self, text: str) -> Any:
+        """One command-line word as a value of this setting (an item of it for a list)."""
+        kind = self.type
+        if typing.get_origin(kind) is tuple:
+            kind = typing.get_args(kind)[0]
+        try:
+            return _parse(kind, text.strip())
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
+
     def parse(self, text: str) -> Any:
         """`text` (from a command line) as a value of this setting's type; ValueError naming
         the setting otherwise. Tuples take comma-separated items; `none` gives None where the
@@ -65,6 +76,7 @@ TRAINING_FLAGS = {
     "--thresholds": "basket_thresholds",
     "--vocab-size": "vocab.top_n",
     "--embed-epochs": "embed.epochs",
+    "--no-refit": "refit",
 }
 
 
@@ -84,20 +96,41 @@ def setting(path: str) -> Setting:
     return found[path]
 
 
+def parse_assignment(assignment: str) -> tuple[str, Any]:
+    """ "xgboost.rounds=200" as ("xgboost.rounds", 200), the value parsed by the setting's type;
+    ValueError naming the setting (or the unknown path) otherwise."""
+    path, equals, text = assignment.partition("=")
+    if not equals:
+        raise ValueError(f"{assignment!r}: expected PATH=VALUE, e.g. xgboost.rounds=200")
+    return path.strip(), setting(path.strip()).parse(text)
+
+
 def overrides_from_assignments(assignments: list[str]) -> dict:
-    """`["xgboost.rounds=200", "vocab.top_n=none"]` as nested config overrides, each value
-    parsed by its setting's type."""
+    """`["xgboost.rounds=200", "vocab.top_n=none"]` as nested config overrides."""
+    return nested_overrides(dict(map(parse_assignment, assignments)))
+
+
+def nested_overrides(values: dict[str, Any]) -> dict:
+    """{"xgboost.rounds": 200} as {"xgboost": {"rounds": 200}}, what `load_config` takes."""
     nested: dict = {}
-    for assignment in assignments:
-        path, equals, text = assignment.partition("=")
-        if not equals:
-            raise ValueError(f"--set {assignment!r}: expected PATH=VALUE, e.g. xgboost.rounds=200")
+    for path, value in values.items():
         target = nested
-        *sections, name = path.strip().split(".")
+        *sections, name = path.split(".")
         for section in sections:
             target = target.setdefault(section, {})
-        target[name] = setting(path.strip()).parse(text)
+        target[name] = value
     return nested
+
+
+def merge_overrides(first: dict, then: dict) -> dict:
+    """Nested overrides `first` with `then`'s on top."""
+    merged = dict(first)
+    for key, value in then.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge_overrides(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
 
 
 def settings_markdown() -> str:

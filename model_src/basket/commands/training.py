@@ -11,27 +11,23 @@ from basket.compare import report_table
 from basket.config import load_config
 from basket.retrain import ValidationFailed
 from basket.retrain import retrain as run_pipeline
+from basket.settings import (
+    TRAINING_FLAGS,
+    merge_overrides,
+    nested_overrides,
+    overrides_from_assignments,
+)
 
 
 def overrides(args: argparse.Namespace) -> dict:
-    """The training flags that were given, as nested config overrides."""
-    train = {
-        "epochs": args.epochs,
-        "batch_size": args.batch_size,
-        "pos_weights": args.pos_weights,
-        "targets_per_user": args.targets_per_user,
-        "seed": args.seed,
-        "device": args.device,
+    """The settings the named flags and `--set` gave, as nested config overrides (`--set` last,
+    so it wins)."""
+    named = {
+        path: getattr(args, path)
+        for path in TRAINING_FLAGS.values()
+        if getattr(args, path, None) is not None
     }
-    overrides = {
-        "models": args.models,
-        "basket_thresholds": args.thresholds,
-        "refit": False if args.no_refit else None,
-        "train": {key: value for key, value in train.items() if value is not None},
-        "vocab": {"top_n": args.vocab_size} if args.vocab_size else {},
-        "embed": {"epochs": args.embed_epochs} if args.embed_epochs else {},
-    }
-    return {key: value for key, value in overrides.items() if value or value is False}
+    return merge_overrides(nested_overrides(named), overrides_from_assignments(args.assignments))
 
 
 def train(args: argparse.Namespace) -> int:
