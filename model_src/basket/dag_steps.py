@@ -8,12 +8,14 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from basket.config import RunConfig, load_config
 from basket.retrain import ValidationFailed, validate_stage
+from basket.settings import overrides_from_json
 from basket.store.connect import default_store_url
 
 
 def run_config(settings: dict) -> RunConfig:
-    """The `RunConfig` of a DAG run: the `config` file when one is set, else the defaults."""
-    return load_config(settings["config"] or None)
+    """The `RunConfig` of a DAG run: the defaults, the `config` file when one is set, then the
+    `settings` JSON object ({"xgboost.rounds": 200}: any setting of `basket.settings`)."""
+    return load_config(settings["config"] or None, overrides_from_json(settings["settings"]))
 
 
 def validate_or_fail(settings: dict) -> str:

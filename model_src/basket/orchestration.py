@@ -41,6 +41,9 @@ DEFAULTS = {
     "model_store": str(HOME / "model_store"),
     "recommendations_dir": str(HOME / "runs" / "recommendations"),
     "config": "",
+    # Run settings on top of the config file: a JSON object {"xgboost.rounds": 200} of any
+    # setting of the README's settings table (basket.settings).
+    "settings": "",
     # A TorchServe management API to load each promoted model into; empty: none.
     "management_url": "",
     # The history store the retrain DAG loads (sqlite:///PATH or redis://…); empty: the SQLite

@@ -110,6 +110,25 @@ def overrides_from_assignments(assignments: list[str]) -> dict:
     return nested_overrides(dict(map(parse_assignment, assignments)))
 
 
+def overrides_from_json(text: str) -> dict:
+    """A JSON object {"xgboost.rounds": 200, "train.pos_weights": [5, 10]} (Airflow's
+    `settings` param or Variable; empty: none) as nested config overrides, each value checked
+    against its setting's type; ValueError naming the setting otherwise."""
+    if not text.strip():
+        return {}
+    try:
+        values = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"settings {text!r} is not JSON: {err}") from None
+    if not isinstance(values, dict):
+        raise ValueError(f"settings must be a JSON object of setting: value, got {text!r}")
+    words = {
+        path: ",".join(map(str, value)) if isinstance(value, list) else str(value)
+        for path, value in values.items()
+    }
+    return nested_overrides({path: setting(path).parse(word) for path, word in words.items()})
+
+
 def nested_overrides(values: dict[str, Any]) -> dict:
     """{"xgboost.rounds": 200} as {"xgboost": {"rounds": 200}}, what `load_config` takes."""
     nested: dict = {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from basket.dag_steps import run_config
 from basket.orchestration import DEFAULTS, resolve_settings
 
 
@@ -37,3 +38,19 @@ def test_every_setting_is_a_trigger_form_field_that_defaults_to_empty(dagbag):
     params = dagbag.dags["basket_retrain"].params
     assert set(params.keys()) == set(DEFAULTS)
     assert all(params.dump()[name] is None for name in DEFAULTS)
+
+
+def test_run_settings_come_from_the_settings_object_over_the_config_file(tmp_path):
+    """Any run setting from Airflow: the `settings` JSON (a param or the Variable
+    basket_settings) on top of the `config` file, each checked by its setting's type."""
+    config_file = tmp_path / "run.toml"
+    config_file.write_text("[xgboost]\nrounds = 50\nmax_depth = 4\n")
+    variables = {"basket_settings": '{"xgboost.rounds": 7, "train.pos_weights": [5, 10]}'}
+    settings = resolve_settings({"config": str(config_file)}, "manual__2", variables.get)
+    config = run_config(settings)
+    assert config.xgboost.rounds == 7 and config.xgboost.max_depth == 4
+    assert config.train.pos_weights == (5.0, 10.0)
+    with pytest.raises(ValueError, match="unknown setting 'xgboost.round'"):
+        run_config({**settings, "settings": '{"xgboost.round": 7}'})
+    with pytest.raises(ValueError, match=r"setting vocab.top_n \(int or none\)"):
+        run_config({**settings, "settings": '{"vocab.top_n": "many"}'})
