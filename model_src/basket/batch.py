@@ -35,6 +35,7 @@ from basket.data.history import build_histories
 from basket.data.quarantine import drop_quarantined, read_quarantine
 from basket.models.model_meta import ModelMeta
 from basket.models.registry import load_model
+from basket.serving_config import RequestLimits
 
 CHUNK_USERS = 4096
 T = TypeVar("T")
@@ -117,7 +118,7 @@ def score_users(
     model: Path | str,
     data_dir: Path | str,
     out_path: Path | str,
-    k: int = 10,
+    k: int = RequestLimits.default_k,
     shard: tuple[int, int] | None = None,
     quarantine: Path | str | None = None,
     device: str = "cpu",

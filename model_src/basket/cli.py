@@ -233,7 +233,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--data", type=Path, required=True, help="Instacart-layout folder with the histories"
     )
     score.add_argument("--out", type=Path, required=True, help="parquet file to write (atomically)")
-    score.add_argument("--k", type=int, default=10, help="products per user")
+    score.add_argument(
+        "--k", type=int, default=_serving().limits.default_k, help="products per user"
+    )
     score.add_argument(
         "--device", choices=DEVICES, default="cpu",
         help="where a neural winner scores: cpu (default), cuda, or auto",

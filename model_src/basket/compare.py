@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from basket.candidate_table import NEURAL, SIMPLICITY
+from basket.config import RunConfig, TrainConfig
 from basket.data.history import Histories, Targets
 from basket.metrics import (
     averages,
@@ -94,8 +95,8 @@ def compare(
     models: dict,
     inputs: Histories,
     targets: Targets,
-    k: int = 10,
-    primary: str = "recall@10",
+    k: int = TrainConfig.k,
+    primary: str = RunConfig().primary_key,
     confidence: float = 0.95,
     samples: int = 1000,
     simplicity: tuple[str, ...] = SIMPLICITY,
@@ -168,9 +169,9 @@ def report_columns(k: int) -> tuple[str, ...]:
 
 def report_table(
     metrics: dict[str, dict[str, float]],
-    primary: str = "recall@10",
+    primary: str = RunConfig().primary_key,
     winner: str | None = None,
-    k: int = 10,
+    k: int = TrainConfig.k,
 ) -> str:
     """Markdown table of held-out metrics, best `primary` first, the winner marked, the
     columns of `report_columns(k)`."""

@@ -28,6 +28,8 @@ from pathlib import Path
 import pendulum
 from airflow.sdk import Param, Variable, get_current_context
 
+from basket.serving_config import RequestLimits
+
 # The default folders live under $BASKET_HOME, else the current directory (the checkout, for
 # `make run` and `make airflow`, which start there); an installed deployment sets Variables.
 HOME = Path(os.environ.get("BASKET_HOME") or Path.cwd()).resolve()
@@ -49,7 +51,7 @@ DEFAULTS = {
     # The history store the retrain DAG loads (sqlite:///PATH or redis://…); empty: the SQLite
     # file histories.sqlite in model_store.
     "store_url": "",
-    "k": "10",
+    "k": str(RequestLimits.default_k),  # products per customer in batch scoring
     "users_per_shard": "50000",
 }
 SCHEDULES = {

@@ -7,6 +7,8 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.figure import Figure
 
+from basket.config import TrainConfig
+
 
 def plot_grid(table: pd.DataFrame, epochs: pd.DataFrame, k: int, title: str, path: Path) -> Path:
     """PNG: validation recall@k and NDCG@k against pos_weight (the chosen one starred), and
@@ -41,7 +43,7 @@ def plot_grid(table: pd.DataFrame, epochs: pd.DataFrame, k: int, title: str, pat
 
 
 def plot_candidates(
-    metrics: dict[str, dict[str, float]], winner: str, path: Path, k: int = 10
+    metrics: dict[str, dict[str, float]], winner: str, path: Path, k: int = TrainConfig.k
 ) -> Path:
     """One panel per metric (recall@k, NDCG@k, precision@k): each candidate's value with its
     95 % interval where known, on an axis zoomed to the values (a 0-1 axis hides every

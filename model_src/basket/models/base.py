@@ -26,6 +26,7 @@ from typing import Any, ClassVar, Protocol, Self, runtime_checkable
 import numpy as np
 import pandas as pd
 
+from basket.config import RunConfig
 from basket.data.history import Histories, Targets, sample_positions
 from basket.data.vocab import Vocabulary
 from basket.models.scored import DenseScores, HeadTailScores, Scores, SparseScores, basket
@@ -62,7 +63,7 @@ class TrainingSet:
     embeddings: np.ndarray | None = None
     # Early stopping and every choice on validation read at most this many customers' baskets
     # (a fixed random sample): scoring every product for 200,000 customers is 8 GB.
-    valid_users: int = 20_000
+    valid_users: int = RunConfig.valid_users
     _derived: dict = field(default_factory=dict, compare=False, repr=False)
 
     def sample(self, users: int, seed: int = 0) -> TrainingSet:
