@@ -39,13 +39,13 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _machine import describe_machine
 from basket.data import build_histories, load_tables
-from basket.data.history import scoring_users
 from basket.online import OnlineScorer
 from basket.package import package_mar
 from basket.serving_config import ServingConfig
 from basket.store.base import STORE_URL_ENV
 from basket.store.connect import open_store
 from basket.store.fill import load_snapshot
+from basket.testing.histories import scoring_users
 from basket.testing.requests import history_request
 from basket.testing.torchserve_server import LocalTorchServe
 from basket.testing.triton_server import LocalTriton

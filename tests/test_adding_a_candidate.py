@@ -20,7 +20,7 @@ import pytest
 
 import basket
 from basket.data import build_histories, load_tables
-from basket.data.history import scoring_users
+from basket.testing.histories import scoring_users
 from basket.testing.requests import history_request
 from basket.testing.torchserve_server import LocalTorchServe
 from basket.testing.triton_server import LocalTriton

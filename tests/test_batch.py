@@ -15,8 +15,8 @@ import pytest
 import basket.batch as batch
 from basket.cli import main
 from basket.data import DataFileError, build_histories, load_tables
-from basket.data.history import scoring_users
 from basket.models.top_freq import PTopFreq
+from basket.testing.histories import scoring_users
 
 
 @pytest.fixture(scope="module")

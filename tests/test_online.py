@@ -10,9 +10,9 @@ import pytest
 
 from basket.batch import score_users
 from basket.data import build_histories, load_tables
-from basket.data.history import scoring_users
 from basket.online import OnlineScorer
 from basket.serving_config import RequestLimits
+from basket.testing.histories import scoring_users
 from basket.testing.requests import history_request
 
 

@@ -12,11 +12,11 @@ import pytest
 from basket.batch import score_users
 from basket.cli import main
 from basket.data import build_histories, load_tables
-from basket.data.history import scoring_users
 from basket.serving_config import RequestLimits
 from basket.store.base import STORE_URL_ENV
 from basket.store.connect import open_store
 from basket.store.fill import load_snapshot
+from basket.testing.histories import scoring_users
 from basket.testing.requests import history_request
 from basket.testing.triton_server import LocalTriton
 from basket.triton import TritonConfig, export_triton_repository

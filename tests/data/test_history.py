@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from basket.data import build_histories, holdout_last, load_tables, make_splits
-from basket.data.history import scoring_users
+from basket.testing.histories import scoring_users
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from basket.candidate_table import BY_NAME
 from basket.candidates import tune_tifu_knn, tuning_set
 from basket.config import load_config
 from basket.data.history import Histories
@@ -79,7 +80,8 @@ def test_tifu_settings_are_searched_on_validation_and_the_best_is_kept(prepared)
         "group_size": [2, 3], "within_decay": [], "group_decay": [0.5, 1.0],
         "neighbours": [10, 50], "alpha": [0.5, 0.9], "passes": 1, "users": 200,
     }  # fmt: skip
-    tuned = tune_tifu_knn(tuning_set(prepared, None), load_config(overrides={"tifu_grid": grid}))
+    config = load_config(overrides={"tifu_grid": grid})
+    tuned = tune_tifu_knn(BY_NAME["tifu_knn"], tuning_set(prepared, None), config)
     table = tuned.grid
     assert len(table) >= 6 and table["chosen"].sum() == 1
     chosen = table[table["chosen"]].iloc[0]

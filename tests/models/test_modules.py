@@ -8,7 +8,8 @@ import torch
 
 from basket.data.user_products import N_FEATURES
 from basket.models.encoding import encode
-from basket.models.modules import CNNGRU, AttentionGRU, PredictorConfig
+from basket.models.modules import PredictorConfig
+from basket.testing.networks import CNNGRU, AttentionGRU
 
 BUILDERS = [CNNGRU, AttentionGRU]
 

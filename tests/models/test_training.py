@@ -9,15 +9,16 @@ import pandas as pd
 import pytest
 import torch
 
+from basket.candidate_table import BY_NAME
 from basket.candidates import refit_set, tune_neural, tuning_set
 from basket.config import RunConfig, TrainConfig
 from basket.data.user_products import N_FEATURES
 from basket.metrics import ranking_metrics
-from basket.models.modules import CNNGRU, PredictorConfig
+from basket.models.modules import PredictorConfig
 from basket.models.neural import NeuralRecommender
 from basket.models.neural_training import fit_net, train_one_epoch, training_examples
 from basket.models.ranking import top_k
-from basket.testing.networks import predict
+from basket.testing.networks import CNNGRU, predict
 
 SMALL = PredictorConfig(order_hidden=32, embed_dim=16)
 FAST = TrainConfig(epochs=2, pos_weights=(5.0,), targets_per_user=2, batch_size=32)
@@ -29,7 +30,7 @@ def _embeddings(vocab, dim=16):
 
 def _grid(prepared, config=FAST, name="cnngru"):
     data = tuning_set(prepared, _embeddings(prepared.vocab))
-    return tune_neural(name, data, RunConfig(predictor=SMALL, train=config))
+    return tune_neural(BY_NAME[name], data, RunConfig(predictor=SMALL, train=config))
 
 
 def test_same_seed_gives_the_same_model(prepared):

@@ -39,7 +39,8 @@ def read_frame(data_dir: Path | str, table: str) -> pd.DataFrame | None:
 
 def scoring_user_ids(orders: pd.DataFrame) -> np.ndarray:
     """Sorted ids of the customers batch scoring predicts for: those with a `test` order, or
-    every customer when none has one (as `history.scoring_users`, from the orders table alone)."""
+    every customer when none has one (tests read the same from histories:
+    `basket.testing.histories.scoring_users`)."""
     test = orders[s.EVAL_SET] == "test"
     return np.unique(orders.loc[test if test.any() else slice(None), s.USER_ID].to_numpy())
 

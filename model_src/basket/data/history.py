@@ -106,17 +106,6 @@ class Histories:
             next_days_since_prior=self.next_days_since_prior[users],
         )
 
-    def equals(self, other: Histories) -> bool:
-        """Whether every array is identical (NaN equal to NaN)."""
-        return all(
-            np.array_equal(
-                getattr(self, f.name),
-                getattr(other, f.name),
-                equal_nan=f.name.startswith(("days", "next_days")),
-            )
-            for f in fields(self)
-        )
-
 
 @dataclass(frozen=True)
 class Targets:
@@ -241,12 +230,6 @@ def _next_order_context(orders: pd.DataFrame, user_ids: np.ndarray):
 def has_test_order(histories: Histories) -> np.ndarray:
     """(U,) whether each user has a `test` order to predict (its context is known)."""
     return histories.next_dow >= 0
-
-
-def scoring_users(histories: Histories) -> np.ndarray:
-    """Users whose next basket scoring predicts: those with a `test` order, or all when none has one."""
-    with_test = has_test_order(histories)
-    return with_test if with_test.any() else np.ones(histories.n_users, dtype=bool)
 
 
 def holdout_last(histories: Histories, min_input_orders: int = 1) -> tuple[Histories, Targets]:

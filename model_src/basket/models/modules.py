@@ -14,7 +14,7 @@ pooling, padded orders are left out of the GRU by packing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 
 import torch
 from torch import nn
@@ -205,18 +205,3 @@ class NextBasketNet(nn.Module):
             else logits.new_zeros(0)
         )
         return self.gate(batch, state, logits), tail
-
-
-def CNNGRU(config: PredictorConfig, n_products: int, n_stat_features: int) -> NextBasketNet:
-    """The CNN order encoder + GRU predictor."""
-    return NextBasketNet(_with_encoder(config, "cnn"), n_products, n_stat_features)
-
-
-def AttentionGRU(config: PredictorConfig, n_products: int, n_stat_features: int) -> NextBasketNet:
-    """The attention order encoder + GRU predictor."""
-    return NextBasketNet(_with_encoder(config, "attention"), n_products, n_stat_features)
-
-
-def _with_encoder(config: PredictorConfig, encoder: str) -> PredictorConfig:
-
-    return replace(config, encoder=encoder)

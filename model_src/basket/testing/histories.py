@@ -1,10 +1,13 @@
-"""Hand-made `Histories` for tests: nested lists of baskets, 7 days apart."""
+"""`Histories` for tests: hand-made ones (nested lists of baskets, 7 days apart), the customers
+batch scoring scores, and equality of two."""
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 import numpy as np
 
-from basket.data.history import Histories, offsets_from_counts
+from basket.data.history import Histories, has_test_order, offsets_from_counts
 
 
 def histories_from(baskets_per_user: list[list[list[int]]], user_ids=None) -> Histories:
@@ -25,4 +28,23 @@ def histories_from(baskets_per_user: list[list[list[int]]], user_ids=None) -> Hi
         next_dow=np.zeros(len(baskets_per_user), np.int8),
         next_hour=np.full(len(baskets_per_user), 10, np.int8),
         next_days_since_prior=np.full(len(baskets_per_user), 7.0, np.float32),
+    )
+
+
+def scoring_users(histories: Histories) -> np.ndarray:
+    """(U,) the users batch scoring scores: those with a `test` order, or all when none has one
+    (as `basket.data.blocks.scoring_user_ids` decides from the orders table)."""
+    with_test = has_test_order(histories)
+    return with_test if with_test.any() else np.ones(histories.n_users, dtype=bool)
+
+
+def same_histories(one: Histories, other: Histories) -> bool:
+    """Whether every array of the two is identical (NaN equal to NaN)."""
+    return all(
+        np.array_equal(
+            getattr(one, f.name),
+            getattr(other, f.name),
+            equal_nan=f.name.startswith(("days", "next_days")),
+        )
+        for f in fields(one)
     )
