@@ -167,3 +167,19 @@ def test_what_the_refit_gained_is_measured_on_a_bounded_sample(synth_dir, tmp_pa
     on_sample = report["refit_candidates_on_the_same_customers"]["p_topfreq"]
     assert on_sample["recall@10"] != report["candidates"]["p_topfreq"]["recall@10"]
     assert set(report["tuned_candidates"]) == {"p_topfreq"}
+
+
+def test_the_comparison_scores_a_fixed_sample_of_eval_users_and_says_so(synth_dir, tmp_path):
+    """At Instacart scale the comparison scores a fixed sample of held-out customers: the same
+    sample every run (so runs compare), reported with its size in report.json and report.md."""
+    config = load_config(overrides={**TINY, "eval_users": 120, "refit_gain_users": 40})
+    reports = []
+    for attempt in range(2):
+        run = retrain(synth_dir, tmp_path / f"run{attempt}", config, candidates=("p_topfreq",))
+        reports.append(json.loads(run.report_path.read_text()))
+    report = reports[0]
+    assert report["users_evaluated"] == 120 < report["users_held_out"]
+    assert reports[1]["candidates"] == report["candidates"]  # the same customers, the same metrics
+    assert report["refit_gain_customers"] == 40
+    markdown = (tmp_path / "run0" / "report.md").read_text()
+    assert f"sample of 120 of the {report['users_held_out']:,} held-out customers" in markdown

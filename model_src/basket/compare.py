@@ -262,6 +262,13 @@ def write_report(
         "",
         "![precision and recall at K](precision_recall_at_k.png)",
     ]
+    evaluated, held_out = (extra or {}).get("users_evaluated"), (extra or {}).get("users_held_out")
+    if evaluated and held_out and evaluated < held_out:
+        markdown += [
+            "",
+            f"Scored on a fixed random sample of {evaluated:,} of the {held_out:,} held-out "
+            "customers (`eval_users`); the intervals are this sample's.",
+        ]
     vocabulary = (extra or {}).get("vocabulary")
     if vocabulary:
         markdown += ["", vocabulary_line(vocabulary)]

@@ -32,7 +32,7 @@ from basket.atomic import atomic_dir, write_json_atomically
 from basket.candidates import CANDIDATES, Tuned, refit_set, tune, tuning_set
 from basket.compare import Comparison, compare, evaluate_candidate, write_report
 from basket.config import RunConfig, config_dict
-from basket.data.history import sample_positions
+from basket.data.history import Histories, Targets, sample_positions
 from basket.data.prepare import Prepared, prepare
 from basket.data.vocab import line_coverage, neural_vocabulary
 from basket.embed import embed_products, read_embeddings
@@ -42,6 +42,7 @@ from basket.plots import plot_grid
 from basket.validate import validate
 
 log = logging.getLogger(__name__)
+EVALUATION_SEED = 2  # the comparison's sample of customers (validation's is seed 1)
 
 
 class ValidationFailed(Exception):
@@ -183,10 +184,11 @@ def compare_stage(run_dir: Path | str, config: RunConfig) -> RetrainResult:
     models = {folder.name: load_model(folder) for folder in trained}
     metas = {folder.name: ModelMeta.read(folder) for folder in trained}
     decodings = {name: meta.decoding_on_validation for name, meta in metas.items()}
-    holdout = (data.splits.eval_inputs, data.splits.eval_targets, config.train.k)
+    inputs, targets = evaluation_sample(data, config.eval_users)
     comparison = compare(
-        models, *holdout, config.primary_key, config.confidence, config.bootstrap_samples
-    )
+        models, inputs, targets, config.train.k, config.primary_key, config.confidence,
+        config.bootstrap_samples,
+    )  # fmt: skip
     model_dirs = {
         name: model.save(
             run_dir / "models" / name,
@@ -202,7 +204,7 @@ def compare_stage(run_dir: Path | str, config: RunConfig) -> RetrainResult:
         for name, model in models.items()
     }
     tuned, refit_on_same, gain_customers = refit_gain(
-        run_dir, models, metas, comparison, data, config
+        run_dir, models, metas, comparison, (inputs, targets), config
     )
     winner_dir = run_dir / "winner"
     with atomic_dir(winner_dir) as staging:
@@ -218,7 +220,8 @@ def compare_stage(run_dir: Path | str, config: RunConfig) -> RetrainResult:
         refit_on_same=refit_on_same,
         extra={
             "data_fingerprint": data.fingerprint,
-            "users_evaluated": int(data.splits.eval_targets.user_ids.size),
+            "users_evaluated": int(targets.user_ids.size),
+            "users_held_out": int(data.splits.eval_targets.user_ids.size),
             "vocabulary": vocabulary_record(data, config),
             "refit_gain_customers": gain_customers,
             "decodings_on_validation": decodings,
@@ -228,6 +231,18 @@ def compare_stage(run_dir: Path | str, config: RunConfig) -> RetrainResult:
     )
     log.info("winner: %s", comparison.winner)
     return RetrainResult(run_dir, report_path, comparison.winner, winner_dir, seconds)
+
+
+def evaluation_sample(data: Prepared, users: int | None) -> tuple[Histories, Targets]:
+    """(inputs, held-out baskets) the comparison scores: every customer's, or a fixed random
+    sample of `users` of them when there are more (None: all)."""
+    inputs, targets = data.splits.eval_inputs, data.splits.eval_targets
+    if users is None or inputs.n_users <= users:
+        return inputs, targets
+    keep = sample_positions(inputs.n_users, users, seed=EVALUATION_SEED)
+    log.info("comparing on a fixed sample of %d of the %d held-out customers (eval_users)",
+             users, inputs.n_users)  # fmt: skip
+    return inputs.select_users(keep), targets.select_users(keep)
 
 
 def vocabulary_record(data: Prepared, config: RunConfig) -> dict:
@@ -250,12 +265,13 @@ def refit_gain(
     models: dict,
     metas: dict[str, ModelMeta],
     comparison: Comparison,
-    data: Prepared,
+    held_out: tuple[Histories, Targets],
     config: RunConfig,
 ) -> tuple[dict, dict, int]:
     """What the refit gained: held-out metrics of each refit candidate's tuned model (RUN/tuned)
-    and of the refit, on the same customers, at most `refit_gain_users` of them (scoring every
-    customer twice more doubles the stage at scale). Returns (tuned, refit, customers)."""
+    and of the refit, on the same customers of `held_out` (the comparison's), at most
+    `refit_gain_users` of them (scoring every customer twice more doubles the stage at scale).
+    Returns (tuned, refit, customers)."""
     refit_names = [
         name
         for name in models
@@ -263,7 +279,7 @@ def refit_gain(
     ]
     if not refit_names:
         return {}, {}, 0
-    inputs, targets = data.splits.eval_inputs, data.splits.eval_targets
+    inputs, targets = held_out
     keep = sample_positions(inputs.n_users, config.refit_gain_users)
     sampled = len(keep) < inputs.n_users
     inputs, targets = inputs.select_users(keep), targets.select_users(keep)
