@@ -76,12 +76,20 @@ def sparse_top_k(
     ceiling = 0.0 if fill is None else float(fill.max(initial=0.0))
     short = np.flatnonzero((counts < k) | (scores[:, k - 1] <= ceiling)) if k else []
     if len(short):
-        dense = np.zeros((len(short), n_cols), dtype=values.dtype)
-        if fill is not None:
-            dense[:] = fill
         position = np.full(n_rows, -1)
         position[short] = np.arange(len(short))
         mine = position[rows] >= 0
-        dense[position[rows[mine]], cols[mine]] = values[mine]
-        indices[short], scores[short] = top_k(dense, k)
+        # The short rows' k best lie among their own entries and the k + (their most entries)
+        # best fill columns: of those, at most that many are a row's entries, so k of them beat
+        # (or tie with a lower index) every column left out. Ascending columns keep top_k's
+        # ties going to the lower index.
+        best_fill = np.arange(n_cols) if fill is None else np.argsort(-fill, kind="stable")
+        reach = k + int(counts[short].max())
+        columns = np.union1d(best_fill[:reach], cols[mine])
+        dense = np.zeros((len(short), len(columns)), dtype=values.dtype)
+        if fill is not None:
+            dense[:] = fill[columns]
+        dense[position[rows[mine]], np.searchsorted(columns, cols[mine])] = values[mine]
+        index, scores[short] = top_k(dense, k)
+        indices[short] = columns[index]
     return indices, scores

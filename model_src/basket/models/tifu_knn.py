@@ -102,10 +102,11 @@ class TifuKNN(ChunkedRecommender):
         return self._search
 
     def sparse_parts(
-        self, histories: Histories
+        self, histories: Histories, neighbours: bool = True
     ) -> Iterator[tuple[slice, sp.csr_matrix, sp.csr_matrix]]:
         """For chunks of users of `histories`: (their rows, their own vectors (q, V), the mean
-        vector of their k most similar database users (q, V), never themselves), sparse."""
+        vector of their k most similar database users (q, V), never themselves), sparse.
+        `neighbours=False` skips the search and gives empty neighbour vectors."""
         own = tifu_vectors(histories, self.vocab, self.config)
         k = min(self.config.neighbours, self.database.shape[0] - 1)
         database = self._search_matrix()
@@ -114,7 +115,7 @@ class TifuKNN(ChunkedRecommender):
         for start in range(0, histories.n_users, QUERY_CHUNK):
             rows = slice(start, min(start + QUERY_CHUNK, histories.n_users))
             mine = own[rows]
-            if k <= 0:
+            if k <= 0 or not neighbours:
                 yield rows, mine, sp.csr_matrix(mine.shape, dtype=mine.dtype)
                 continue
             dense = torch.from_numpy(queries[rows].toarray().T.copy())  # (V, q)
@@ -131,16 +132,18 @@ class TifuKNN(ChunkedRecommender):
             )
             yield rows, mine, picks @ self.database
 
-    def parts(self, histories: Histories) -> Iterator[tuple[slice, np.ndarray, np.ndarray]]:
+    def parts(
+        self, histories: Histories, neighbours: bool = True
+    ) -> Iterator[tuple[slice, np.ndarray, np.ndarray]]:
         """`sparse_parts` as dense (q, V) arrays."""
-        for rows, own, neighbours in self.sparse_parts(histories):
-            yield rows, own.toarray(), neighbours.toarray()
+        for rows, own, near in self.sparse_parts(histories, neighbours):
+            yield rows, own.toarray(), near.toarray()
 
     def score_sparse(self, histories: Histories):
         """(users, vocabulary indices, scores, None) of every nonzero score; see `score`."""
         alpha = self.config.alpha
         users, items, values = [], [], []
-        for rows, own, neighbours in self.sparse_parts(histories):
+        for rows, own, neighbours in self.sparse_parts(histories, alpha < 1.0):
             mixed = (alpha * own + (1 - alpha) * neighbours).tocoo()
             users.append(mixed.row + rows.start)
             items.append(mixed.col)
@@ -158,7 +161,7 @@ class TifuKNN(ChunkedRecommender):
         """(U, V): alpha x own vector + (1 - alpha) x mean of the k most similar database users."""
         out = np.empty((histories.n_users, len(self.vocab)), dtype=np.float32)
         alpha = self.config.alpha
-        for rows, own, neighbours in self.parts(histories):
+        for rows, own, neighbours in self.parts(histories, alpha < 1.0):
             out[rows] = alpha * own + (1 - alpha) * neighbours
         return out
 
