@@ -10,11 +10,13 @@ import pandas as pd
 import pytest
 
 from basket.cli import main
+from basket.compare import evaluate_candidate
 from basket.config import load_config
 from basket.data import VocabConfig
-from basket.data.prepare import prepare
+from basket.data.history import sample_positions
+from basket.data.prepare import Prepared, prepare
 from basket.models.registry import load_model
-from basket.retrain import ValidationFailed, retrain
+from basket.retrain import ValidationFailed, evaluation_sample, retrain
 from basket.testing.histories import same_histories
 
 TINY = {
@@ -167,6 +169,14 @@ def test_what_the_refit_gained_is_measured_on_a_bounded_sample(synth_dir, tmp_pa
     on_sample = report["refit_candidates_on_the_same_customers"]["p_topfreq"]
     assert on_sample["recall@10"] != report["candidates"]["p_topfreq"]["recall@10"]
     assert set(report["tuned_candidates"]) == {"p_topfreq"}
+    # Read from the comparison's per-customer values, as scoring the shipped model there gives.
+    data = Prepared.load(result.run_dir / "prepared")
+    inputs, targets = evaluation_sample(data, config.eval_users)
+    keep = sample_positions(inputs.n_users, 50)
+    shipped = load_model(result.run_dir / "models" / "p_topfreq")
+    scored = evaluate_candidate(shipped, inputs.select_users(keep), targets.select_users(keep), 10)
+    assert on_sample["recall@10"] == scored.metrics["recall@10"]
+    assert on_sample["ndcg@10"] == scored.metrics["ndcg@10"]
 
 
 def test_the_comparison_scores_a_fixed_sample_of_eval_users_and_says_so(synth_dir, tmp_path):

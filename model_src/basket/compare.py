@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +47,8 @@ class Comparison:
     significance: Significance | None = None
     # The best neural candidate against the best other one (None when either kind is missing).
     neural_gain: dict | None = None
+    # name -> metric -> the value of each evaluated customer with a non-empty held-out basket.
+    per_user: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -117,9 +119,10 @@ def compare(
             evaluation.metrics[f"{metric}_low"], evaluation.metrics[f"{metric}_high"] = low, high
     metrics = {name: e.metrics for name, e in evaluations.items()}
     curves = {name: e.curve for name, e in evaluations.items()}
-    per_user = {name: e.per_user[primary] for name, e in evaluations.items()}
-    gain = neural_gain(per_user, metrics, primary, confidence, samples)
-    return Comparison(metrics, curves, sure.winner, primary, k, sure, gain)
+    per_user = {name: e.per_user for name, e in evaluations.items()}
+    primary_per_user = {name: values[primary] for name, values in per_user.items()}
+    gain = neural_gain(primary_per_user, metrics, primary, confidence, samples)
+    return Comparison(metrics, curves, sure.winner, primary, k, sure, gain, per_user)
 
 
 def neural_gain(

@@ -28,6 +28,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from basket.atomic import atomic_dir, write_json_atomically
 from basket.candidates import CANDIDATES, Tuned, refit_set, tune, tuning_set
 from basket.compare import Comparison, compare, evaluate_candidate, write_report
@@ -36,6 +38,7 @@ from basket.data.history import Histories, Targets, sample_positions
 from basket.data.prepare import Prepared, prepare
 from basket.data.vocab import line_coverage, neural_vocabulary
 from basket.embed import embed_products, read_embeddings
+from basket.metrics import averages
 from basket.models.model_meta import ModelMeta
 from basket.models.registry import load_model
 from basket.plots import plot_grid
@@ -281,17 +284,17 @@ def refit_gain(
         return {}, {}, 0
     inputs, targets = held_out
     keep = sample_positions(inputs.n_users, config.refit_gain_users)
-    sampled = len(keep) < inputs.n_users
     inputs, targets = inputs.select_users(keep), targets.select_users(keep)
     gain = (inputs, targets, config.train.k, inputs.bought())
     tuned = {
         name: evaluate_candidate(load_model(run_dir / "tuned" / name), *gain).metrics
         for name in refit_names
     }
+    # The refit models were scored on every compared customer: their values on the sample.
+    sizes = np.diff(held_out[1].offsets)
+    scored_keep = (np.cumsum(sizes > 0) - 1)[keep[sizes[keep] > 0]]
     refit = {
-        name: evaluate_candidate(models[name], *gain).metrics
-        if sampled
-        else comparison.metrics[name]
+        name: averages({m: v[scored_keep] for m, v in comparison.per_user[name].items()})
         for name in refit_names
     }
     return tuned, refit, len(keep)
