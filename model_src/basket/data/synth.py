@@ -35,7 +35,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from basket.data import schema as s
-from basket.data.catalogue import COMPLEMENTARY_AISLES, Catalogue, build_catalogue, max_products
+from basket.data.aisles import COMPLEMENTARY_AISLES
+from basket.data.catalogue import Catalogue, build_catalogue, max_products
 
 INSTACART_PRODUCTS = 49_688
 _DOW_SHAPE = np.array(
