@@ -4,6 +4,9 @@ partitioned by run date.
 
 Each shard is a contiguous slice of the customers to score, so a Celery or
 Kubernetes executor spreads the mapped `score_shard` tasks over machines. The
+plan writes each shard's customers (orders, lines, catalogue) into a folder of
+its own under the run folder, in one pass over the data: a shard reads only its
+own lines, and the merge removes those folders. The
 merge writes `RECOMMENDATIONS_DIR/run_date=YYYY-MM-DD/recommendations.parquet`
 beside its target and renames it into place; a re-run for the same date
 replaces that partition, never duplicates it. The tasks call `basket` stage
@@ -11,6 +14,9 @@ functions only.
 """
 
 from __future__ import annotations
+
+import shutil
+from pathlib import Path
 
 from airflow.sdk import Asset, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowSkipException
@@ -53,24 +59,23 @@ def basket_batch_score():
             version, pinned = pin_production(settings["model_store"], settings["run_dir"])
         except NoProductionModel as missing:
             raise AirflowSkipException(f"nothing to score with yet: {missing}") from None
-        shards = plan(settings["data_dir"], int(settings["users_per_shard"]))
+        # Each shard's customers land in a folder of their own: a shard reads only its lines.
+        inputs = Path(settings["run_dir"]) / "inputs"
+        shards = plan(settings["data_dir"], int(settings["users_per_shard"]), inputs)
         print(f"scoring with {version} ({pinned}) in {len(shards)} shards")
         return [{**shard, "model": str(pinned), "version": version} for shard in shards]
 
     @task(retries=2, queue="scoring")
     def score_shard(shard: dict) -> str:
-        from pathlib import Path
-
         from basket.batch import score_users
 
         settings = task_settings()
         out = Path(settings["run_dir"]) / "shards" / f"part-{shard['index']:05d}.parquet"
         result = score_users(
             shard["model"],
-            settings["data_dir"],
+            shard["data_dir"],  # this shard's customers only (plan_shards)
             out,
             k=int(settings["k"]),
-            shard=(shard["index"], shard["count"]),
             quarantine=Path(settings["run_dir"]) / "validation" / "quarantine",
         )
         print(
@@ -88,7 +93,9 @@ def basket_batch_score():
         # Asset-triggered runs have no logical date; they are dated by when they ran.
         when = context.get("logical_date") or context["dag_run"].run_after
         run_date = when.strftime("%Y-%m-%d")
-        return str(merge_shards(sorted(parts), settings["recommendations_dir"], run_date))
+        merged = merge_shards(sorted(parts), settings["recommendations_dir"], run_date)
+        shutil.rmtree(Path(settings["run_dir"]) / "inputs", ignore_errors=True)
+        return str(merged)
 
     shards = plan_shards()
     validate() >> shards

@@ -144,3 +144,32 @@ def test_the_next_block_is_read_while_this_one_is_scored():
                 assert producing_second.wait(timeout=30)
             seen.append(block)
     assert seen == ["first", "second"]
+
+
+def test_each_planned_shard_reads_a_folder_of_only_its_customers(xgb_run_dir, synth_dir, tmp_path):
+    """The batch DAG's plan writes each shard's customers to a folder of their own: scoring the
+    folders one by one and merging gives the unsharded file, and no folder holds anyone
+    else's orders or lines (a shard no longer reads the whole data set)."""
+    model_dir = xgb_run_dir / "winner"
+    whole = batch.score_users(model_dir, synth_dir, tmp_path / "whole.parquet")
+    shards = batch.plan_shards(synth_dir, users_per_shard=30, inputs_dir=tmp_path / "inputs")
+    assert len(shards) >= 3
+    parts = [
+        batch.score_users(model_dir, shard["data_dir"], tmp_path / f"part-{shard['index']}.parquet")
+        for shard in shards
+    ]
+    merged = batch.merge_shards([part.out_path for part in parts], tmp_path / "recs", "2026-12-01")
+    pd.testing.assert_frame_equal(pd.read_parquet(merged), pd.read_parquet(whole.out_path))
+
+    tables = load_tables(synth_dir)
+    folders = [load_tables(shard["data_dir"]) for shard in shards]
+    owners = [set(folder.orders["user_id"]) for folder in folders]
+    assert sum(map(len, owners)) == len(set().union(*owners))  # no customer in two folders
+    assert set().union(*owners) == set(
+        tables.orders.loc[tables.orders["eval_set"] == "test", "user_id"]
+    )
+    for folder, users in zip(folders, owners, strict=True):
+        own_orders = set(tables.orders.loc[tables.orders["user_id"].isin(users), "order_id"])
+        assert set(folder.prior_lines["order_id"]) <= own_orders
+        expected = tables.prior_lines["order_id"].isin(own_orders).sum()
+        assert len(folder.prior_lines) == expected  # every one of its lines, no one else's

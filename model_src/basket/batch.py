@@ -30,7 +30,13 @@ from tqdm.auto import tqdm
 
 from basket.atomic import atomic_dir, atomic_file
 from basket.data import schema as s
-from basket.data.blocks import read_frame, scoring_user_ids, user_blocks
+from basket.data.blocks import (
+    part_bounds,
+    partition_customers,
+    read_frame,
+    scoring_user_ids,
+    user_blocks,
+)
 from basket.data.history import build_histories
 from basket.data.quarantine import drop_quarantined, read_quarantine
 from basket.models.model_meta import ModelMeta
@@ -110,7 +116,7 @@ def shard_users(n_users: int, shard: tuple[int, int] | None) -> np.ndarray:
     index, count = shard
     if not 0 <= index < count:
         raise ValueError(f"shard {index} of {count} does not exist")
-    bounds = np.linspace(0, n_users, count + 1).astype(np.int64)
+    bounds = part_bounds(n_users, count)
     return np.arange(bounds[index], bounds[index + 1])
 
 
@@ -171,12 +177,21 @@ def read_ahead(items: Iterator[T]) -> Iterator[T]:
             yield item
 
 
-def plan_shards(data_dir: Path | str, users_per_shard: int = 50_000) -> list[dict]:
+def plan_shards(
+    data_dir: Path | str, users_per_shard: int = 50_000, inputs_dir: Path | str | None = None
+) -> list[dict]:
     """The shards of a batch-scoring run: [{"index": i, "count": n}, ...], n so that each
-    holds at most `users_per_shard` of the users to score (at least one shard)."""
-    users = len(scoring_user_ids(read_frame(data_dir, s.ORDERS)))
-    count = max(1, -(-users // users_per_shard))
-    return [{"index": index, "count": count} for index in range(count)]
+    holds at most `users_per_shard` of the users to score (at least one shard). With
+    `inputs_dir`, each shard's customers are also written there as a data folder of their
+    own (`partition_customers`, one pass over the lines) named by the shard's "data_dir":
+    scoring that folder whole is scoring the shard, without reading anyone else's lines."""
+    user_ids = scoring_user_ids(read_frame(data_dir, s.ORDERS))
+    count = max(1, -(-len(user_ids) // users_per_shard))
+    shards = [{"index": index, "count": count} for index in range(count)]
+    if inputs_dir is None:
+        return shards
+    parts = partition_customers(data_dir, user_ids, count, inputs_dir)
+    return [{**shard, "data_dir": str(part)} for shard, part in zip(shards, parts, strict=True)]
 
 
 def merge_shards(parts: list[Path | str], dataset_dir: Path | str, run_date: str) -> Path:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 
+from basket.config import TrainConfig
+
 
 @dataclass(frozen=True)
 class RequestLimits:
@@ -18,7 +20,7 @@ class RequestLimits:
     max_products_per_order: int = 200
     max_name_length: int = 200
     max_k: int = 100
-    default_k: int = 10
+    default_k: int = TrainConfig.k  # the run's k unless a request asks for another
 
     @classmethod
     def from_mapping(cls, values: dict | None) -> RequestLimits:

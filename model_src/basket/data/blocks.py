@@ -7,12 +7,17 @@ and spills each block to a temporary parquet file; then it yields each block
 as `Tables` holding only that block's customers. In memory at once: the
 orders table, the catalogue, one record batch and one block. When every
 customer fits in one block it simply loads the folder.
+
+`partition_customers` makes the same pass once for a whole batch run and keeps
+each part as a data folder of its own, so every shard reads only its customers.
 """
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -82,47 +87,106 @@ def user_blocks(
         tables = load_tables(data_dir)
         yield Tables(orders, tables.prior_lines, products, tables.train_lines)
         return
-    n_blocks = -(-len(user_ids) // users_per_block)
-    block_of_user = np.arange(len(user_ids)) // users_per_block
-    order_ids = orders[s.ORDER_ID].to_numpy()
-    by_id = np.argsort(order_ids, kind="stable")
-    sorted_ids = order_ids[by_id]
-    order_user_block = block_of_user[np.searchsorted(user_ids, orders[s.USER_ID].to_numpy())]
-    order_block = order_user_block[by_id]
+    routing = OrderRouting.of(orders, user_ids, np.arange(len(user_ids)) // users_per_block)
     with tempfile.TemporaryDirectory(prefix="basket-blocks-") as spill:
-        spilled = {table: _spill(data_dir, table, sorted_ids, order_block, n_blocks, Path(spill))
-                   for table in (s.PRIOR_LINES, s.TRAIN_LINES)}  # fmt: skip
-        for block in range(n_blocks):
+        spilled = {
+            table: routing.spill(data_dir, table, [
+                Path(spill) / f"{table}-{block}.parquet" for block in range(routing.n_blocks)])
+            for table in (s.PRIOR_LINES, s.TRAIN_LINES)
+        }  # fmt: skip
+        for block in range(routing.n_blocks):
             lines = {table: _read_block(files, block, table) for table, files in spilled.items()}
             yield Tables(
-                orders[order_user_block == block],
+                orders[routing.block_of_order == block],
                 lines[s.PRIOR_LINES],
                 products,
                 lines[s.TRAIN_LINES] if spilled[s.TRAIN_LINES] is not None else None,
             )
 
 
-def _spill(data_dir, table, sorted_ids, order_block, n_blocks, spill: Path) -> list[Path] | None:
-    """Route `table`'s lines to one parquet file per block; None if the file is absent."""
-    path = find_table_file(data_dir, table)
-    if path is None:
-        return None
-    files = [spill / f"{table}-{block}.parquet" for block in range(n_blocks)]
-    writers: dict[int, pq.ParquetWriter] = {}
-    try:
-        for batch in line_batches(path, table):
-            ids = batch.column(s.ORDER_ID).to_numpy()
-            pos = np.minimum(np.searchsorted(sorted_ids, ids), len(sorted_ids) - 1)
-            # Lines of orders outside the chosen customers (or unknown orders) go nowhere.
-            block = np.where(sorted_ids[pos] == ids, order_block[pos], -1)
-            for b in np.unique(block[block >= 0]):
-                if b not in writers:
-                    writers[b] = pq.ParquetWriter(files[b], s.SCHEMAS[table])
-                writers[b].write_batch(batch.filter(pa.array(block == b)))
-    finally:
-        for writer in writers.values():
-            writer.close()
-    return files
+def part_bounds(n_users: int, parts: int) -> np.ndarray:
+    """Where each of `parts` contiguous, nearly equal parts of `n_users` starts (and the last
+    ends): `parts + 1` positions."""
+    return np.linspace(0, n_users, parts + 1).astype(np.int64)
+
+
+def partition_customers(
+    data_dir: Path | str, user_ids: np.ndarray, parts: int, out_dir: Path | str
+) -> list[Path]:
+    """Write `parts` contiguous parts of `user_ids` (sorted; cut by `part_bounds`) as data
+    folders `out_dir/part-NNNNN/`, each in the Instacart layout (parquet) with only its
+    customers' orders and lines, and the catalogue, in one streaming pass over the line files;
+    returns the folders in order. A batch shard then reads its own folder, not every line."""
+    data_dir, out_dir = Path(data_dir), Path(out_dir)
+    shutil.rmtree(out_dir, ignore_errors=True)  # a re-planned run starts from nothing
+    orders = read_frame(data_dir, s.ORDERS)
+    orders = orders[orders[s.USER_ID].isin(user_ids)]
+    block_of_user = (
+        np.searchsorted(part_bounds(len(user_ids), parts), np.arange(len(user_ids)), "right") - 1
+    )
+    routing = OrderRouting.of(orders, user_ids, block_of_user)
+    parts = [out_dir / f"part-{block:05d}" for block in range(routing.n_blocks)]
+    for part in parts:
+        part.mkdir(parents=True, exist_ok=True)
+    for table in (s.PRIOR_LINES, s.TRAIN_LINES):
+        files = routing.spill(data_dir, table, [part / f"{table}.parquet" for part in parts])
+        for file in files or []:
+            if table in s.REQUIRED_TABLES and not file.exists():
+                pq.write_table(s.SCHEMAS[table].empty_table(), file)
+    products = read_table_file(find_table_file(data_dir, s.PRODUCTS), s.PRODUCTS)
+    for block, part in enumerate(parts):
+        part_orders = orders[routing.block_of_order == block]
+        table = pa.Table.from_pandas(part_orders, preserve_index=False)
+        pq.write_table(table, part / f"{s.ORDERS}.parquet")
+        pq.write_table(products, part / f"{s.PRODUCTS}.parquet")
+    return parts
+
+
+@dataclass(frozen=True)
+class OrderRouting:
+    """Which block of customers each order belongs to: per row of the orders it was made from
+    (`block_of_order`), and searchable by order id (`sorted_ids`, `sorted_block`)."""
+
+    block_of_order: np.ndarray
+    sorted_ids: np.ndarray
+    sorted_block: np.ndarray
+    n_blocks: int
+
+    @classmethod
+    def of(
+        cls, orders: pd.DataFrame, user_ids: np.ndarray, block_of_user: np.ndarray
+    ) -> OrderRouting:
+        """The routing of `orders` (only customers of `user_ids`, sorted) into the blocks
+        `block_of_user` gives each of `user_ids` (0, 1, ... in order)."""
+        block_of_order = block_of_user[np.searchsorted(user_ids, orders[s.USER_ID].to_numpy())]
+        order_ids = orders[s.ORDER_ID].to_numpy()
+        by_id = np.argsort(order_ids, kind="stable")
+        n_blocks = int(block_of_user[-1]) + 1 if len(block_of_user) else 1
+        return cls(block_of_order, order_ids[by_id], block_of_order[by_id], n_blocks)
+
+    def spill(self, data_dir: Path, table: str, files: list[Path]) -> list[Path] | None:
+        """Route `table`'s lines into `files` (one parquet file per block; a block without lines
+        gets none); None if `data_dir` has no such file."""
+        path = find_table_file(data_dir, table)
+        if path is None:
+            return None
+        if not len(self.sorted_ids):
+            return files
+        writers: dict[int, pq.ParquetWriter] = {}
+        try:
+            for batch in line_batches(path, table):
+                ids = batch.column(s.ORDER_ID).to_numpy()
+                pos = np.minimum(np.searchsorted(self.sorted_ids, ids), len(self.sorted_ids) - 1)
+                # Lines of orders outside the chosen customers (or unknown orders) go nowhere.
+                block = np.where(self.sorted_ids[pos] == ids, self.sorted_block[pos], -1)
+                for b in np.unique(block[block >= 0]):
+                    if b not in writers:
+                        writers[b] = pq.ParquetWriter(files[b], s.SCHEMAS[table])
+                    writers[b].write_batch(batch.filter(pa.array(block == b)))
+        finally:
+            for writer in writers.values():
+                writer.close()
+        return files
 
 
 def _read_block(files: list[Path] | None, block: int, table: str) -> pd.DataFrame | None:

@@ -26,7 +26,7 @@ from typing import Any, ClassVar, Protocol, Self, runtime_checkable
 import numpy as np
 import pandas as pd
 
-from basket.config import RunConfig
+from basket.config import RunConfig, TrainConfig
 from basket.data.history import Histories, Targets, sample_positions
 from basket.data.vocab import Vocabulary
 from basket.models.scored import DenseScores, HeadTailScores, Scores, SparseScores, basket
@@ -128,7 +128,7 @@ class Recommender(Protocol):
         """(U, V) float32 scores of every vocabulary product for each user."""
         ...
 
-    def recommend(self, histories: Histories, k: int = 10) -> Recommendations:
+    def recommend(self, histories: Histories, k: int = TrainConfig.k) -> Recommendations:
         """Top-k and thresholded basket for every user of `histories`."""
         ...
 
@@ -209,7 +209,7 @@ class ChunkedRecommender:
 
     score_form: ClassVar[str] = "dense"
 
-    def recommend(self, histories: Histories, k: int = 10) -> Recommendations:
+    def recommend(self, histories: Histories, k: int = TrainConfig.k) -> Recommendations:
         """Top-k by score and the predicted basket (the model's threshold or expected F1), from
         the model's own score form: the same answer as from `score`'s matrix."""
         return recommend_in_chunks(self, histories, k, scores=self.score_form)
