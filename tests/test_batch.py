@@ -173,3 +173,28 @@ def test_each_planned_shard_reads_a_folder_of_only_its_customers(xgb_run_dir, sy
         assert set(folder.prior_lines["order_id"]) <= own_orders
         expected = tables.prior_lines["order_id"].isin(own_orders).sum()
         assert len(folder.prior_lines) == expected  # every one of its lines, no one else's
+
+
+def test_chunks_are_written_behind_the_scoring_in_order_and_a_write_error_stops_the_run():
+    """Building and writing a chunk's parquet overlaps the scoring of the next chunk; the chunks
+    land in the order they were scored, and a failed write reaches the caller."""
+    writing_first, written = threading.Event(), []
+    release = threading.Event()
+
+    def write(chunk):
+        if chunk == "first":
+            writing_first.set()
+            assert release.wait(timeout=30)
+        if chunk == "broken":
+            raise OSError("disk full")
+        written.append(chunk)
+
+    with pytest.raises(OSError, match="disk full"):
+        with batch.write_behind() as submit:
+            submit(write, "first")
+            # submit returned while "first" is still being written: the caller scores on.
+            assert writing_first.wait(timeout=30) and not written
+            release.set()
+            submit(write, "second")
+            submit(write, "broken")
+    assert written == ["first", "second"]

@@ -41,13 +41,12 @@ from basket.data.history import build_histories
 from basket.data.quarantine import drop_quarantined, read_quarantine
 from basket.models.model_meta import ModelMeta
 from basket.models.registry import load_model
-from basket.serving_config import RequestLimits
+from basket.serving_config import BatchConfig, RequestLimits
 
 CHUNK_USERS = 4096
 T = TypeVar("T")
 _END = object()  # what `next` returns once an iterator is exhausted
-# Customers whose histories are in memory at once; beyond this the data is read in blocks.
-BLOCK_USERS = 50_000
+BLOCK_USERS = BatchConfig.block_users
 SCHEMA = pa.schema(
     [
         ("user_id", pa.int32()),
@@ -89,23 +88,31 @@ def opened_model_dir(model: Path | str):
         yield Path(folder)
 
 
-def recommendation_table(answer, vocab, version: str) -> pa.Table:
-    """The contract columns for one chunk of `Recommendations` (padding ranks dropped)."""
+def recommendation_table(answer, vocab, version: str, names: pa.Array | None = None) -> pa.Table:
+    """The contract columns for one chunk of `Recommendations` (padding ranks dropped).
+    `names` is `vocab`'s product names as an Arrow array when the caller keeps one (taking
+    from it is a gather in C, not a string conversion per row)."""
     n_users, k = answer.product_ids.shape
     product_ids = answer.product_ids.ravel()
     keep = product_ids >= 0
-    names = vocab.product_names[vocab.index_of(product_ids[keep])]
+    names = product_name_array(vocab) if names is None else names
+    rows = int(keep.sum())
     return pa.table(
         {
             "user_id": np.repeat(answer.user_ids, k)[keep].astype(np.int32),
             "rank": np.tile(np.arange(1, k + 1, dtype=np.int16), n_users)[keep],
             "product_id": product_ids[keep].astype(np.int32),
-            "product_name": pa.array(names.astype(str), pa.string()),
+            "product_name": names.take(vocab.index_of(product_ids[keep])),
             "score": answer.scores.ravel()[keep].astype(np.float32),
-            "model_version": pa.array(np.full(int(keep.sum()), version, dtype=object), pa.string()),
+            "model_version": pa.array([version], pa.string()).take(np.zeros(rows, np.int64)),
         },
         schema=SCHEMA,
     )
+
+
+def product_name_array(vocab) -> pa.Array:
+    """`vocab`'s product names as an Arrow string array, index for index."""
+    return pa.array(vocab.product_names.astype(str), pa.string())
 
 
 def shard_users(n_users: int, shard: tuple[int, int] | None) -> np.ndarray:
@@ -143,10 +150,19 @@ def score_users(
     if shard is not None:
         user_ids = user_ids[shard_users(len(user_ids), shard)]
     quarantined = read_quarantine(quarantine)
-    rows = users = 0
+    names = product_name_array(recommender.vocab)
+    written = {"rows": 0, "users": 0}
+
+    def write(answer, writer: pq.ParquetWriter) -> None:
+        table = recommendation_table(answer, recommender.vocab, version, names)
+        writer.write_table(table)
+        written["rows"] += table.num_rows
+        written["users"] += len(answer.user_ids)
+
     with atomic_file(out_path) as temp_name:
         with (
             pq.ParquetWriter(temp_name, SCHEMA) as writer,
+            write_behind() as submit,
             tqdm(total=len(user_ids), desc="score", unit="customer", disable=None) as progress,
         ):
             blocks = user_blocks(data_dir, user_ids, BLOCK_USERS, orders)
@@ -156,14 +172,29 @@ def score_users(
                     chunk = histories.select_users(
                         np.arange(start, min(start + CHUNK_USERS, histories.n_users))
                     )
-                    table = recommendation_table(
-                        recommender.recommend(chunk, k), recommender.vocab, version
-                    )
-                    writer.write_table(table)
-                    rows += table.num_rows
-                    users += chunk.n_users
+                    submit(write, recommender.recommend(chunk, k), writer)
                     progress.update(chunk.n_users)
+    rows, users = written["rows"], written["users"]
     return ScoreResult(out_path, users, rows, time.perf_counter() - started)
+
+
+@contextmanager
+def write_behind():
+    """A `submit(function, *args)` that runs each call in a background thread, in order, while
+    the caller goes on (building and writing a chunk's parquet overlaps scoring the next one).
+    At most one call is in flight; its error reaches the caller at the next submit or on
+    leaving, and leaving waits for the last call."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="basket-write-behind") as pool:
+        pending = []
+
+        def submit(function, *args) -> None:
+            if pending:
+                pending.pop().result()
+            pending.append(pool.submit(function, *args))
+
+        yield submit
+        if pending:
+            pending.pop().result()
 
 
 def read_ahead(items: Iterator[T]) -> Iterator[T]:
@@ -178,7 +209,9 @@ def read_ahead(items: Iterator[T]) -> Iterator[T]:
 
 
 def plan_shards(
-    data_dir: Path | str, users_per_shard: int = 50_000, inputs_dir: Path | str | None = None
+    data_dir: Path | str,
+    users_per_shard: int = BatchConfig.users_per_shard,
+    inputs_dir: Path | str | None = None,
 ) -> list[dict]:
     """The shards of a batch-scoring run: [{"index": i, "count": n}, ...], n so that each
     holds at most `users_per_shard` of the users to score (at least one shard). With

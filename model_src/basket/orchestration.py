@@ -28,7 +28,7 @@ from pathlib import Path
 import pendulum
 from airflow.sdk import Param, Variable, get_current_context
 
-from basket.serving_config import RequestLimits
+from basket.serving_config import BatchConfig, RequestLimits
 
 # The default folders live under $BASKET_HOME, else the current directory (the checkout, for
 # `make run` and `make airflow`, which start there); an installed deployment sets Variables.
@@ -52,7 +52,7 @@ DEFAULTS = {
     # file histories.sqlite in model_store.
     "store_url": "",
     "k": str(RequestLimits.default_k),  # products per customer in batch scoring
-    "users_per_shard": "50000",
+    "users_per_shard": str(BatchConfig.users_per_shard),
 }
 SCHEDULES = {
     "retrain": os.environ.get("AIRFLOW_VAR_BASKET_RETRAIN_SCHEDULE", "0 2 * * *"),

@@ -33,6 +33,16 @@ class RequestLimits:
 
 
 @dataclass(frozen=True)
+class BatchConfig:
+    """Batch scoring's sizes (`basket score` and the batch DAG)."""
+
+    # Customers whose histories are in memory at once; beyond this the data is read in blocks.
+    block_users: int = 50_000
+    # Customers per shard of the batch DAG (the Variable basket_users_per_shard overrides it).
+    users_per_shard: int = 50_000
+
+
+@dataclass(frozen=True)
 class ServingConfig:
     """TorchServe settings packed into the archive (model-config.yaml)."""
 

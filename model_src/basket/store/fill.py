@@ -26,13 +26,14 @@ from basket.data.customer_history import CustomerHistory, customer_at
 from basket.data.history import build_histories
 from basket.data.load import Tables, data_fingerprint
 from basket.data.quarantine import drop_quarantined, read_quarantine
+from basket.serving_config import BatchConfig
 from basket.store.base import WRITE_TIMEOUT_S, SnapshotInfo, StoreUnavailable
 from basket.store.codec import decode, encode, encode_histories
 from basket.store.connect import open_store
 
 logger = logging.getLogger(__name__)
 # Customers whose histories are built and written at once (as batch scoring's blocks).
-BLOCK_USERS = 50_000
+BLOCK_USERS = BatchConfig.block_users
 # Customers per conditional write of an append (Redis's Lua `unpack` takes a few thousand).
 APPEND_CHUNK = 1000
 
