@@ -208,7 +208,8 @@ def main() -> None:
     model_dir = args.run / "models" / args.candidate if args.candidate else args.run / "winner"
     bodies, id_bodies = request_bodies(data_dir, N_REQUESTS)
     user_ids = [json.loads(body)["user_id"] for body in id_bodies]
-    scorer = OnlineScorer.from_model_dir(model_dir)
+    # One thread, as each server worker or instance has.
+    scorer = OnlineScorer.from_model_dir(model_dir, threads=config.torch_threads)
     print(f"machine: {describe_machine()}")
     print(
         f"model: {scorer.model.kind} {scorer.version}, {len(scorer.model.vocab):,} products; "

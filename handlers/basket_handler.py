@@ -33,12 +33,15 @@ class BasketHandler(BaseHandler):
         self.manifest = context.manifest
         self.model_yaml_config = getattr(context, "model_yaml_config", None) or {}
         settings = self.model_yaml_config.get("basket", {})
-        # One thread per worker: TorchServe runs several workers, one per core.
-        torch.set_num_threads(int(settings.get("torch_threads", 1)))
+        # One thread per worker (torch's and the model's own): TorchServe runs several
+        # workers, one per core.
+        threads = int(settings.get("torch_threads", 1))
+        torch.set_num_threads(threads)
         self.scorer = OnlineScorer.from_model_dir(
             context.system_properties["model_dir"],
             RequestLimits.from_mapping(settings),
             store_from_environment(),
+            threads,
         )
         logger.info(
             "basket model %s (%s) ready, limits %s, history store %s",

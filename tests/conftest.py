@@ -15,6 +15,17 @@ from basket.data.synth import SynthConfig, write_synthetic
 # The images the container tests build and run.
 IMAGE = "localhost/basket:test"
 TRITON_IMAGE = "localhost/basket-triton:test"
+# A test that builds an image pays for the build in its own time: 432 s for the first build on
+# a fresh machine (no podman layer cache), on top of pytest's 600 s per test.
+IMAGE_BUILD_S = 1200
+
+
+def pytest_collection_modifyitems(items):
+    """Tests using an image get the build's time on top of the per-test timeout."""
+    for item in items:
+        if {"image", "triton_image"} & set(getattr(item, "fixturenames", ())):
+            limit = item.config.getini("timeout")
+            item.add_marker(pytest.mark.timeout(int(limit or 600) + IMAGE_BUILD_S))
 
 
 @pytest.fixture(scope="session")

@@ -83,6 +83,9 @@ BAD_REQUESTS = [
     ([[["nested"]]], 400, "orders[0][0] is list"),
     ([[True]], 400, "orders[0][0] is bool"),
     ([[-4]], 400, "positive 32-bit"),
+    ([[7, 2**31]], 400, "orders[0][1] is id 2147483648"),
+    ([["Banana", 0]], 400, "orders[0][1] is id 0"),
+    ([["Banana", "x" * 500]], 413, "orders[0][1] is a name of 500 characters"),
     ({"orders": [], "k": -1}, 400, "k must be an integer from 1 to 100"),
     ({"orders": [], "k": 10**9}, 400, "k must be an integer"),
     ({"orders": [], "k": "10"}, 400, "k must be an integer"),
@@ -123,7 +126,11 @@ def test_online_answer_equals_the_batch_row_for_the_same_history(
     kind, xgb_run_dir, neural_model_dir, synth_dir, tmp_path
 ):
     model_dir = xgb_run_dir / "winner" if kind == "xgboost" else neural_model_dir
-    scorer = OnlineScorer.from_model_dir(model_dir)
+    # One thread, as a server worker loads it; batch scoring uses every core.
+    scorer = OnlineScorer.from_model_dir(model_dir, threads=1)
+    if kind == "xgboost":
+        config = json.loads(scorer.model.booster.save_config())
+        assert config["learner"]["generic_param"]["nthread"] == "1"
     frame = pd.read_parquet(score_users(model_dir, synth_dir, tmp_path / "recs.parquet").out_path)
     histories = build_histories(load_tables(synth_dir))
     histories = histories.select_users(scoring_users(histories))

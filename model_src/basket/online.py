@@ -71,10 +71,15 @@ class OnlineScorer:
         model_dir: Path | str,
         limits: RequestLimits | None = None,
         store: HistoryStore | None = None,
+        threads: int | None = None,
     ):
-        """Load the model of `model_dir` (any kind) with its version from model.json."""
+        """Load the model of `model_dir` (any kind) with its version from model.json; `threads`
+        bounds the threads of a model with a pool of its own (None: as it loads)."""
         model_dir = Path(model_dir)
-        return cls(load_model(model_dir), ModelMeta.read(model_dir).version, limits, store)
+        model = load_model(model_dir)
+        if threads is not None:
+            model.limit_threads(threads)
+        return cls(model, ModelMeta.read(model_dir).version, limits, store)
 
     def answer_batch(self, bodies: list, sizes: list | None = None) -> list[tuple[int, dict]]:
         """(HTTP status, JSON body) for each request body; valid ones scored in one call."""

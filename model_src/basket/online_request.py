@@ -98,10 +98,15 @@ class ProductLookup:
         the item is reported as unknown, and the model scores it as batch scoring would."""
         if not items:
             return np.zeros(0, np.int32), []
-        is_name = np.fromiter((isinstance(item, str) for item in items), bool, len(items))
+        kinds = set(map(type, items))
+        if len(kinds) == 1:  # all names or all ids: no test per item
+            is_name = np.full(len(items), str in kinds)
+        else:
+            is_name = np.fromiter((isinstance(item, str) for item in items), bool, len(items))
         ids = np.full(len(items), -1, dtype=np.int64)
         if is_name.any():
-            names = pd.Series([items[i] for i in np.flatnonzero(is_name)], dtype=str)
+            named = items if is_name.all() else [items[i] for i in np.flatnonzero(is_name)]
+            names = pd.Series(named, dtype=str)
             folded = names.str.strip().str.casefold()
             pos = self._names.get_indexer(folded)
             by_name = np.where(pos >= 0, self._name_ids[np.maximum(pos, 0)], -1)
@@ -115,7 +120,9 @@ class ProductLookup:
             by_name[unresolved] = UNRESOLVED_NAME_ID - codes
             ids[is_name] = by_name
         if (~is_name).any():
-            ids[~is_name] = [items[i] for i in np.flatnonzero(~is_name)]
+            ids[~is_name] = (
+                items if not is_name.any() else [items[i] for i in np.flatnonzero(~is_name)]
+            )
         known = self.vocab.index_of(ids) >= 0
         unknown = [items[i] for i in np.flatnonzero(~known)]
         return ids.astype(np.int32), unknown
@@ -166,9 +173,22 @@ def _split_order(order, where: str, limits: RequestLimits) -> tuple[list, dict]:
         raise RequestError(
             f"{where} has {len(order)} products; the limit is {limits.max_products_per_order}", 413
         )
-    for position, item in enumerate(order):
-        _check_item(item, f"{where}[{position}]", limits)
+    if not _plainly_valid(order, limits):
+        for position, item in enumerate(order):
+            _check_item(item, f"{where}[{position}]", limits)
     return order, context
+
+
+def _plainly_valid(items: list, limits: RequestLimits) -> bool:
+    """Whether every item is a name within the length limit or every item an id in range,
+    checked a whole order at once; False sends the order to the item-by-item check, which
+    names the bad item (a mix of names and ids, and bools, also go there)."""
+    kinds = set(map(type, items))
+    if kinds == {str}:
+        return max(map(len, items)) <= limits.max_name_length
+    if kinds == {int}:
+        return 0 < min(items) and max(items) < 2**31
+    return not items
 
 
 def _unwrap(payload, limits: RequestLimits) -> tuple[list, int, dict]:

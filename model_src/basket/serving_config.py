@@ -55,7 +55,7 @@ class ServingConfig:
     # answered a lone request in 123 ms.
     max_batch_delay_ms: int = 1
     response_timeout_s: int = 30
-    torch_threads: int = 1
+    torch_threads: int = 1  # per worker or instance: torch's threads and the model's own (XGBoost)
     limits: RequestLimits = field(default_factory=RequestLimits)
 
     @classmethod

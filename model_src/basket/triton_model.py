@@ -61,9 +61,12 @@ class TritonPythonModel:
         parameters = json.loads(args["model_config"]).get("parameters", {})
         settings = {key: value["string_value"] for key, value in parameters.items()}
         # One thread per instance, as TorchServe's workers: instances run side by side, one per core.
-        torch.set_num_threads(int(settings.get("torch_threads", 1)))
+        threads = int(settings.get("torch_threads", 1))
+        torch.set_num_threads(threads)
         limits = RequestLimits.from_mapping(settings)
-        self.scorer = OnlineScorer.from_model_dir(HERE / "model", limits, store_from_environment())
+        self.scorer = OnlineScorer.from_model_dir(
+            HERE / "model", limits, store_from_environment(), threads
+        )
 
     def _parse(self, request):
         k = _input(request, "K", np.int64)

@@ -149,6 +149,11 @@ class Recommender(Protocol):
         """Score on `device` ("auto", "cpu", "cuda") where the model can; returns the model."""
         ...
 
+    def limit_threads(self, threads: int) -> Self:
+        """Score on at most `threads` CPU threads where the model runs its own thread pool (a
+        server runs one worker per core); returns the model."""
+        ...
+
 
 def model_threshold(model: Recommender) -> float | None:
     """The model's decoding as `basket.models.scored.basket` takes it: its threshold, or None
@@ -221,6 +226,10 @@ class ChunkedRecommender:
 
     def to(self, device: str) -> Self:
         """Models without a torch network score on the CPU whatever the device."""
+        return self
+
+    def limit_threads(self, threads: int) -> Self:
+        """Models whose CPU work is numpy's or torch's follow torch's global thread setting."""
         return self
 
 

@@ -12,7 +12,7 @@ import logging
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Self
 
 import numpy as np
 import pandas as pd
@@ -174,13 +174,19 @@ class XGBoostRecommender(ChunkedRecommender):
         """(users, vocabulary indices, scores, None) of every candidate (others score 0); see
         `score`."""
         candidates = self._candidates(histories)
-        scores = self.booster.predict(
-            xgb.DMatrix(candidates.features, feature_names=list(self.features)),
-            iteration_range=(0, self.booster.best_iteration + 1),
+        # In place: no DMatrix copy of the rows (a third of a small server batch's time).
+        scores = self.booster.inplace_predict(
+            candidates.features, iteration_range=(0, self.booster.best_iteration + 1)
         )
         if self.config.objective.startswith("rank:"):
             scores = 1.0 / (1.0 + np.exp(-scores.astype(np.float64)))
         return candidates.users, candidates.items, scores.astype(np.float32), None
+
+    def limit_threads(self, threads: int) -> Self:
+        """The booster predicts on `threads` threads (loaded, it would use every core: beside
+        other server workers a small batch then waits for busy cores)."""
+        self.booster.set_param({"nthread": threads})
+        return self
 
     def score(self, histories: Histories) -> np.ndarray:
         """(U, V) scores in (0, 1) for candidates, 0 for products that are not candidates:

@@ -117,7 +117,8 @@ class ProductTable:
             frame["interval"].to_numpy(np.float32),
             frame["aisle"].to_numpy(np.int32),
             frame["department"].to_numpy(np.int32),
-            frame[embedding_columns].to_numpy(np.float32),
+            # Row-major: scipy copies a column-major right operand on every sparse product.
+            np.ascontiguousarray(frame[embedding_columns].to_numpy(np.float32)),
         )
 
 
