@@ -71,3 +71,14 @@ def test_line_coverage_counts_the_lines_a_vocabulary_holds():
 def test_a_coverage_outside_zero_to_one_is_refused():
     with pytest.raises(ValueError, match="neural_coverage"):
         VocabConfig(neural_coverage=1.5)
+
+
+@pytest.mark.parametrize("largest_id", [9_000, 2**31 - 2])  # a lookup table; a binary search
+def test_index_of_finds_every_id_whatever_its_size(largest_id):
+    ids = np.array([7, 3, largest_id, 12, 5], dtype=np.int64)
+    vocab = Vocabulary(ids, np.array(list("abcde"), dtype=object), np.array([5, 4, 3, 2, 1]))
+    asked = np.array([3, largest_id, 4, -1, 0, 2**31 - 1, 12, 7, 7, 9_001])
+    expected = [1, 2, -1, -1, -1, -1, 3, 0, 0, -1]
+    assert vocab.index_of(asked).tolist() == expected
+    assert vocab.index_of(asked.astype(np.int32)).tolist() == expected
+    assert vocab.index_of(np.zeros(0, np.int32)).tolist() == []

@@ -159,6 +159,18 @@ def _row_dots(
     return out
 
 
+def _float32_columns(columns: list[np.ndarray]) -> np.ndarray:
+    """`np.column_stack(columns).astype(np.float32)` without the float64 matrix in between:
+    each column is cast once, into its place."""
+    widths = [1 if column.ndim == 1 else column.shape[1] for column in columns]
+    out = np.empty((len(columns[0]), sum(widths)), dtype=np.float32)
+    start = 0
+    for column, width in zip(columns, widths, strict=True):
+        out[:, start : start + width] = column.reshape(len(column), width)
+        start += width
+    return out
+
+
 def _bought_matrix(
     users: np.ndarray, items: np.ndarray, n_users: int, n_products: int
 ) -> sp.csr_matrix:
@@ -235,7 +247,7 @@ def candidate_features(
     for profile in (profile_last, profile_all):
         profile /= np.maximum(np.linalg.norm(profile, axis=1, keepdims=True), 1e-12)
 
-    features = np.column_stack(
+    features = _float32_columns(
         [
             own,
             products.log_popularity[items],
@@ -257,7 +269,7 @@ def candidate_features(
             _row_dots(products.embeddings, items, profile_all, users),
             np.zeros((len(users), len(NEIGHBOUR_FEATURES) if tifu else 0), dtype=np.float32),
         ]
-    ).astype(np.float32)
+    )
     order = np.lexsort((items, users))
     users, items, features = users[order], items[order], features[order]
     if tifu is not None:
