@@ -82,3 +82,4 @@ def test_index_of_finds_every_id_whatever_its_size(largest_id):
     assert vocab.index_of(asked).tolist() == expected
     assert vocab.index_of(asked.astype(np.int32)).tolist() == expected
     assert vocab.index_of(np.zeros(0, np.int32)).tolist() == []
+    assert vocab.index_of(np.array([3.0, 4.0])).tolist() == [1, -1]  # not an index: searched

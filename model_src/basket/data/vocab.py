@@ -81,7 +81,7 @@ class Vocabulary:
         """Vocabulary index of each product id, -1 where the product is not in the vocabulary."""
         product_ids = np.asarray(product_ids)
         table = self._table
-        if table is not None:
+        if table is not None and np.issubdtype(product_ids.dtype, np.integer):
             inside = (product_ids >= 0) & (product_ids < len(table))
             return np.where(inside, table[np.where(inside, product_ids, 0)], -1)
         order, sorted_ids = self._sorted
