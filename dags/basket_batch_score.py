@@ -80,7 +80,7 @@ def basket_batch_score():
         )
         print(
             f"shard {shard['index']}/{shard['count']} ({shard['version']}): "
-            f"{result.users:,} customers, {result.rows:,} rows"
+            f"{result.users:,} customers, {result.rows:,} rows in {result.seconds:.1f} s"
         )
         return str(result.out_path)
 

@@ -28,7 +28,7 @@ import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from basket.atomic import copy_atomically, write_json_atomically
+from basket.atomic import atomic_dir, copy_atomically, write_json_atomically
 from basket.batch import opened_model_dir
 from basket.compare import evaluate_candidate
 from basket.data.prepare import Prepared
@@ -139,10 +139,13 @@ def production_version(model_store: Path | str) -> str:
 
 
 def pin_production(model_store: Path | str, run_dir: Path | str) -> tuple[str, Path]:
-    """(version, RUN/model.mar): a copy of the production archive for one batch run, so every
-    shard scores the same version even when a publish lands while the run is going."""
-    pinned = copy_atomically(_production_archive(model_store), Path(run_dir) / "model.mar")
-    return archive_version(pinned), pinned
+    """(version, RUN/model/): the production archive unpacked once for one batch run, so every
+    shard scores the same version even when a publish lands while the run is going, and no
+    shard unpacks the archive again."""
+    pinned = Path(run_dir) / "model"
+    with zipfile.ZipFile(_production_archive(model_store)) as archive, atomic_dir(pinned) as staging:
+        archive.extractall(staging)
+    return ModelMeta.read(pinned).version, pinned
 
 
 def register_production(

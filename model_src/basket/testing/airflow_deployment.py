@@ -38,6 +38,8 @@ class AirflowDeployment(LocalServer):
     broker_url: str | None = None
     workers: tuple[str, ...] = ()
     settings: dict[str, str] = field(default_factory=dict)  # more environment, every process
+    # Worker name -> the CPUs it may run on (`taskset -c` list, e.g. "0"): one-core hosts.
+    worker_cpus: dict[str, str] = field(default_factory=dict)
     start_timeout_s: float = 240.0
     worker_processes: dict[str, subprocess.Popen] = field(default_factory=dict)
 
@@ -92,6 +94,8 @@ class AirflowDeployment(LocalServer):
             home = self.home / name
             home.mkdir(exist_ok=True)
             command, env = self.command(["worker"], home, BASKET_WORKER_NAME=name)
+            if name in self.worker_cpus:
+                command = ["taskset", "-c", self.worker_cpus[name], *command]
             with open(home / "worker.log", "wb") as log:
                 self.worker_processes[name] = subprocess.Popen(
                     command, env=env, stdout=log, stderr=subprocess.STDOUT,
