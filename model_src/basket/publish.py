@@ -143,7 +143,10 @@ def pin_production(model_store: Path | str, run_dir: Path | str) -> tuple[str, P
     shard scores the same version even when a publish lands while the run is going, and no
     shard unpacks the archive again."""
     pinned = Path(run_dir) / "model"
-    with zipfile.ZipFile(_production_archive(model_store)) as archive, atomic_dir(pinned) as staging:
+    with (
+        zipfile.ZipFile(_production_archive(model_store)) as archive,
+        atomic_dir(pinned) as staging,
+    ):
         archive.extractall(staging)
     return ModelMeta.read(pinned).version, pinned
 
