@@ -3,7 +3,7 @@ Celery worker, then two, against `basket score` in one process (baseline, same r
 
 Data: the synthetic Instacart-scale folder of bench_load.py (206,209 customers) without
 its `test` orders, so every customer is scored; the model is bench_score.py's XGBoost
-(10,000-product vocabulary), published as basket.mar into a model store. Each
+(over every product bought, as shipped), published as basket.mar into a model store. Each
 deployment is real (scripts/airflow_cluster.sh: scheduler, dag-processor, api-server,
 triggerer, PostgreSQL metadata DB, Redis broker) and each worker has one task slot, as
 a one-core host would. The DAG is left to the scheduler (Variables, unpause); customers
@@ -176,7 +176,7 @@ def main() -> None:
     assert all(run["rows"] == baseline["rows"] for run in runs)
 
     print(f"machine: {describe_machine()}")
-    print(f"data: {users:,} customers, {args.users_per_shard:,} per shard, XGBoost, 10k products\n")
+    print(f"data: {users:,} customers, {args.users_per_shard:,} per shard, XGBoost over every product bought\n")
     print(f"{'path':62} {'seconds':>8} {'customers/s':>12} {'vs 1 worker':>12}")
     print(
         f"{'basket score, one process (baseline)':62} {baseline_s:8.1f} {users / baseline_s:12,.0f}"
