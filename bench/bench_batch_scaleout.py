@@ -176,7 +176,9 @@ def main() -> None:
     assert all(run["rows"] == baseline["rows"] for run in runs)
 
     print(f"machine: {describe_machine()}")
-    print(f"data: {users:,} customers, {args.users_per_shard:,} per shard, XGBoost over every product bought\n")
+    print(
+        f"data: {users:,} customers, {args.users_per_shard:,} per shard, XGBoost over every product bought\n"
+    )
     print(f"{'path':62} {'seconds':>8} {'customers/s':>12} {'vs 1 worker':>12}")
     print(
         f"{'basket score, one process (baseline)':62} {baseline_s:8.1f} {users / baseline_s:12,.0f}"
