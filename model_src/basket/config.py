@@ -96,9 +96,10 @@ class XGBConfig:
     drop_features: tuple[str, ...] = ()
     targets_per_user: int = 3  # cut points per customer for training rows
     # Customer cut points (each ~ its candidates' rows) at most: fewer cut points per customer,
-    # then a sample of customers, as the neural max_examples. 50,000 keeps the Instacart-scale
-    # retrain within 60 minutes under rank:ndcg (100,000: 17 minutes for XGBoost alone).
-    max_examples: int = 50_000
+    # then a sample of customers, as the neural max_examples. 30,000 keeps the Instacart-scale
+    # retrain within 60 minutes under rank:ndcg on a 2-core AMD EPYC (50,000: 19 minutes for
+    # XGBoost alone there); Complete Journey's 2,370 households give 7,110.
+    max_examples: int = 30_000
     rounds: int = 400  # boosting rounds at most (early stopping ends sooner)
     early_stopping_rounds: int = 25  # rounds without a validation gain before stopping
     max_depth: int = 6  # depth of each tree
@@ -125,7 +126,9 @@ class TrainConfig:
     pos_weights: tuple[float, ...] = (5.0, 10.0, 15.0, 20.0, 25.0, 30.0)
     # Training examples per epoch at most: with many customers, fewer cut points per customer
     # (down to each one's newest basket), then a sample of customers (see README "At scale").
-    max_examples: int = 100_000
+    # 40,000 keeps the Instacart-scale retrain within 60 minutes on a 2-core AMD EPYC (100,000:
+    # the two nets 41 minutes there); Complete Journey's 2,370 households give 11,850.
+    max_examples: int = 40_000
     # The pos_weight grid runs on at most this many customers; the chosen one is then fit on all.
     grid_users: int = 3_000
     k: int = 10  # the run's one k: top-k answers and every metric (recall@k, NDCG@k)

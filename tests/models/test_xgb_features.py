@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pandas as pd
 import pytest
 
+from basket.candidates import refit_set, tuning_set
 from basket.data.vocab import VocabConfig, Vocabulary
 from basket.models.xgb import XGBConfig, XGBoostRecommender
 from basket.models.xgb_features import BASE_FEATURES, ProductTable, candidate_features
@@ -64,8 +67,6 @@ def test_product_repurchase_propensity_and_interval(table):
 
 
 def test_dropped_features_leave_the_booster_and_unknown_names_are_refused(prepared):
-    from basket.candidates import tuning_set
-
     data = tuning_set(prepared, np.zeros((len(prepared.vocab), 4), np.float32))
     config = XGBConfig(rounds=5, targets_per_user=1, drop_features=("up_decayed_50",))
     model = XGBoostRecommender(prepared.vocab, config).fit(data)
@@ -74,3 +75,20 @@ def test_dropped_features_leave_the_booster_and_unknown_names_are_refused(prepar
     wrong = XGBoostRecommender(prepared.vocab, XGBConfig(rounds=5, drop_features=("nope",)))
     with pytest.raises(ValueError, match="unknown features.*nope"):
         wrong.fit(data)
+
+
+def test_the_refit_logs_its_progress_and_time_left(prepared, caplog):
+    # A refit at Instacart scale runs for minutes; it used to log nothing until it ended.
+    vectors = np.zeros((len(prepared.vocab), 4), np.float32)
+    config = XGBConfig(rounds=5, early_stopping_rounds=5, targets_per_user=1)
+    model = XGBoostRecommender(prepared.vocab, config).fit(tuning_set(prepared, vectors))
+    rounds = model.booster.best_iteration + 1
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="basket.models.xgb"):
+        model.fit(refit_set(prepared, vectors))
+    lines = [record.getMessage() for record in caplog.records]
+    assert any(line.startswith(f"xgboost refit: {rounds} rounds on ") for line in lines)
+    assert any(
+        line.startswith(f"xgboost round {rounds}/{rounds}: ") and "at most 0s left" in line
+        for line in lines
+    ), lines

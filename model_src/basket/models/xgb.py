@@ -54,10 +54,10 @@ class ProgressLog(xgb.callback.TrainingCallback):
             metric = {
                 name: values[-1] for data in evals_log.values() for name, values in data.items()
             }
+            scores = ", ".join(f"valid {name} {value:.4f}" for name, value in metric.items())
             log.info(
-                "xgboost round %d/%d: valid %s, %.0fs, at most %.0fs left", done, self.rounds,
-                ", ".join(f"{name} {value:.4f}" for name, value in metric.items()),
-                seconds, seconds / done * (self.rounds - done),
+                "xgboost round %d/%d: %s%.0fs, at most %.0fs left", done, self.rounds,
+                f"{scores}, " if scores else "", seconds, seconds / done * (self.rounds - done),
             )  # fmt: skip
         return False
 
@@ -122,7 +122,10 @@ class XGBoostRecommender(ChunkedRecommender):
             if self.booster is None:
                 raise ValueError("a refit needs a first fit with validation baskets")
             rounds = self.booster.best_iteration + 1
-            self.booster = xgb.train(params, train, num_boost_round=rounds)
+            log.info("xgboost refit: %d rounds on %d rows", rounds, train.num_row())
+            self.booster = xgb.train(
+                params, train, num_boost_round=rounds, callbacks=[ProgressLog(rounds)]
+            )
             self.booster.best_iteration = rounds - 1
             return self
         valid_inputs, valid_targets = data.validation()
