@@ -92,3 +92,46 @@ def test_the_refit_logs_its_progress_and_time_left(prepared, caplog):
         line.startswith(f"xgboost round {rounds}/{rounds}: ") and "at most 0s left" in line
         for line in lines
     ), lines
+
+
+def test_rows_are_sorted_and_similarities_match_a_plain_computation_across_chunks():
+    # Over 1,024 rows, so the chunked dot products cross chunk boundaries; the sort by
+    # (customer, product) must hold for the bought and the explored rows together.
+    rng = np.random.default_rng(3)
+    n_products = 40
+    panel = [
+        [list(rng.choice(np.arange(1, n_products + 1), rng.integers(1, 6), replace=False))
+         for _ in range(rng.integers(1, 5))]
+        for _ in range(300)
+    ]  # fmt: skip
+    catalogue = pd.DataFrame(
+        {
+            "product_id": np.arange(1, n_products + 1),
+            "product_name": [f"p{i}" for i in range(n_products)],
+            "aisle_id": np.arange(n_products) % 4,
+            "department_id": np.arange(n_products) % 2,
+        }
+    )
+    history = histories_from(panel)
+    vocab = Vocabulary.build(history.product_ids, catalogue, VocabConfig())
+    vectors = rng.standard_normal((len(vocab), 8)).astype(np.float32)
+    products = ProductTable.build(history, vocab, catalogue, vectors)
+    candidates = candidate_features(history, vocab, products, explore=5)
+    assert len(candidates.users) > 1024
+    key = candidates.users.astype(np.int64) * len(vocab) + candidates.items
+    assert np.all(np.diff(key) > 0)
+    unit = products.embeddings
+    for column, baskets_of in (
+        ("emb_history", lambda user: panel[user]),
+        ("emb_last_basket", lambda user: panel[user][-1:]),
+    ):
+        profile = np.stack(
+            [
+                unit[vocab.index_of(np.concatenate(baskets_of(u)).astype(np.int32))].sum(axis=0)
+                for u in range(len(panel))
+            ]
+        )
+        profile /= np.linalg.norm(profile, axis=1, keepdims=True)
+        expected = np.sum(unit[candidates.items] * profile[candidates.users], axis=1)
+        got = candidates.features[:, BASE_FEATURES.index(column)]
+        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)

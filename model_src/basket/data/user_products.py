@@ -96,9 +96,12 @@ def user_product_stats(histories: Histories, vocab: Vocabulary) -> UserProductSt
     np.minimum.at(first_bought, inverse, line_elapsed)
     orders_since_first = np.zeros(len(unique_key), dtype=np.int64)
     np.maximum.at(orders_since_first, inverse, orders_ago[known])
+    # decay ** orders ago looked up in a table of powers (one pow per distinct age, not per line).
+    ages = orders_ago[known]
+    steps = np.arange(ages.max() + 1 if len(ages) else 0)
     decayed = np.stack(
         [
-            np.bincount(inverse, weights=decay ** orders_ago[known], minlength=len(unique_key))
+            np.bincount(inverse, weights=(decay**steps)[ages], minlength=len(unique_key))
             for decay in DECAYS
         ],
         axis=1,

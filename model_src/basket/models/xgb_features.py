@@ -150,11 +150,12 @@ def _share_by(
 def _row_dots(
     left: np.ndarray, left_rows: np.ndarray, right: np.ndarray, right_rows: np.ndarray
 ) -> np.ndarray:
-    """Dot products of left[left_rows[r]] and right[right_rows[r]] for every r, in chunks that stay
-    in cache (gathering all rows at once would build two arrays of rows x dims)."""
+    """Dot products of left[left_rows[r]] and right[right_rows[r]] for every r, in chunks of
+    1,024 rows whose gathered vectors stay in the core's cache (chunks of 262,144 rows took
+    three times as long: each gather went out to memory and back)."""
     out = np.empty(len(left_rows), dtype=np.float32)
-    for start in range(0, len(left_rows), 1 << 18):
-        part = slice(start, start + (1 << 18))
+    for start in range(0, len(left_rows), 1 << 10):
+        part = slice(start, start + (1 << 10))
         out[part] = np.einsum("re,re->r", left[left_rows[part]], right[right_rows[part]])
     return out
 
@@ -205,6 +206,11 @@ def candidate_features(
     items = np.concatenate([stats.items, explore_item[fresh]]).astype(np.int64)
     own = np.zeros((len(users), OWN_FEATURES + len(DECAYS) + 2), dtype=np.float32)
     own[: len(bought_user)] = _repeat_features(stats, products)
+    # By customer, then product: one int64 key, stable sort (a third of lexsort's time; the
+    # pairs are unique, so the order is the same). Sorted before the other columns are built,
+    # so only these are permuted.
+    order = np.argsort(users.astype(np.int64) * n_products + items, kind="stable")
+    users, items, own = users[order], items[order], own[order]
 
     # Customer-level features.
     sizes = histories.basket_sizes()
@@ -270,8 +276,6 @@ def candidate_features(
             np.zeros((len(users), len(NEIGHBOUR_FEATURES) if tifu else 0), dtype=np.float32),
         ]
     )
-    order = np.lexsort((items, users))
-    users, items, features = users[order], items[order], features[order]
     if tifu is not None:
         features[:, -len(NEIGHBOUR_FEATURES) :] = _neighbour_features(histories, users, items, tifu)
     return Candidates(users, items, features)
