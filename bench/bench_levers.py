@@ -97,6 +97,14 @@ VARIANTS = (
                      "early_stopping_rounds": 50}},
         versus="xgboost, + rank:ndcg",
     ),
+    Variant(
+        "xgboost, rank:pairwise", "xgboost", None,
+        {"xgboost": {"objective": "rank:pairwise"}}, versus="xgboost, + rank:ndcg",
+    ),
+    Variant(
+        "xgboost, rank:map", "xgboost", None,
+        {"xgboost": {"objective": "rank:map"}}, versus="xgboost, + rank:ndcg",
+    ),
     # Fewer trees answer faster (issue 22): each tree costs a serving request about the same.
     Variant(
         "xgboost, rank:ndcg, learning rate 0.3", "xgboost", None,
