@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _machine import describe_machine
 from basket.data import VocabConfig
 from basket.data.prepare import prepare
-from basket.models.xgb_features import FEATURES, ProductTable, candidate_features
+from basket.models.xgb_features import BASE_FEATURES, ProductTable, candidate_features
 from bench_load import INSTACART_USERS, ensure_instacart_data
 
 
@@ -52,7 +52,9 @@ def main() -> None:
         np.random.default_rng(0).random(rows) < 0.1
     )  # speed only: the labels do not matter here
 
-    matrix = xgb.DMatrix(candidates.features, label=labels, feature_names=list(FEATURES), nthread=2)
+    matrix = xgb.DMatrix(
+        candidates.features, label=labels, feature_names=list(BASE_FEATURES), nthread=2
+    )
     started = time.perf_counter()
     params = {"objective": "binary:logistic", "tree_method": "hist", "max_depth": 6, "nthread": 2}
     booster = xgb.train(params, matrix, num_boost_round=args.rounds)
@@ -63,7 +65,7 @@ def main() -> None:
 
     print(f"machine: {describe_machine()}, xgboost {xgb.__version__}")
     print(
-        f"data: {history.n_users:,} customers, vocabulary {len(data.vocab):,}, {rows:,} candidate rows x {len(FEATURES)} features\n"
+        f"data: {history.n_users:,} customers, vocabulary {len(data.vocab):,}, {rows:,} candidate rows x {len(BASE_FEATURES)} features\n"
     )
     print(f"{'step':40} {'seconds':>8} {'rows/s':>14} {'features / step':>16}")
     for name, seconds in (
