@@ -96,14 +96,17 @@ def test_the_refit_logs_its_progress_and_time_left(prepared, caplog):
 
 def test_rows_are_sorted_and_similarities_match_a_plain_computation_across_chunks():
     # Over 1,024 rows, so the chunked dot products cross chunk boundaries; the sort by
-    # (customer, product) must hold for the bought and the explored rows together.
+    # (customer, product) must hold for the bought and the explored rows together. Baskets
+    # may name a product twice (an online request can): each line counts, in the last basket
+    # as in the whole history.
     rng = np.random.default_rng(3)
     n_products = 40
     panel = [
-        [list(rng.choice(np.arange(1, n_products + 1), rng.integers(1, 6), replace=False))
+        [list(rng.choice(np.arange(1, n_products + 1), rng.integers(1, 6), replace=True))
          for _ in range(rng.integers(1, 5))]
         for _ in range(300)
     ]  # fmt: skip
+    assert any(len(set(orders[-1])) < len(orders[-1]) for orders in panel)
     catalogue = pd.DataFrame(
         {
             "product_id": np.arange(1, n_products + 1),
