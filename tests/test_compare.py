@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import xgboost as xgb
@@ -165,7 +167,6 @@ def test_xgboost_candidate_trains_scores_and_reloads(prepared, tmp_path):
 def test_a_run_at_another_k_compares_and_reports_at_that_k(prepared, tmp_path):
     """One k: TrainConfig.k drives the primary metric, the tie-break, the table and the plot.
     Before, primary_metric was fixed at "recall@10" and any other k raised KeyError."""
-    import json
 
     from basket.compare import write_report
     from basket.config import RunConfig, load_config
@@ -191,7 +192,6 @@ def test_a_run_at_another_k_compares_and_reports_at_that_k(prepared, tmp_path):
 def test_xgboost_can_stack_tifu_knn_and_reloads_with_its_neighbours(prepared, tmp_path):
     """Neighbour features: TIFU-KNN's own and neighbour scores as two more columns; the model
     dir carries the neighbour database, and a model saved without them still loads."""
-    import json
 
     from basket.config import TifuConfig
     from basket.models.base import TrainingSet
@@ -234,6 +234,32 @@ def test_xgboost_with_a_ranking_objective_ranks_one_query_per_customer(prepared)
     model = XGBoostRecommender(vocab, config).fit(data)
     result = compare({"xgboost": model}, splits.eval_inputs, splits.eval_targets)
     assert result.metrics["xgboost"]["recall@10"] > 0.3
+
+
+def test_the_ranking_pair_settings_reach_the_booster_and_change_the_model(prepared):
+    from basket.models.base import TrainingSet
+    from basket.models.xgb import XGBConfig, XGBoostRecommender
+
+    splits, vocab = prepared.splits, prepared.vocab
+    embeddings = np.random.default_rng(0).normal(size=(len(vocab), 8)).astype(np.float32)
+    data = TrainingSet(
+        splits.valid_inputs, splits.valid_targets, vocab, prepared.products, embeddings
+    )
+    inputs = splits.eval_inputs.select_users(np.arange(40))
+    scores, pairs = {}, {}
+    for method, count in (("topk", 32), ("mean", 3)):
+        config = XGBConfig(
+            rounds=5, early_stopping_rounds=5, targets_per_user=1, objective="rank:ndcg",
+            ranking_pair_method=method, ranking_pairs=count,
+        )  # fmt: skip
+        model = XGBoostRecommender(vocab, config).fit(data)
+        learner = json.loads(model.booster.save_config())["learner"]["objective"]
+        pairs[method] = learner["lambdarank_param"]
+        scores[method] = model.score(inputs)
+    assert pairs["mean"]["lambdarank_pair_method"] == "mean"
+    assert pairs["mean"]["lambdarank_num_pair_per_sample"] == "3"
+    assert pairs["topk"]["lambdarank_num_pair_per_sample"] == "32"
+    assert not np.allclose(scores["mean"], scores["topk"])
 
 
 def test_a_ranking_objective_ranks_every_candidate_above_the_products_that_are_not(prepared):

@@ -92,6 +92,11 @@ class XGBConfig:
     # scores the logistic of the margin) or "binary:logistic" (probabilities). rank:ndcg won
     # on Complete Journey's validation baskets (recall@10 0.1823 against 0.1664).
     objective: str = "rank:ndcg"
+    # How a ranking objective builds its pairs: "topk" (each of the `ranking_pairs` best-ranked
+    # candidates of a query against the rest) or "mean" (`ranking_pairs` random pairs per
+    # candidate). XGBoost's defaults: topk, 32.
+    ranking_pair_method: str = "topk"
+    ranking_pairs: int = 32  # see ranking_pair_method
     # Feature columns left out (names from basket.models.xgb_features.FEATURES): for ablations.
     drop_features: tuple[str, ...] = ()
     targets_per_user: int = 3  # cut points per customer for training rows

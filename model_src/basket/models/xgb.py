@@ -118,6 +118,9 @@ class XGBoostRecommender(ChunkedRecommender):
             "nthread": self.config.threads,
             "tree_method": "hist",
         }
+        if ranking:
+            params["lambdarank_pair_method"] = self.config.ranking_pair_method
+            params["lambdarank_num_pair_per_sample"] = self.config.ranking_pairs
         if data.valid_targets is None:
             if self.booster is None:
                 raise ValueError("a refit needs a first fit with validation baskets")
