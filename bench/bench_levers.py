@@ -11,7 +11,7 @@ held-out columns only report.
 Variants: XGBoost over the 10,000 most bought products with the features of the
 last round; the whole catalogue; the repeat-timing features; TIFU-KNN stacked as
 two features; a ranking objective; fewer, deeper trees (each row says how many trees
-an answer walks). TIFU-KNN and P-TopFreq over 10,000 products
+an answer walks); how the ranking objective builds its pairs; a longer patience. TIFU-KNN and P-TopFreq over 10,000 products
 and over the whole catalogue.
 
 Usage: python bench/bench_levers.py [--out DIR] [--only NAME ...]
@@ -133,6 +133,20 @@ VARIANTS = (
         "xgboost, rank:ndcg, top-20 pairs", "xgboost", None,
         {"xgboost": {"ranking_pair_method": "topk", "ranking_pairs": 20}},
         versus="xgboost, + rank:ndcg",
+    ),
+    Variant(
+        "xgboost, rank:ndcg, top-64 pairs", "xgboost", None,
+        {"xgboost": {"ranking_pair_method": "topk", "ranking_pairs": 64}},
+        versus="xgboost, + rank:ndcg",
+    ),
+    Variant(
+        "xgboost, rank:ndcg, top-128 pairs", "xgboost", None,
+        {"xgboost": {"ranking_pair_method": "topk", "ranking_pairs": 128}},
+        versus="xgboost, + rank:ndcg",
+    ),
+    Variant(
+        "xgboost, rank:ndcg, early stopping after 50 rounds", "xgboost", None,
+        {"xgboost": {"early_stopping_rounds": 50}}, versus="xgboost, + rank:ndcg",
     ),
     Variant(
         "xgboost, rank:ndcg, 8 random pairs per candidate", "xgboost", None,
