@@ -8,7 +8,10 @@ bought plus 20 popular ones), then, in the same process and on those rows:
 - baseline 2: `Booster.predict` over all rows.
 
 Prints rows, seconds, rows per second, and feature time relative to each
-baseline, with the machine. Usage: python bench/bench_xgb_features.py
+baseline, with the machine. Then the serving case: `--requests` customers (a
+fixed sample) one at a time, as a lone request builds them, against the
+booster's in-place prediction on each one's rows on one thread (a server
+worker's setting) in the same run. Usage: python bench/bench_xgb_features.py
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ def main() -> None:
         "--out", type=Path, default=Path(__file__).resolve().parent / "out" / "instacart"
     )
     parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--requests", type=int, default=2_000, help="lone customers timed")
     args = parser.parse_args()
 
     folder = ensure_instacart_data(INSTACART_USERS, args.out)
@@ -74,6 +78,16 @@ def main() -> None:
         ("Booster.predict (baseline)", predict_s),
     ):
         print(f"{name:40} {seconds:8.1f} {rows / seconds:14,.0f} {features_s / seconds:15.2f}x")
+    lone = lone_requests(history, data.vocab, products, booster, args.requests)
+    print(
+        f"\none customer at a time ({args.requests:,} customers, "
+        f"{lone['rows_per_request']:.0f} candidate rows each on average), ms per request:"
+    )
+    print(
+        f"{'candidate_features (ours)':40} {lone['features_ms']:8.3f} "
+        f"{lone['features_ms'] / lone['predict_ms']:15.2f}x"
+    )
+    print(f"{'inplace_predict, 1 thread (baseline)':40} {lone['predict_ms']:8.3f} {1:15.2f}x")
     result = {
         "machine": describe_machine(),
         "rows": rows,
@@ -81,8 +95,30 @@ def main() -> None:
         "train_s": train_s,
         "predict_s": predict_s,
         "rounds": args.rounds,
+        "lone_requests": lone,
     }
     (args.out.parent / "xgb_features.json").write_text(json.dumps(result, indent=1))
+
+
+def lone_requests(history, vocab, products, booster: xgb.Booster, n: int) -> dict:
+    """Mean ms per customer of `candidate_features` on one customer at a time, and of the
+    booster's one-thread in-place prediction on that customer's rows."""
+    picked = np.random.default_rng(1).choice(history.n_users, min(n, history.n_users), False)
+    alone = [history.select_users(np.array([user])) for user in picked]
+    booster.set_param({"nthread": 1})
+    started = time.perf_counter()
+    built = [candidate_features(one, vocab, products, explore=20).features for one in alone]
+    features_s = time.perf_counter() - started
+    started = time.perf_counter()
+    for matrix in built:
+        booster.inplace_predict(matrix)
+    predict_s = time.perf_counter() - started
+    return {
+        "requests": len(alone),
+        "rows_per_request": float(np.mean([len(matrix) for matrix in built])),
+        "features_ms": features_s / len(alone) * 1e3,
+        "predict_ms": predict_s / len(alone) * 1e3,
+    }
 
 
 if __name__ == "__main__":
