@@ -8,13 +8,16 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import pytest
 
 import basket.batch as batch
+from basket.background import read_ahead, write_behind
 from basket.cli import main
 from basket.data import DataFileError, build_histories, load_tables
+from basket.data.blocks import OrderRouting
 from basket.models.top_freq import PTopFreq
 from basket.testing.histories import scoring_users
 
@@ -105,17 +108,22 @@ def test_cli_score(model_dir, synth_dir, tmp_path, capsys):
     assert len(pd.read_parquet(tmp_path / "o.parquet")) > 0
 
 
-@pytest.mark.parametrize("file_format", ["csv", "parquet"])
+@pytest.mark.parametrize("file_format", ["csv", "parquet", "parquet with sparse order ids"])
 def test_reading_in_customer_blocks_gives_the_same_file(
     xgb_run_dir, synth_dir, tmp_path, monkeypatch, file_format
 ):
     model_dir = xgb_run_dir / "winner"  # reads every part of the history, context included
     data = synth_dir
-    if file_format == "parquet":
+    if file_format != "csv":
         data = tmp_path / "parquet"
         data.mkdir()
         for path in synth_dir.glob("*.csv"):
-            pq.write_table(pa_csv.read_csv(path), data / f"{path.stem}.parquet")
+            table = pa_csv.read_csv(path)
+            if "sparse" in file_format and "order_id" in table.column_names:
+                # Ids far apart, as a shop's own may be: lines are routed by search, not a table.
+                ids = pc.add(pc.multiply(table["order_id"], 1000), 7)
+                table = table.set_column(table.schema.get_field_index("order_id"), "order_id", ids)
+            pq.write_table(table, data / f"{path.stem}.parquet")
     whole = batch.score_users(model_dir, data, tmp_path / "whole.parquet")
     monkeypatch.setattr(batch, "BLOCK_USERS", 25)
     blocked = batch.score_users(model_dir, data, tmp_path / "blocked.parquet")
@@ -123,6 +131,22 @@ def test_reading_in_customer_blocks_gives_the_same_file(
     pd.testing.assert_frame_equal(
         pd.read_parquet(blocked.out_path), pd.read_parquet(whole.out_path)
     )
+
+
+def test_lines_are_routed_to_their_customers_block_by_table_or_by_search_alike():
+    """An order id names its customer's block whether the ids are dense (a table indexed by id)
+    or far apart (a search); a line of an order no chosen customer made goes nowhere."""
+    orders = pd.DataFrame({"order_id": [5, 3, 9, 1], "user_id": [20, 10, 30, 10]})
+    user_ids = np.array([10, 20, 30])
+    dense = OrderRouting.of(orders, user_ids, np.array([0, 0, 1]))
+    sparse = OrderRouting.of(
+        orders.assign(order_id=orders["order_id"] * 10**8), user_ids, np.array([0, 0, 1])
+    )
+    assert dense.block_by_id is not None and sparse.block_by_id is None
+    lines = np.array([1, 3, 5, 9, 2, 0, 11, -4])
+    expected = [0, 0, 0, 1, -1, -1, -1, -1]
+    assert dense.blocks_of(lines).tolist() == expected
+    assert sparse.blocks_of(lines * 10**8).tolist() == expected
 
 
 def test_the_next_block_is_read_while_this_one_is_scored():
@@ -138,7 +162,7 @@ def test_the_next_block_is_read_while_this_one_is_scored():
 
     seen = []
     with pytest.raises(DataFileError, match="third block"):
-        for block in batch.read_ahead(blocks()):
+        for block in read_ahead(blocks()):
             if block == "first":
                 # The consumer has not asked for the second block yet: only read-ahead makes it.
                 assert producing_second.wait(timeout=30)
@@ -190,7 +214,7 @@ def test_chunks_are_written_behind_the_scoring_in_order_and_a_write_error_stops_
         written.append(chunk)
 
     with pytest.raises(OSError, match="disk full"):
-        with batch.write_behind() as submit:
+        with write_behind() as submit:
             submit(write, "first")
             # submit returned while "first" is still being written: the caller scores on.
             assert writing_first.wait(timeout=30) and not written

@@ -16,12 +16,9 @@ from __future__ import annotations
 import tempfile
 import time
 import zipfile
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -29,6 +26,7 @@ import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
 from basket.atomic import atomic_dir, atomic_file
+from basket.background import read_ahead, write_behind
 from basket.data import schema as s
 from basket.data.blocks import (
     part_bounds,
@@ -44,8 +42,6 @@ from basket.models.registry import load_model
 from basket.serving_config import BatchConfig, RequestLimits
 
 CHUNK_USERS = 4096
-T = TypeVar("T")
-_END = object()  # what `next` returns once an iterator is exhausted
 BLOCK_USERS = BatchConfig.block_users
 SCHEMA = pa.schema(
     [
@@ -178,36 +174,6 @@ def score_users(
     return ScoreResult(out_path, users, rows, time.perf_counter() - started)
 
 
-@contextmanager
-def write_behind():
-    """A `submit(function, *args)` that runs each call in a background thread, in order, while
-    the caller goes on (building and writing a chunk's parquet overlaps scoring the next one).
-    At most one call is in flight; its error reaches the caller at the next submit or on
-    leaving, and leaving waits for the last call."""
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="basket-write-behind") as pool:
-        pending = []
-
-        def submit(function, *args) -> None:
-            if pending:
-                pending.pop().result()
-            pending.append(pool.submit(function, *args))
-
-        yield submit
-        if pending:
-            pending.pop().result()
-
-
-def read_ahead(items: Iterator[T]) -> Iterator[T]:
-    """The items of `items` in order, each next one produced in a background thread while the
-    caller works on the current one: the next block of customers is read and built while
-    this one is scored (reading releases the GIL; the machine has a core for it)."""
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="basket-read-ahead") as pool:
-        pending = pool.submit(next, items, _END)
-        while (item := pending.result()) is not _END:
-            pending = pool.submit(next, items, _END)
-            yield item
-
-
 def plan_shards(
     data_dir: Path | str,
     users_per_shard: int = BatchConfig.users_per_shard,
@@ -218,12 +184,13 @@ def plan_shards(
     `inputs_dir`, each shard's customers are also written there as a data folder of their
     own (`partition_customers`, one pass over the lines) named by the shard's "data_dir":
     scoring that folder whole is scoring the shard, without reading anyone else's lines."""
-    user_ids = scoring_user_ids(read_frame(data_dir, s.ORDERS))
+    orders = read_frame(data_dir, s.ORDERS)
+    user_ids = scoring_user_ids(orders)
     count = max(1, -(-len(user_ids) // users_per_shard))
     shards = [{"index": index, "count": count} for index in range(count)]
     if inputs_dir is None:
         return shards
-    parts = partition_customers(data_dir, user_ids, count, inputs_dir)
+    parts = partition_customers(data_dir, user_ids, count, inputs_dir, orders)
     return [{**shard, "data_dir": str(part)} for shard, part in zip(shards, parts, strict=True)]
 
 

@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from basket.background import write_behind
 from basket.data import schema as s
 from basket.data.load import DataFileError, Tables, find_table_file, load_tables, read_table_file
 
@@ -111,15 +112,20 @@ def part_bounds(n_users: int, parts: int) -> np.ndarray:
 
 
 def partition_customers(
-    data_dir: Path | str, user_ids: np.ndarray, parts: int, out_dir: Path | str
+    data_dir: Path | str,
+    user_ids: np.ndarray,
+    parts: int,
+    out_dir: Path | str,
+    orders: pd.DataFrame | None = None,
 ) -> list[Path]:
     """Write `parts` contiguous parts of `user_ids` (sorted; cut by `part_bounds`) as data
     folders `out_dir/part-NNNNN/`, each in the Instacart layout (parquet) with only its
     customers' orders and lines, and the catalogue, in one streaming pass over the line files;
-    returns the folders in order. A batch shard then reads its own folder, not every line."""
+    returns the folders in order. A batch shard then reads its own folder, not every line.
+    `orders`: the folder's orders table when the caller has read it already."""
     data_dir, out_dir = Path(data_dir), Path(out_dir)
     shutil.rmtree(out_dir, ignore_errors=True)  # a re-planned run starts from nothing
-    orders = read_frame(data_dir, s.ORDERS)
+    orders = read_frame(data_dir, s.ORDERS) if orders is None else orders
     orders = orders[orders[s.USER_ID].isin(user_ids)]
     block_of_user = (
         np.searchsorted(part_bounds(len(user_ids), parts), np.arange(len(user_ids)), "right") - 1
@@ -145,11 +151,13 @@ def partition_customers(
 @dataclass(frozen=True)
 class OrderRouting:
     """Which block of customers each order belongs to: per row of the orders it was made from
-    (`block_of_order`), and searchable by order id (`sorted_ids`, `sorted_block`)."""
+    (`block_of_order`), and by order id (`block_by_id`, a table indexed by the id when the
+    ids are small enough for one, else `sorted_ids` and `sorted_block` to search)."""
 
     block_of_order: np.ndarray
     sorted_ids: np.ndarray
     sorted_block: np.ndarray
+    block_by_id: np.ndarray | None
     n_blocks: int
 
     @classmethod
@@ -158,31 +166,60 @@ class OrderRouting:
     ) -> OrderRouting:
         """The routing of `orders` (only customers of `user_ids`, sorted) into the blocks
         `block_of_user` gives each of `user_ids` (0, 1, ... in order)."""
+        n_blocks = int(block_of_user[-1]) + 1 if len(block_of_user) else 1
+        dtype = np.int16 if n_blocks <= np.iinfo(np.int16).max else np.int32
         block_of_order = block_of_user[np.searchsorted(user_ids, orders[s.USER_ID].to_numpy())]
+        block_of_order = block_of_order.astype(dtype)
         order_ids = orders[s.ORDER_ID].to_numpy()
         by_id = np.argsort(order_ids, kind="stable")
-        n_blocks = int(block_of_user[-1]) + 1 if len(block_of_user) else 1
-        return cls(block_of_order, order_ids[by_id], block_of_order[by_id], n_blocks)
+        sorted_ids, sorted_block = order_ids[by_id], block_of_order[by_id]
+        block_by_id = None
+        # Order ids are usually dense (Instacart's, the importer's): then a table indexed by id
+        # routes a line in one gather instead of a binary search over every order.
+        if len(sorted_ids) and sorted_ids[0] >= 0 and sorted_ids[-1] < 4 * len(orders) + (1 << 20):
+            block_by_id = np.full(int(sorted_ids[-1]) + 1, -1, dtype)
+            block_by_id[sorted_ids] = sorted_block
+        return cls(block_of_order, sorted_ids, sorted_block, block_by_id, n_blocks)
+
+    def blocks_of(self, order_ids: np.ndarray) -> np.ndarray:
+        """The block of each of `order_ids`; -1 for an order of no chosen customer (or none)."""
+        if self.block_by_id is not None:
+            table = self.block_by_id
+            inside = (order_ids >= 0) & (order_ids < len(table))
+            return np.where(inside, table[np.where(inside, order_ids, 0)], -1).astype(table.dtype)
+        pos = np.minimum(np.searchsorted(self.sorted_ids, order_ids), len(self.sorted_ids) - 1)
+        return np.where(self.sorted_ids[pos] == order_ids, self.sorted_block[pos], -1)
 
     def spill(self, data_dir: Path, table: str, files: list[Path]) -> list[Path] | None:
-        """Route `table`'s lines into `files` (one parquet file per block; a block without lines
-        gets none); None if `data_dir` has no such file."""
+        """Route `table`'s lines into `files` (one parquet file per block, lines in the file's
+        order; a block without lines gets none); None if `data_dir` has no such file. Each
+        record batch is grouped by block in one stable sort, and written in a background
+        thread while the next one is read and routed."""
         path = find_table_file(data_dir, table)
         if path is None:
             return None
         if not len(self.sorted_ids):
             return files
         writers: dict[int, pq.ParquetWriter] = {}
+
+        def write(grouped: pa.RecordBatch, blocks: np.ndarray, starts: np.ndarray) -> None:
+            for b, start, end in zip(blocks.tolist(), starts[:-1], starts[1:], strict=True):
+                if b not in writers:
+                    writers[b] = pq.ParquetWriter(files[b], s.SCHEMAS[table])
+                writers[b].write_batch(grouped.slice(start, end - start))
+
         try:
-            for batch in line_batches(path, table):
-                ids = batch.column(s.ORDER_ID).to_numpy()
-                pos = np.minimum(np.searchsorted(self.sorted_ids, ids), len(self.sorted_ids) - 1)
-                # Lines of orders outside the chosen customers (or unknown orders) go nowhere.
-                block = np.where(self.sorted_ids[pos] == ids, self.sorted_block[pos], -1)
-                for b in np.unique(block[block >= 0]):
-                    if b not in writers:
-                        writers[b] = pq.ParquetWriter(files[b], s.SCHEMAS[table])
-                    writers[b].write_batch(batch.filter(pa.array(block == b)))
+            with write_behind() as submit:
+                for batch in line_batches(path, table):
+                    block = self.blocks_of(batch.column(s.ORDER_ID).to_numpy())
+                    # Lines of orders outside the chosen customers (or unknown orders) go nowhere.
+                    order = np.argsort(block, kind="stable")
+                    routed = np.searchsorted(block[order], 0)  # the first line with a block
+                    order = order[routed:]
+                    sorted_block = block[order]
+                    blocks = np.flatnonzero(np.diff(sorted_block, prepend=-1))
+                    starts = np.append(blocks, len(order))
+                    submit(write, batch.take(pa.array(order)), sorted_block[blocks], starts)
         finally:
             for writer in writers.values():
                 writer.close()
