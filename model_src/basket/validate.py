@@ -28,8 +28,8 @@ import logging
 from pathlib import Path
 
 from basket.validation.report import ValidationReport
-from basket.validation.suites import load_suite_dicts, run_suites
-from basket.validation.tables import read_raw, with_lookups
+from basket.validation.suites import load_suite_dicts, range_checked_columns, run_suites
+from basket.validation.tables import read_raw, release_unused_memory, with_lookups
 from basket.validation.triage import DEFAULT_WARNING_SHARE, triage, write_quarantine
 
 
@@ -50,8 +50,9 @@ def validate(
     logging.getLogger("great_expectations").setLevel(logging.ERROR)
     data_dir = Path(data_dir)
     suites = load_suite_dicts(expectations_dir)
-    raw, files = read_raw(data_dir)
+    raw, files = read_raw(data_dir, range_checked_columns(suites))
     views = with_lookups(raw)
+    release_unused_memory()
 
     report_dir = None if report_dir is None else Path(report_dir)
     failures, skipped, results, rows, run = run_suites(views, raw, files, suites, report_dir)

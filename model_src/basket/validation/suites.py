@@ -32,6 +32,19 @@ def load_suite_dicts(expectations_dir: Path | str | None = None) -> dict[str, di
     return suites
 
 
+def range_checked_columns(suites: dict[str, dict]) -> dict[str, frozenset[str]]:
+    """Per table, the columns its suite checks against a range (`expect_column_values_to_be_
+    between`): validation reads them as int64 so the check is vectorised (`narrow_integers`)."""
+    return {
+        table: frozenset(
+            e["kwargs"]["column"]
+            for e in suite["expectations"]
+            if e["type"] == "expect_column_values_to_be_between"
+        )
+        for table, suite in suites.items()
+    }
+
+
 def run_suites(
     views: dict[str, pd.DataFrame],
     raw: dict[str, pd.DataFrame],
