@@ -133,6 +133,34 @@ def test_expected_f1_matches_brute_force_enumeration():
     assert value[0] == pytest.approx(max(best.values()))
 
 
+def brute_force_expected_f1(probabilities: np.ndarray) -> np.ndarray:
+    """(U, n) E[F1] of the baskets of sizes 1..n, by enumerating every truth."""
+    import itertools
+
+    n_users, n = probabilities.shape
+    truths = np.array(list(itertools.product([0, 1], repeat=n)))  # (2^n, n)
+    chances = np.prod(
+        np.where(truths[None], probabilities[:, None], 1 - probabilities[:, None]), axis=2
+    )  # (U, 2^n)
+    sizes = np.arange(1, n + 1)
+    hits = np.cumsum(truths, axis=1)  # (2^n, n): hits among the first k
+    f1 = 2 * hits / (sizes[None] + truths.sum(axis=1)[:, None])  # (2^n, n)
+    return chances @ f1
+
+
+@pytest.mark.parametrize("n", [1, 2, 5, 9])
+def test_expected_f1_of_many_customers_at_once_matches_enumeration(n):
+    """Every customer of a batch gets its own best size and E[F1], as if scored alone, for
+    spread, skewed and tied probabilities."""
+    rng = np.random.default_rng(n)
+    raw = np.concatenate([rng.random((6, n)), rng.random((6, n)) ** 4, np.round(rng.random((6, n)), 1)])
+    probabilities = -np.sort(-raw, axis=1)
+    size, value = expected_f1_sizes(probabilities)
+    expected = brute_force_expected_f1(probabilities)
+    np.testing.assert_array_equal(size, expected.argmax(axis=1) + 1)
+    np.testing.assert_allclose(value, expected.max(axis=1), rtol=1e-12, atol=1e-12)
+
+
 def test_expected_f1_keeps_more_products_when_more_are_likely():
     sure = np.array([[0.95, 0.9, 0.9, 0.85, 0.05, 0.01]])
     unsure = np.array([[0.6, 0.2, 0.1, 0.05, 0.05, 0.01]])

@@ -92,3 +92,23 @@ def test_unknown_encoder_is_refused(prepared):
 
     with pytest.raises(ValueError, match="encoder"):
         NextBasketNet(PredictorConfig(encoder="transformer"), len(prepared.vocab), N_FEATURES)
+
+
+def test_the_cnn_order_vector_is_each_channels_largest_response_over_its_products():
+    """Max pooling over an order's real products (never its padding), then ReLU; an empty
+    order is a zero vector."""
+    from basket.models.modules import OrderEncoderCNN
+
+    torch.manual_seed(0)
+    encoder = OrderEncoderCNN(embed_dim=8, hidden=16, kernel_size=3)
+    products = torch.randn(3, 5, 8)
+    mask = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1], [0, 0, 0, 0, 0]], dtype=torch.bool)
+    with torch.no_grad():
+        pooled = encoder(products, mask)
+        responses = encoder.conv(products.transpose(1, 2))  # (3, 16, 5)
+    expected = torch.stack([
+        torch.relu(responses[0, :, :3].max(dim=1).values),
+        torch.relu(responses[1].max(dim=1).values),
+        torch.zeros(16),
+    ])  # fmt: skip
+    torch.testing.assert_close(pooled, expected)

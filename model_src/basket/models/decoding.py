@@ -12,6 +12,8 @@ Two decodings, both chosen between on the validation split:
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from basket.models.ranking import top_k
@@ -19,30 +21,42 @@ from basket.models.ranking import top_k
 MAX_CANDIDATES = 40  # products beyond the 40 most probable barely move E[F1]
 
 
-def _add_item(distribution: np.ndarray, p: np.ndarray) -> np.ndarray:
-    """Count distribution (U, n + 1) after one more independent item with probability p (U,)."""
-    shifted = np.zeros_like(distribution)
-    shifted[:, 1:] = distribution[:, :-1]
-    return distribution * (1 - p)[:, None] + shifted * p[:, None]
+@lru_cache(maxsize=8)
+def _f1_weights(n: int) -> np.ndarray:
+    """(n + 1, n + 1, n + 1) F1 of a basket of k with a hits inside it and b outside it,
+    2a / (k + a + b), indexed [k, a, b] (row k = 0 unused)."""
+    k, a, b = np.ogrid[: n + 1, : n + 1, : n + 1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        weights = 2.0 * a / (k + a + b)
+    weights[0] = 0.0
+    return weights
+
+
+def _hit_distributions(p: np.ndarray) -> np.ndarray:
+    """(n + 1, U, n + 1): row k is the distribution of hits among the first k of the (U, n)
+    independent items with probabilities `p`, one step of the Poisson-binomial recursion per
+    item (the loop is over the n <= MAX_CANDIDATES positions; users are vectorised)."""
+    n_users, n = p.shape
+    q = 1.0 - p
+    out = np.zeros((n + 1, n_users, n + 1))
+    out[0, :, 0] = 1.0
+    for k in range(1, n + 1):
+        previous, current = out[k - 1], out[k]
+        np.multiply(previous, q[:, k - 1, None], out=current)
+        current[:, 1:] += previous[:, :-1] * p[:, k - 1, None]
+    return out
 
 
 def expected_f1_sizes(probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For (U, n) probabilities sorted descending: the best basket size k (>= 1) per user and its E[F1]."""
     n_users, n = probabilities.shape
     p = np.clip(probabilities.astype(np.float64), 0.0, 1.0)
-    inside = np.zeros((n + 1, n_users, n + 1))
-    inside[0, :, 0] = 1.0
-    for k in range(1, n + 1):
-        inside[k] = _add_item(inside[k - 1], p[:, k - 1])
-    outside = np.zeros((n + 1, n_users, n + 1))
-    outside[n, :, 0] = 1.0
-    for k in range(n - 1, -1, -1):
-        outside[k] = _add_item(outside[k + 1], p[:, k])
-    hits = np.arange(n + 1)
+    inside = _hit_distributions(p)  # [k]: hits among the first k
+    outside = _hit_distributions(p[:, ::-1])[::-1]  # [k]: hits among items k..n-1
+    # E[F1 | size k] = sum over (a, b) of P(a inside) F1(k, a, b) P(b outside), every k at once.
     expected = np.full((n_users, n + 1), -np.inf)
-    for k in range(1, n + 1):
-        weight = 2.0 * hits[:, None] / (k + hits[:, None] + hits[None, :])  # (a, b)
-        expected[:, k] = np.einsum("ua,ab,ub->u", inside[k], weight, outside[k])
+    weighted = np.matmul(inside[1:], _f1_weights(n)[1:])  # (n, U, n + 1)
+    expected[:, 1:] = np.einsum("kub,kub->uk", weighted, outside[1:])
     best = expected.argmax(axis=1)
     return best, expected[np.arange(n_users), best]
 

@@ -115,7 +115,8 @@ class Predicted:
 def predict_batches(net: NextBasketNet, encoded: Encoded, batch_size: int = 512):
     """`Predicted` for batches of the users of `encoded`, in order: the one scoring loop of
     validation, the recommender and the tests."""
-    net.eval()
+    if net.training:  # eval() walks every module: a serving request would pay it each time
+        net.eval()
     device = module_device(net)
     for start in range(0, encoded.n_users, batch_size):
         users = np.arange(start, min(start + batch_size, encoded.n_users))

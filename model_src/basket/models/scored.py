@@ -16,7 +16,7 @@ decoding; choosing a decoding on validation reads every option from the same chu
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -97,17 +97,25 @@ class HeadTailScores:
     tail_values: np.ndarray
     n_products: int
     dense_scores: Callable[[], np.ndarray]
+    # The head's best columns by depth: answering reads the top k and the expected-F1
+    # basket's candidates from the same chunk, both from the head's best MAX_CANDIDATES.
+    _head_tops: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def n_users(self) -> int:
         return self.head.shape[0]
+
+    def _head_top(self, depth: int) -> tuple[np.ndarray, np.ndarray]:
+        if depth not in self._head_tops:
+            self._head_tops[depth] = top_k(self.head, depth)
+        return self._head_tops[depth]
 
     def top(self, k: int, calibrate: Calibrate = _identity) -> tuple[np.ndarray, np.ndarray]:
         """(columns, values) of each row's k best of `calibrate(scores)`, best first."""
         # The head's best `depth` and the tail's entries hold the whole row's best k: every
         # other head product is beaten by as many as are kept.
         depth = min(max(k, MAX_CANDIDATES), self.head.shape[1])
-        head_index, head_values = top_k(self.head, depth)
+        head_index, head_values = self._head_top(depth)
         rows = np.concatenate([np.repeat(np.arange(self.n_users), depth), self.tail_rows])
         cols = np.concatenate([head_index.ravel(), self.tail_cols])
         values = calibrate(np.concatenate([head_values.ravel(), self.tail_values]))
