@@ -35,6 +35,7 @@ import uuid
 from pathlib import Path
 
 import numpy as np
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _machine import describe_machine
@@ -208,7 +209,9 @@ def main() -> None:
     model_dir = args.run / "models" / args.candidate if args.candidate else args.run / "winner"
     bodies, id_bodies = request_bodies(data_dir, N_REQUESTS)
     user_ids = [json.loads(body)["user_id"] for body in id_bodies]
-    # One thread, as each server worker or instance has.
+    # One thread, as each server worker or instance has: the model's own pool (XGBoost) and
+    # torch's, which the neural nets score on (left alone, torch takes every core).
+    torch.set_num_threads(config.torch_threads)
     scorer = OnlineScorer.from_model_dir(model_dir, threads=config.torch_threads)
     print(f"machine: {describe_machine()}")
     print(
