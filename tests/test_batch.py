@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,7 @@ import basket.batch as batch
 from basket.background import read_ahead, write_behind
 from basket.cli import main
 from basket.data import DataFileError, build_histories, load_tables
-from basket.data.blocks import OrderRouting
+from basket.data.blocks import OrderRouting, split_tables
 from basket.models.top_freq import PTopFreq
 from basket.testing.histories import scoring_users
 
@@ -130,6 +131,37 @@ def test_reading_in_customer_blocks_gives_the_same_file(
     assert blocked.users == whole.users and blocked.rows == whole.rows
     pd.testing.assert_frame_equal(
         pd.read_parquet(blocked.out_path), pd.read_parquet(whole.out_path)
+    )
+
+
+def test_a_block_split_into_parts_gives_each_customer_their_whole_history_once(synth_dir):
+    """Histories are built a part of a block at a time (so scoring starts after one part):
+    the parts' histories, one after the other, are the block's, customer for customer, and a
+    line of an order no customer of the block made is in no part."""
+    tables = load_tables(synth_dir)
+    stray = tables.prior_lines.iloc[:3].assign(order_id=10**7)
+    tables = replace(tables, prior_lines=pd.concat([stray, tables.prior_lines], ignore_index=True))
+    whole = build_histories(tables)
+    parts = [build_histories(part) for part in split_tables(tables, 7)]
+    assert len(parts) == -(-tables.orders["user_id"].nunique() // 7) and len(parts) > 1
+    start = 0
+    for part in parts:
+        assert 0 < part.n_users <= 7
+        expected = whole.select_users(np.arange(start, start + part.n_users))
+        for name, value in vars(expected).items():
+            np.testing.assert_array_equal(getattr(part, name), value, err_msg=name)
+        start += part.n_users
+    assert start == whole.n_users
+
+
+def test_histories_built_a_chunk_at_a_time_give_the_same_file(
+    xgb_run_dir, synth_dir, tmp_path, monkeypatch
+):
+    whole = batch.score_users(xgb_run_dir / "winner", synth_dir, tmp_path / "whole.parquet")
+    monkeypatch.setattr(batch, "CHUNK_USERS", 7)
+    chunked = batch.score_users(xgb_run_dir / "winner", synth_dir, tmp_path / "chunked.parquet")
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(chunked.out_path), pd.read_parquet(whole.out_path)
     )
 
 

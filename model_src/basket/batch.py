@@ -33,6 +33,7 @@ from basket.data.blocks import (
     partition_customers,
     read_frame,
     scoring_user_ids,
+    split_tables,
     user_blocks,
 )
 from basket.data.history import build_histories
@@ -162,7 +163,13 @@ def score_users(
             tqdm(total=len(user_ids), desc="score", unit="customer", disable=None) as progress,
         ):
             blocks = user_blocks(data_dir, user_ids, BLOCK_USERS, orders)
-            built = (build_histories(drop_quarantined(tables, quarantined)) for tables in blocks)
+            # Histories are built a chunk of customers at a time in the read-ahead thread, so
+            # scoring starts after one chunk is built, not a whole block (a shard is one).
+            built = (
+                build_histories(drop_quarantined(chunk, quarantined))
+                for tables in blocks
+                for chunk in split_tables(tables, CHUNK_USERS)
+            )
             for histories in read_ahead(built):
                 for start in range(0, histories.n_users, CHUNK_USERS):
                     chunk = histories.select_users(

@@ -10,6 +10,8 @@ customer fits in one block it simply loads the folder.
 
 `partition_customers` makes the same pass once for a whole batch run and keeps
 each part as a data folder of its own, so every shard reads only its customers.
+`split_tables` cuts a block already in memory into smaller parts, so batch scoring
+builds histories a chunk of customers at a time while the previous chunk is scored.
 """
 
 from __future__ import annotations
@@ -103,6 +105,44 @@ def user_blocks(
                 products,
                 lines[s.TRAIN_LINES] if spilled[s.TRAIN_LINES] is not None else None,
             )
+
+
+def split_tables(tables: Tables, users_per_part: int) -> Iterator[Tables]:
+    """`tables` cut into consecutive parts of at most `users_per_part` of its customers (those
+    with orders, by id), each with only its customers' orders and lines, in memory: one stable
+    sort of each line table, then a slice per part. Lines of no order in `tables` go nowhere,
+    as `build_histories` ignores them. Built histories of one part can be scored while the next
+    part's are built."""
+    user_ids = np.unique(tables.orders[s.USER_ID].to_numpy())
+    if len(user_ids) <= users_per_part:
+        yield tables
+        return
+    routing = OrderRouting.of(tables.orders, user_ids, np.arange(len(user_ids)) // users_per_part)
+    grouped = {
+        name: _grouped_rows(lines, routing)
+        for name in ("prior_lines", "train_lines")
+        if (lines := getattr(tables, name)) is not None
+    }
+    for part in range(routing.n_blocks):
+        lines = {
+            name: frame.iloc[rows[bounds[part] : bounds[part + 1]]].reset_index(drop=True)
+            for name, (frame, rows, bounds) in grouped.items()
+        }
+        yield Tables(
+            tables.orders[routing.block_of_order == part],
+            lines["prior_lines"],
+            tables.products,
+            lines.get("train_lines"),
+        )
+
+
+def _grouped_rows(lines: pd.DataFrame, routing: OrderRouting):
+    """(lines, their row numbers grouped by block in a stable order, where each block's rows
+    start: n_blocks + 1 positions)."""
+    block = routing.blocks_of(lines[s.ORDER_ID].to_numpy())
+    rows = np.argsort(block, kind="stable")
+    bounds = np.searchsorted(block[rows], np.arange(routing.n_blocks + 1))
+    return lines, rows, bounds
 
 
 def part_bounds(n_users: int, parts: int) -> np.ndarray:
