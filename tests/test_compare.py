@@ -153,7 +153,9 @@ def test_expected_f1_of_many_customers_at_once_matches_enumeration(n):
     """Every customer of a batch gets its own best size and E[F1], as if scored alone, for
     spread, skewed and tied probabilities."""
     rng = np.random.default_rng(n)
-    raw = np.concatenate([rng.random((6, n)), rng.random((6, n)) ** 4, np.round(rng.random((6, n)), 1)])
+    raw = np.concatenate(
+        [rng.random((6, n)), rng.random((6, n)) ** 4, np.round(rng.random((6, n)), 1)]
+    )
     probabilities = -np.sort(-raw, axis=1)
     size, value = expected_f1_sizes(probabilities)
     expected = brute_force_expected_f1(probabilities)
