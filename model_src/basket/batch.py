@@ -170,13 +170,9 @@ def score_users(
                 for tables in blocks
                 for chunk in split_tables(tables, CHUNK_USERS)
             )
-            for histories in read_ahead(built):
-                for start in range(0, histories.n_users, CHUNK_USERS):
-                    chunk = histories.select_users(
-                        np.arange(start, min(start + CHUNK_USERS, histories.n_users))
-                    )
-                    submit(write, recommender.recommend(chunk, k), writer)
-                    progress.update(chunk.n_users)
+            for chunk in read_ahead(built):  # at most CHUNK_USERS customers each
+                submit(write, recommender.recommend(chunk, k), writer)
+                progress.update(chunk.n_users)
     rows, users = written["rows"], written["users"]
     return ScoreResult(out_path, users, rows, time.perf_counter() - started)
 

@@ -119,7 +119,7 @@ def split_tables(tables: Tables, users_per_part: int) -> Iterator[Tables]:
         return
     routing = OrderRouting.of(tables.orders, user_ids, np.arange(len(user_ids)) // users_per_part)
     grouped = {
-        name: _grouped_rows(lines, routing)
+        name: (lines, *_grouped_rows(lines, routing))
         for name in ("prior_lines", "train_lines")
         if (lines := getattr(tables, name)) is not None
     }
@@ -136,13 +136,12 @@ def split_tables(tables: Tables, users_per_part: int) -> Iterator[Tables]:
         )
 
 
-def _grouped_rows(lines: pd.DataFrame, routing: OrderRouting):
-    """(lines, their row numbers grouped by block in a stable order, where each block's rows
-    start: n_blocks + 1 positions)."""
+def _grouped_rows(lines: pd.DataFrame, routing: OrderRouting) -> tuple[np.ndarray, np.ndarray]:
+    """(the row numbers of `lines` grouped by block in a stable order, where each block's rows
+    start: n_blocks + 1 positions); rows of no block come first and are in none."""
     block = routing.blocks_of(lines[s.ORDER_ID].to_numpy())
     rows = np.argsort(block, kind="stable")
-    bounds = np.searchsorted(block[rows], np.arange(routing.n_blocks + 1))
-    return lines, rows, bounds
+    return rows, np.searchsorted(block[rows], np.arange(routing.n_blocks + 1))
 
 
 def part_bounds(n_users: int, parts: int) -> np.ndarray:
