@@ -10,7 +10,7 @@ held-out columns only report.
 
 Variants: XGBoost over the 10,000 most bought products with the features of the
 last round; the whole catalogue; the repeat-timing features; TIFU-KNN stacked as
-two features; a ranking objective; fewer, deeper trees (each row says how many trees
+two features; a ranking objective; product-to-product transitions; fewer, deeper trees (each row says how many trees
 an answer walks); how the ranking objective builds its pairs; a longer patience. TIFU-KNN and P-TopFreq over 10,000 products
 and over the whole catalogue.
 
@@ -169,6 +169,48 @@ VARIANTS = (
         "xgboost, rank:ndcg, 8 random pairs per candidate", "xgboost", None,
         {"xgboost": {"ranking_pair_method": "mean", "ranking_pairs": 8}},
         versus="xgboost, + rank:ndcg",
+    ),
+    # Product-to-product transitions from the last basket (basket.models.transitions).
+    Variant(
+        "xgboost, rank:ndcg, + transitions", "xgboost", None,
+        {"xgboost": {"transition_features": True}}, versus="xgboost, + rank:ndcg",
+    ),
+    Variant(
+        "xgboost, rank:ndcg, + transitions seen 3 times or more", "xgboost", None,
+        {"xgboost": {"transition_features": True, "transition_min_count": 3}},
+        versus="xgboost, + rank:ndcg",
+    ),
+    Variant(
+        "xgboost, rank:ndcg, + transitions seen once or more", "xgboost", None,
+        {"xgboost": {"transition_features": True, "transition_min_count": 1}},
+        versus="xgboost, + rank:ndcg",
+    ),
+    Variant(
+        "xgboost, rank:ndcg, without the EV file's features", "xgboost", None,
+        {"xgboost": {"drop_features": ("emb_last_basket", "emb_history")}},
+        versus="xgboost, + rank:ndcg",
+    ),
+    Variant(
+        "xgboost, rank:ndcg, without aisle and department ids", "xgboost", None,
+        {"xgboost": {"drop_features": ("p_aisle", "p_department")}},
+        versus="xgboost, + rank:ndcg",
+    ),
+    Variant(
+        "xgboost, rank:ndcg, without the next order's day and hour", "xgboost", None,
+        {"xgboost": {"drop_features": ("next_dow", "next_hour")}},
+        versus="xgboost, + rank:ndcg",
+    ),
+    Variant(
+        "xgboost, rank:ndcg, no popular products as candidates", "xgboost", None,
+        {"xgboost": {"explore": 0}}, versus="xgboost, + rank:ndcg",
+    ),
+    Variant(
+        "xgboost, rank:ndcg, 50 popular products as candidates", "xgboost", None,
+        {"xgboost": {"explore": 50}}, versus="xgboost, + rank:ndcg",
+    ),
+    Variant(
+        "xgboost, rank:ndcg, queries weighted as recall@10", "xgboost", None,
+        {"xgboost": {"recall_weights": True}}, versus="xgboost, + rank:ndcg",
     ),
 )  # fmt: skip
 

@@ -227,7 +227,7 @@ def test_xgboost_can_stack_tifu_knn_and_reloads_with_its_neighbours(prepared, tm
     from basket.models.base import TrainingSet
     from basket.models.registry import load_model
     from basket.models.xgb import XGBConfig, XGBoostRecommender
-    from basket.models.xgb_features import FEATURES, NEIGHBOUR_FEATURES
+    from basket.models.xgb_features import BASE_FEATURES, NEIGHBOUR_FEATURES
 
     splits, vocab = prepared.splits, prepared.vocab
     embeddings = np.random.default_rng(0).normal(size=(len(vocab), 8)).astype(np.float32)
@@ -237,7 +237,7 @@ def test_xgboost_can_stack_tifu_knn_and_reloads_with_its_neighbours(prepared, tm
     config = XGBConfig(rounds=30, targets_per_user=1)
     stacked = XGBoostRecommender(vocab, config, tifu_config=TifuConfig(neighbours=20)).fit(data)
     plain = XGBoostRecommender(vocab, config).fit(data)
-    assert stacked.features == FEATURES
+    assert stacked.features == BASE_FEATURES + NEIGHBOUR_FEATURES
     assert not set(NEIGHBOUR_FEATURES) & set(plain.features)
     columns = stacked._candidates(splits.eval_inputs).features[:, -2:]
     assert (columns[:, 0] > 0).mean() > 0.5 and (columns[:, 1] > 0).mean() > 0.5
@@ -248,7 +248,7 @@ def test_xgboost_can_stack_tifu_knn_and_reloads_with_its_neighbours(prepared, tm
     assert (tmp_path / "stacked" / "neighbours" / "database.npz").is_file()
     assert not (tmp_path / "plain" / "neighbours").exists()
     meta = json.loads((tmp_path / "plain" / "model.json").read_text())
-    assert meta["tifu_config"] is None and len(meta["features"]) == len(FEATURES) - 2
+    assert meta["tifu_config"] is None and meta["features"] == list(BASE_FEATURES)
 
 
 def test_xgboost_with_a_ranking_objective_ranks_one_query_per_customer(prepared):

@@ -138,3 +138,19 @@ def test_rows_are_sorted_and_similarities_match_a_plain_computation_across_chunk
         expected = np.sum(unit[candidates.items] * profile[candidates.users], axis=1)
         got = candidates.features[:, BASE_FEATURES.index(column)]
         np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_recall_weights_count_a_hit_as_recall_does():
+    from basket.models.xgb import recall_query_weights
+
+    ideal = np.cumsum(1 / np.log2(np.arange(2, 12)))
+    weights = recall_query_weights(np.array([0, 0, 1, 1, 1, 3]), np.array([2, 20, 5, 1]))
+    # One weight per customer with candidate rows (0, 1 and 3), in order.
+    np.testing.assert_allclose(weights, [ideal[1] / 2, ideal[9] / 20, 1.0])
+
+
+def test_a_ranker_trains_with_one_recall_weight_per_query(prepared):
+    data = tuning_set(prepared, np.zeros((len(prepared.vocab), 4), np.float32))
+    config = XGBConfig(rounds=5, targets_per_user=2, recall_weights=True)
+    model = XGBoostRecommender(prepared.vocab, config).fit(data)
+    assert model.booster.best_iteration >= 0

@@ -17,6 +17,9 @@ Candidates: every vocabulary product the customer bought before, plus the
 - the order to predict: day of week, hour, days since prior;
 - embeddings: cosine of the product's EV vector to the customer's last basket
   and to their whole history;
+- transitions (when the model has them): the mean and the largest probability
+  that the product follows a product of the customer's last basket in the next
+  order (basket.models.transitions);
 - neighbours (stacking TIFU-KNN, when the model has one): the customer's own
   time-decayed, grouped frequency of the product, and its mean frequency among
   the customer's most similar other customers.
@@ -36,6 +39,8 @@ from basket.data.history import Histories, offsets_from_counts
 from basket.data.user_products import DECAYS, OWN_FEATURES, user_product_stats
 from basket.data.vocab import Vocabulary
 from basket.models.tifu_knn import TifuKNN
+from basket.models.transitions import FEATURES as TRANSITION_FEATURES
+from basket.models.transitions import Transitions
 
 FEATURES = (
     "up_log_count", "up_share", "up_recency", "up_in_last", "up_log_days_since", "up_cycle",
@@ -47,10 +52,21 @@ FEATURES = (
     "aisle_affinity", "department_affinity",
     "next_dow", "next_hour", "next_days_since",
     "emb_last_basket", "emb_history",
+    *TRANSITION_FEATURES,
     "tifu_own", "tifu_neighbours",
 )  # fmt: skip
 NEIGHBOUR_FEATURES = ("tifu_own", "tifu_neighbours")
-BASE_FEATURES = FEATURES[: -len(NEIGHBOUR_FEATURES)]  # without a TIFU-KNN model
+# Without transitions or a TIFU-KNN model.
+BASE_FEATURES = FEATURES[: -len(NEIGHBOUR_FEATURES) - len(TRANSITION_FEATURES)]
+
+
+def built_features(transitions: bool, neighbours: bool) -> tuple[str, ...]:
+    """The columns `candidate_features` builds, in order, with or without each optional block."""
+    return (
+        BASE_FEATURES
+        + (TRANSITION_FEATURES if transitions else ())
+        + (NEIGHBOUR_FEATURES if neighbours else ())
+    )
 
 
 @dataclass(frozen=True)
@@ -190,9 +206,10 @@ def candidate_features(
     products: ProductTable,
     explore: int,
     tifu: TifuKNN | None = None,
+    transitions: Transitions | None = None,
 ) -> Candidates:
-    """Candidates and features for every user of `histories`: the columns of BASE_FEATURES, and
-    with a `tifu` model the neighbour features too (all of FEATURES)."""
+    """Candidates and features for every user of `histories`: the columns of
+    `built_features(transitions is not None, tifu is not None)`."""
     stats = user_product_stats(histories, vocab)
     n_users, n_products = histories.n_users, len(vocab)
     bought_user = np.repeat(np.arange(n_users), np.diff(stats.offsets))
@@ -279,6 +296,9 @@ def candidate_features(
             histories.next_days_since_prior[users],
             _row_dots(products.embeddings, items, profile_last, users),
             _row_dots(products.embeddings, items, profile_all, users),
+            transitions.features(histories, vocab, users, items)
+            if transitions is not None
+            else np.zeros((len(users), 0), dtype=np.float32),
             np.zeros((len(users), len(NEIGHBOUR_FEATURES) if tifu else 0), dtype=np.float32),
         ]
     )
