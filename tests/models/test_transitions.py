@@ -9,9 +9,10 @@ import pandas as pd
 import pytest
 
 from basket.candidates import tuning_set
+from basket.data.history import without_newest
 from basket.data.vocab import VocabConfig, Vocabulary
 from basket.models.transitions import FEATURES, Transitions
-from basket.models.xgb import XGBConfig, XGBoostRecommender, without_newest
+from basket.models.xgb import XGBConfig, XGBoostRecommender
 from basket.models.xgb_features import ProductTable, built_features, candidate_features
 from basket.testing.histories import histories_from
 

@@ -267,6 +267,14 @@ def holdout_last(histories: Histories, min_input_orders: int = 1) -> tuple[Histo
     return inputs, targets
 
 
+def without_newest(histories: Histories, orders: int) -> Histories:
+    """`histories` less each customer's `orders` newest orders (customers left with none drop
+    out)."""
+    for _ in range(orders):
+        histories, _ = holdout_last(histories)
+    return histories
+
+
 @dataclass(frozen=True)
 class Splits:
     """The one evaluation split every candidate is compared on, and the tuning split inside it."""

@@ -20,7 +20,7 @@ import xgboost as xgb
 
 from basket.atomic import atomic_dir
 from basket.config import TifuConfig, XGBConfig
-from basket.data.history import Histories, Targets, holdout_last
+from basket.data.history import Histories, Targets, holdout_last, without_newest
 from basket.data.vocab import Vocabulary
 from basket.models.base import (
     ChunkedRecommender,
@@ -70,14 +70,6 @@ def recall_query_weights(users: np.ndarray, basket_sizes: np.ndarray, k: int = 1
     sizes = basket_sizes[np.unique(users)]
     ideal = np.cumsum(1.0 / np.log2(np.arange(2, k + 2)))
     return ideal[np.clip(sizes, 1, k) - 1] / np.maximum(sizes, 1)
-
-
-def without_newest(histories: Histories, orders: int) -> Histories:
-    """`histories` less each customer's `orders` newest orders (customers left with none drop
-    out)."""
-    for _ in range(orders):
-        histories, _ = holdout_last(histories)
-    return histories
 
 
 @dataclass
