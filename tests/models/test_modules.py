@@ -94,21 +94,48 @@ def test_unknown_encoder_is_refused(prepared):
         NextBasketNet(PredictorConfig(encoder="transformer"), len(prepared.vocab), N_FEATURES)
 
 
-def test_the_cnn_order_vector_is_each_channels_largest_response_over_its_products():
-    """Max pooling over an order's real products (never its padding), then ReLU; an empty
-    order is a zero vector."""
+@pytest.mark.parametrize("kernel_size", [1, 3, 5])
+def test_the_cnn_order_vector_is_each_channels_largest_response_over_its_products(kernel_size):
+    """Max pooling over an order's real products (never its padding, whatever it holds), then
+    ReLU; an empty order is a zero vector. The encoder convolves the real products alone: the
+    padded convolution with zeros past each order's end (what padded products embed to) is
+    the reference."""
     from basket.models.modules import OrderEncoderCNN
 
     torch.manual_seed(0)
-    encoder = OrderEncoderCNN(embed_dim=8, hidden=16, kernel_size=3)
-    products = torch.randn(3, 5, 8)
-    mask = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1], [0, 0, 0, 0, 0]], dtype=torch.bool)
+    encoder = OrderEncoderCNN(embed_dim=8, hidden=16, kernel_size=kernel_size)
+    products = torch.randn(4, 5, 8)  # the padding holds noise here: it must not count
+    mask = torch.tensor(
+        [[1, 1, 1, 0, 0], [1, 1, 1, 1, 1], [0, 0, 0, 0, 0], [1, 0, 0, 0, 0]], dtype=torch.bool
+    )
     with torch.no_grad():
         pooled = encoder(products, mask)
-        responses = encoder.conv(products.transpose(1, 2))  # (3, 16, 5)
+        responses = encoder.conv((products * mask[..., None]).transpose(1, 2))  # (4, 16, 5)
     expected = torch.stack([
         torch.relu(responses[0, :, :3].max(dim=1).values),
         torch.relu(responses[1].max(dim=1).values),
         torch.zeros(16),
+        torch.relu(responses[3, :, 0]),
     ])  # fmt: skip
     torch.testing.assert_close(pooled, expected)
+
+
+def test_the_cnn_encoder_learns_through_its_pooling():
+    """Gradients reach the convolution's weights and the real products, not the padding."""
+    from basket.models.modules import OrderEncoderCNN
+
+    torch.manual_seed(0)
+    encoder = OrderEncoderCNN(embed_dim=4, hidden=6, kernel_size=3)
+    products = torch.randn(2, 3, 4, requires_grad=True)
+    mask = torch.tensor([[1, 1, 0], [1, 0, 0]], dtype=torch.bool)
+    encoder(products, mask).sum().backward()
+    assert encoder.conv.weight.grad.abs().sum() > 0
+    assert products.grad[mask].abs().sum() > 0
+    assert (products.grad[~mask] == 0).all()
+
+
+def test_an_even_cnn_window_is_refused():
+    from basket.models.modules import OrderEncoderCNN
+
+    with pytest.raises(ValueError, match="odd"):
+        OrderEncoderCNN(embed_dim=4, hidden=6, kernel_size=4)

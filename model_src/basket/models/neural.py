@@ -123,7 +123,7 @@ class NeuralRecommender(ChunkedRecommender):
         )
         return self
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def score_parts(self, histories: Histories):
         """((U, head) probabilities of the output layer's products, and (rows, vocabulary
         indices, probabilities) of the products each customer bought beyond it); see `score`."""

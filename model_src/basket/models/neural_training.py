@@ -111,7 +111,7 @@ class Predicted:
     tail_probabilities: np.ndarray
 
 
-@torch.no_grad()
+@torch.inference_mode()  # no autograd bookkeeping at all: answers are read, never trained on
 def predict_batches(net: NextBasketNet, encoded: Encoded, batch_size: int = 512):
     """`Predicted` for batches of the users of `encoded`, in order: the one scoring loop of
     validation, the recommender and the tests."""
