@@ -15,7 +15,11 @@ from a Lua script. Measured in the same run:
   after), each server started with its store;
 - Triton (when `.venv-triton` exists: `make test` builds it), the same archive settings
   and the same customers as KServe-v2 JSON: full histories and ids on each store;
-- the store read itself (one customer, in process) on both backends.
+- the store read itself (one customer, in process) on both backends;
+- where a request's CPU goes at concurrency 16: the CPU seconds each group of processes
+  used during the run (the server's front end: TorchServe's Java, tritonserver; its model
+  workers: the Python processes that score; wrk; everything else on the machine), per
+  request served.
 
 Prints the figures, their ratios to the baseline and to the full-history request, and
 the machine. Usage: python bench/bench_serve.py [--run RUN] [--candidate cnngru] [--seconds 20]
@@ -35,6 +39,7 @@ import uuid
 from pathlib import Path
 
 import numpy as np
+import psutil
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -104,10 +109,50 @@ def store_read_ms(url: str, user_ids: list[int], rounds: int = 3) -> dict:
     }
 
 
+CPU_GROUPS = ("model workers", "front end", "wrk", "other")
+
+
+def cpu_group(name: str, cmdline: list[str]) -> str:
+    """Which of `CPU_GROUPS` a process belongs to."""
+    command = " ".join(cmdline)
+    if name == "wrk":
+        return "wrk"
+    if name == "java" or "tritonserver" in command:
+        return "front end"
+    if "model_service_worker" in command or "triton_python_backend_stub" in command:
+        return "model workers"
+    return "other"
+
+
+def cpu_seconds() -> dict[int, tuple[str, float]]:
+    """{pid: (group, user + system CPU seconds so far)} of every process now running."""
+    seconds = {}
+    for process in psutil.process_iter(["name", "cmdline", "cpu_times"]):
+        times = process.info["cpu_times"]
+        if times is not None:
+            group = cpu_group(process.info["name"] or "", process.info["cmdline"] or [])
+            seconds[process.pid] = (group, times.user + times.system)
+    return seconds
+
+
+def cpu_per_request(before: dict, after: dict, requests: float) -> dict[str, float]:
+    """CPU milliseconds per request of each group between two `cpu_seconds` snapshots (a
+    process absent from `before` counts from zero: it started during the run)."""
+    used = dict.fromkeys(CPU_GROUPS, 0.0)
+    for pid, (group, seconds) in after.items():
+        used[group] += seconds - before.get(pid, (group, 0.0))[1]
+    return {group: 1000 * value / max(requests, 1.0) for group, value in used.items()}
+
+
 def load(url: str, script: Path, seconds: int) -> tuple:
-    """(c=1, c=16) wrk figures against `url`, after a warm-up."""
+    """(c=1, c=16) wrk figures against `url`, after a warm-up; the c=16 figures carry the CPU
+    milliseconds per request of each process group (`cpu`)."""
     run_wrk(url, script, 4, 3)
-    return run_wrk(url, script, 1, seconds), run_wrk(url, script, 16, seconds)
+    one = run_wrk(url, script, 1, seconds)
+    before = cpu_seconds()
+    many = run_wrk(url, script, 16, seconds)
+    many["cpu"] = cpu_per_request(before, cpu_seconds(), many["rps"] * seconds)
+    return one, many
 
 
 def served(model_store: Path, script: Path, seconds: int, env: dict | None = None) -> tuple:
@@ -284,6 +329,11 @@ def report(base: dict, rows: dict, reads: dict, config: ServingConfig) -> None:
             f"c=16 {many['rps']:.0f} requests/s (target >= {TARGET_RPS:,}: "
             f"{met(many['rps'] >= TARGET_RPS)}), p99 {many['p99_ms']:.2f} ms; "
             f"non-2xx {one['non_2xx'] + many['non_2xx']}"
+        )
+        cpu, available = many["cpu"], 1000 * psutil.cpu_count() / max(many["rps"], 1.0)
+        print(
+            f"  c=16 CPU per request: {sum(cpu.values()):.2f} ms used of the {available:.2f} ms "
+            "the cores give it: " + ", ".join(f"{group} {cpu[group]:.2f}" for group in CPU_GROUPS)
         )
         if name == "full history" and server == "TorchServe":
             print(
