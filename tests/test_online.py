@@ -11,6 +11,7 @@ import pytest
 from basket.batch import score_users
 from basket.data import build_histories, load_tables
 from basket.online import OnlineScorer
+from basket.online_request import parse_request
 from basket.serving_config import RequestLimits
 from basket.testing.histories import scoring_users
 from basket.testing.requests import history_request
@@ -92,6 +93,13 @@ BAD_REQUESTS = [
     ({"order": []}, 400, "needs 'orders'"),
     ({"orders": [], "next_order": {"order_dow": 9}}, 400, "next_order.order_dow"),
     ({"orders": [{"items": []}]}, 400, "must have 'products'"),
+    # An order's context: the message names the order, the key and the value.
+    ({"orders": [[1], {"products": [1], "order_dow": 7}]}, 400, "orders[1].order_dow must be"),
+    ({"orders": [{"products": [1], "order_hour_of_day": True}]}, 400, "got True"),
+    ({"orders": [{"products": [], "days_since_prior_order": "7"}]}, 400, "got '7'"),
+    ({"orders": [{"products": [1], "days_since_prior_order": 10**400}]}, 400, "to 365"),
+    (b'{"orders": [{"products": [1], "days_since_prior_order": NaN}]}', 400, "got nan"),
+    ({"orders": [{"products": [1], "order_dow": -1}]}, 400, "orders[0].order_dow"),
     ([["Banana"]] * 1001, 413, "1001 orders; the limit is 1000"),
     ([["Banana"] * 201], 413, "201 products; the limit is 200"),
     ([["x" * 500]], 413, "500 characters"),
@@ -104,6 +112,23 @@ def test_bad_input_gets_a_4xx_that_says_what_is_wrong(scorer, body, status, mess
     got, answer = _one(scorer, body)
     assert got == status
     assert answer["code"] == status and message in answer["message"], answer
+
+
+def test_each_orders_context_stays_with_its_order_when_empty_orders_are_skipped(scorer):
+    """Day, hour and gap of every kept order, in order; a gap not given is NaN before the
+    first kept order and the default gap before the others; day and hour unknown are -1."""
+    first = int(scorer.model.vocab.product_ids[0])
+    body = {"orders": [
+        {"products": [], "order_dow": 1, "order_hour_of_day": 2, "days_since_prior_order": 3},
+        {"products": [first], "order_dow": 4, "order_hour_of_day": 5},
+        [first, first],
+        {"products": [first], "order_hour_of_day": 23, "days_since_prior_order": 0.5},
+    ]}  # fmt: skip
+    history = parse_request(body, scorer.lookup, scorer.limits).history
+    assert history.order_lengths.tolist() == [1, 2, 1]
+    assert history.order_dow.tolist() == [4, -1, -1]
+    assert history.order_hour.tolist() == [5, -1, 23]
+    np.testing.assert_array_equal(history.days_since_prior, [np.nan, 7.0, 0.5])
 
 
 def test_one_bad_request_does_not_spoil_its_batch(scorer):
