@@ -25,6 +25,19 @@ def test_ties_at_the_kth_place_go_to_the_lower_index(k):
     np.testing.assert_array_equal(values, np.take_along_axis(scores, index, axis=1))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
+def test_every_score_type_and_layout_gives_the_reference(dtype):
+    """Float scores go through torch's selection, others through numpy's; a transposed
+    (non-contiguous) matrix and one holding NaN (never a best score) too."""
+    rng = np.random.default_rng(2)
+    scores = (rng.random((60, 300)) * 1000).astype(dtype)
+    for matrix in (scores, np.asfortranarray(scores), scores[:, ::-1]):
+        np.testing.assert_array_equal(top_k(matrix, 10)[0], reference(matrix, 10))
+    if dtype != np.int64:
+        scores[:, :50] = np.nan
+        np.testing.assert_array_equal(top_k(scores, 10)[0], reference(scores, 10))
+
+
 def test_rows_without_ties_and_small_catalogues():
     scores = np.array([[0.1, 0.9, 0.5], [0.3, 0.2, 0.1]], np.float32)
     np.testing.assert_array_equal(top_k(scores, 2)[0], [[1, 2], [0, 1]])

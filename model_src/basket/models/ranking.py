@@ -10,6 +10,7 @@ and only rows with such a tie pay for resolving it.
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 
 def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -19,7 +20,7 @@ def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     k = min(k, n_cols)
     if k == 0:
         return np.zeros((n_rows, 0), np.int64), np.zeros((n_rows, 0), scores.dtype)
-    part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    part = _k_best_columns(scores, k)
     kth = np.take_along_axis(scores, part, axis=1).min(axis=1)  # (U,) the k-th best value
     above = (scores > kth[:, None]).sum(axis=1)
     tied = (scores == kth[:, None]).sum(axis=1)
@@ -34,6 +35,17 @@ def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     part_scores = np.take_along_axis(scores, part, axis=1)
     order = np.lexsort((part, -part_scores), axis=1)
     return np.take_along_axis(part, order, axis=1), np.take_along_axis(part_scores, order, axis=1)
+
+
+def _k_best_columns(scores: np.ndarray, k: int) -> np.ndarray:
+    """(rows, k) columns holding each row's k best scores, in no order; which of several equal
+    scores at the k-th place are in is left open (`top_k` settles it). torch's top-k selection
+    is 7x numpy's argpartition on a batch of 8 rows of 6,015 products and 2x on 2,048 rows of
+    49,688; it would take a NaN as the best score, so a matrix holding one goes to numpy."""
+    if scores.dtype in (np.float32, np.float64) and not np.isnan(scores).any():
+        chosen = torch.topk(torch.from_numpy(np.ascontiguousarray(scores)), k, dim=1, sorted=False)
+        return chosen.indices.numpy()
+    return np.argpartition(-scores, k - 1, axis=1)[:, :k]
 
 
 # Measured on 2,048 rows x 49,688 columns: 200 entries a row, sorting them 0.28 s against
