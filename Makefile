@@ -37,6 +37,7 @@ $(TRITON_STAMP): scripts/triton_env.sh
 test: $(STAMP) $(TRITON_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 	$(BIN)/pytest
 
 # Benchmarks at Instacart scale (generates ~700 MB of synthetic data under bench/out once; ~30

@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _machine import describe_machine
 from basket.data.history import build_histories
 from basket.data.load import load_tables
-from basket.package import package_mar
+from basket.serving.package import package_mar
 from basket.testing.airflow_deployment import AirflowDeployment
 from bench_load import INSTACART_USERS, ensure_instacart_data, ensure_parquet_copy
 from bench_score import score_in_fresh_process, scoring_model, without_test_orders

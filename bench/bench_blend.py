@@ -26,10 +26,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _machine import describe_machine
-from basket.candidates import refit_set, tune, tuning_set
-from basket.config import RunConfig
-from basket.metrics import per_user_ranking
-from basket.significance import bootstrap_means, interval
+from basket.config.run import RunConfig
+from basket.models.metrics import per_user_ranking
+from basket.training.significance import bootstrap_means, interval
+from basket.training.tuning import refit_set, tune, tuning_set
 from bench_levers import data_and_embeddings
 
 DEPTH = 50  # each model's list the blend reads

@@ -31,13 +31,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _machine import describe_machine
-from basket.candidates import refit_set, tune, tuning_set, validation_ranking
-from basket.compare import evaluate_candidate
-from basket.config import RunConfig, load_config
+from basket.config.run import RunConfig, load_config
 from basket.data.prepare import Prepared, prepare
 from basket.data.vocab import VocabConfig, line_coverage, neural_vocabulary
-from basket.embed import embed_products, read_embeddings
-from basket.significance import bootstrap_means, interval
+from basket.models.embed import embed_products, read_embeddings
+from basket.training.compare import evaluate_candidate
+from basket.training.significance import bootstrap_means, interval
+from basket.training.tuning import refit_set, tune, tuning_set, validation_ranking
 
 REPEAT_TIMING = (
     "up_share_since_first", "up_decayed_50", "up_decayed_80", "up_decayed_95",

@@ -41,15 +41,15 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _machine import describe_machine
-from basket.candidates import refit_set, search_tifu, tuning_set
-from basket.compare import evaluate_candidate
-from basket.config import RunConfig, TifuGrid
+from basket.config.run import RunConfig, TifuGrid
 from basket.data.prepare import Prepared
 from basket.data.vocab import VocabConfig, Vocabulary, line_coverage
-from basket.metrics import per_user_ranking
+from basket.models.metrics import per_user_ranking
 from basket.models.registry import load_model
 from basket.models.tifu_knn import TifuKNN
-from basket.significance import bootstrap_means, interval, significance
+from basket.training.compare import evaluate_candidate
+from basket.training.significance import bootstrap_means, interval, significance
+from basket.training.tuning import refit_set, search_tifu, tuning_set
 
 BASELINE = "yardstick"
 KS = (10, 20)

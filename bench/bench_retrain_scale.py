@@ -26,8 +26,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _machine import describe_machine
-from basket.config import load_config
-from basket.retrain import candidate_names
+from basket.config.run import load_config
+from basket.training.retrain import candidate_names
 
 INSTACART_USERS, INSTACART_PRODUCTS = 206_209, 49_688
 STAGE_CODE = """
@@ -35,8 +35,8 @@ import logging, sys, time
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 logging.getLogger("great_expectations").setLevel(logging.ERROR)
 from basket.commands.training import overrides
-from basket.cli import build_parser
-from basket.config import load_config
+from basket.commands.cli import build_parser
+from basket.config.run import load_config
 from basket import retrain
 args = build_parser().parse_args(["retrain", sys.argv[2], "--out", sys.argv[3], *sys.argv[5:]])
 config = load_config(args.config, overrides(args))

@@ -91,7 +91,7 @@ def score_in_fresh_process(model_dir: Path, folder: Path, out: Path, shard) -> t
     Peak RSS is the process's VmHWM: getrusage's ru_maxrss would carry over this (large)
     parent's size through fork and exec on Linux."""
     code = (
-        "import json; from basket.batch import score_users; "
+        "import json; from basket.serving.batch import score_users; "
         f"r = score_users({str(model_dir)!r}, {str(folder)!r}, {str(out)!r}, 10, {shard!r}); "
         "print(json.dumps({'users': r.users, 'rows': r.rows, 'seconds': r.seconds, "
         "'peak_kib': int(open('/proc/self/status').read().split('VmHWM:')[1].split()[0])}))"

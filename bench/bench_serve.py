@@ -45,19 +45,19 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _machine import describe_machine
+from basket.config.serving import ServingConfig
 from basket.data import build_histories, load_tables
-from basket.online import OnlineScorer
-from basket.package import package_mar
-from basket.serving_config import ServingConfig
-from basket.store.base import STORE_URL_ENV
-from basket.store.connect import open_store
-from basket.store.fill import load_snapshot
+from basket.serving.online import OnlineScorer
+from basket.serving.package import package_mar
+from basket.serving.store.base import STORE_URL_ENV
+from basket.serving.store.connect import open_store
+from basket.serving.store.fill import load_snapshot
+from basket.serving.triton.client import v2_json
+from basket.serving.triton.repository import TritonConfig, export_triton_repository
 from basket.testing.histories import scoring_users
 from basket.testing.requests import history_request
 from basket.testing.torchserve_server import LocalTorchServe
 from basket.testing.triton_server import LocalTriton
-from basket.triton import TritonConfig, export_triton_repository
-from basket.triton_client import v2_json
 
 REPO = Path(__file__).resolve().parents[1]
 TRITON_VENV = REPO / ".venv-triton"
@@ -72,7 +72,7 @@ def ensure_run(run_dir: Path, data_dir: Path) -> None:
     """Retrain on 2,000 synthetic customers unless `run_dir` already has a winner."""
     if (run_dir / "winner" / "model.json").is_file():
         return
-    basket = [sys.executable, "-m", "basket.cli"]
+    basket = [sys.executable, "-m", "basket.commands.cli"]
     if not (data_dir / "orders.csv").is_file():
         subprocess.run([*basket, "synth", "--users", "2000", "--out", str(data_dir)], check=True)
     subprocess.run([*basket, "retrain", str(data_dir), "--out", str(run_dir)], check=True)

@@ -25,13 +25,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _machine import describe_machine
-from basket.candidates import tuning_set, validation_ranking
-from basket.config import load_config
+from basket.config.run import load_config
 from basket.data.history import Histories, holdout_last, without_newest
 from basket.data.vocab import neural_vocabulary
 from basket.models.base import TrainingSet
 from basket.models.neural import NeuralRecommender
 from basket.models.xgb import XGBoostRecommender
+from basket.training.tuning import tuning_set, validation_ranking
 from bench_levers import data_and_embeddings
 
 SCORE_USERS = 256  # customers scored densely at a time (256 x a whole catalogue of floats)

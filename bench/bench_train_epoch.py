@@ -24,7 +24,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _machine import describe_machine
-from basket.config import TrainConfig
+from basket.config.run import TrainConfig
 from basket.data import VocabConfig
 from basket.data.prepare import prepare
 from basket.models.modules import PredictorConfig

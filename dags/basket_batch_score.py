@@ -23,7 +23,7 @@ from airflow.sdk.exceptions import AirflowSkipException
 from airflow.timetables.assets import AssetOrTimeSchedule
 from airflow.timetables.trigger import CronTriggerTimetable
 
-from basket.orchestration import (
+from basket.orchestration.dag_settings import (
     PRODUCTION_MODEL_ASSET,
     SCHEDULES,
     dag_arguments,
@@ -43,7 +43,7 @@ from basket.orchestration import (
 def basket_batch_score():
     @task
     def validate() -> str:
-        from basket.dag_steps import validate_or_fail
+        from basket.orchestration.dag_steps import validate_or_fail
 
         return validate_or_fail(task_settings())
 
@@ -51,8 +51,8 @@ def basket_batch_score():
     def plan_shards() -> list[dict]:
         """Pin the production model once (every shard scores this copy, whatever is published
         meanwhile) and cut the customers into shards; skip when nothing is in production."""
-        from basket.batch import plan_shards as plan
-        from basket.publish import NoProductionModel, pin_production
+        from basket.orchestration.publish import NoProductionModel, pin_production
+        from basket.serving.batch import plan_shards as plan
 
         settings = task_settings()
         try:
@@ -67,7 +67,7 @@ def basket_batch_score():
 
     @task(retries=2, queue="scoring")
     def score_shard(shard: dict) -> str:
-        from basket.batch import score_users
+        from basket.serving.batch import score_users
 
         settings = task_settings()
         out = Path(settings["run_dir"]) / "shards" / f"part-{shard['index']:05d}.parquet"
@@ -86,7 +86,7 @@ def basket_batch_score():
 
     @task
     def merge(parts: list[str]) -> str:
-        from basket.batch import merge_shards
+        from basket.serving.batch import merge_shards
 
         settings = task_settings()
         context = get_current_context()

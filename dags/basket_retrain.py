@@ -4,7 +4,7 @@ the training, validate → load the history store (`basket_store_url`; by defaul
 file histories.sqlite in the model store) that servers read for `{"user_id": …}` requests.
 
 Each task calls one stage function of `basket`; the tasks share nothing but paths
-(see `basket.orchestration` for how params, Variables and defaults resolve).
+(see `basket.orchestration.dag_settings` for how params, Variables and defaults resolve).
 Bad data fails `validate` with the Great Expectations summary in its log and
 nothing after it runs, so the model in production stays untouched. `publish`
 refuses a winner that scores worse than production on the same split (the task
@@ -21,8 +21,8 @@ from datetime import timedelta
 from airflow.sdk import Asset, dag, task
 from airflow.sdk.exceptions import AirflowSkipException
 
-from basket.candidate_table import training_tasks
-from basket.orchestration import (
+from basket.config.candidates import training_tasks
+from basket.orchestration.dag_settings import (
     PRODUCTION_MODEL_ASSET,
     SCHEDULES,
     dag_arguments,
@@ -42,8 +42,8 @@ TRAINING_RETRIES = {
 
 def _train(names: list[str]) -> list[str]:
     """Train the candidates of `names` that the run's config asks for."""
-    from basket.dag_steps import run_config
-    from basket.retrain import candidate_names, train_stage
+    from basket.orchestration.dag_steps import run_config
+    from basket.training.retrain import candidate_names, train_stage
 
     settings = task_settings()
     config = run_config(settings)
@@ -62,7 +62,7 @@ def _train(names: list[str]) -> list[str]:
 def basket_retrain():
     @task
     def validate() -> str:
-        from basket.dag_steps import validate_or_fail
+        from basket.orchestration.dag_steps import validate_or_fail
 
         return validate_or_fail(task_settings())
 
@@ -72,8 +72,8 @@ def basket_retrain():
         scoring leave them out) as a new snapshot; servers switch to it at once."""
         from pathlib import Path
 
-        from basket.dag_steps import store_url
-        from basket.store.fill import load_snapshot
+        from basket.orchestration.dag_steps import store_url
+        from basket.serving.store.fill import load_snapshot
 
         settings = task_settings()
         info = load_snapshot(
@@ -84,24 +84,24 @@ def basket_retrain():
 
     @task
     def prepare() -> str:
-        from basket.dag_steps import run_config
-        from basket.retrain import prepare_stage
+        from basket.orchestration.dag_steps import run_config
+        from basket.training.retrain import prepare_stage
 
         settings = task_settings()
         return str(prepare_stage(settings["data_dir"], settings["run_dir"], run_config(settings)))
 
     @task
     def embed() -> str:
-        from basket.dag_steps import run_config
-        from basket.retrain import embed_stage
+        from basket.orchestration.dag_steps import run_config
+        from basket.training.retrain import embed_stage
 
         settings = task_settings()
         return str(embed_stage(settings["run_dir"], run_config(settings)))
 
     @task(trigger_rule="none_failed_min_one_success")
     def compare() -> str:
-        from basket.dag_steps import run_config
-        from basket.retrain import compare_stage
+        from basket.orchestration.dag_steps import run_config
+        from basket.training.retrain import compare_stage
 
         settings = task_settings()
         result = compare_stage(settings["run_dir"], run_config(settings))
@@ -112,7 +112,7 @@ def basket_retrain():
     def package() -> str:
         from pathlib import Path
 
-        from basket.package import package as package_winner
+        from basket.serving.package import package as package_winner
 
         settings = task_settings()
         written = package_winner(settings["run_dir"], Path(settings["run_dir"]) / "basket.mar")
@@ -122,7 +122,7 @@ def basket_retrain():
     def publish(mar: str) -> dict:
         from dataclasses import asdict
 
-        from basket.publish import publish as publish_model
+        from basket.orchestration.publish import publish as publish_model
 
         settings = task_settings()
         result = publish_model(settings["run_dir"], mar, settings["model_store"])
@@ -136,7 +136,7 @@ def basket_retrain():
         already: a failure here is retried and reported, never undone or half-done."""
         from airflow.sdk import Variable
 
-        from basket.publish import register_production
+        from basket.orchestration.publish import register_production
 
         settings = task_settings()
         if not settings["management_url"]:

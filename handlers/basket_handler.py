@@ -1,4 +1,4 @@
-"""TorchServe handler for `basket.mar`: a thin shell over `basket.online.OnlineScorer`.
+"""TorchServe handler for `basket.mar`: a thin shell over `basket.serving.online.OnlineScorer`.
 
 TorchServe hands the handler a server-side batch of requests; all valid ones
 are scored in one `Recommender.recommend` call (the call batch scoring makes),
@@ -18,9 +18,9 @@ from http import HTTPStatus
 import torch
 from ts.torch_handler.base_handler import BaseHandler
 
-from basket.online import OnlineScorer
-from basket.serving_config import RequestLimits
-from basket.store.connect import store_from_environment
+from basket.config.serving import RequestLimits
+from basket.serving.online import OnlineScorer
+from basket.serving.store.connect import store_from_environment
 
 logger = logging.getLogger(__name__)
 

@@ -133,11 +133,11 @@ for component in "${components[@]}"; do
   worker)
     # A named worker records its name as the tasks' host (the UI fetches logs from there).
     [ -z "${BASKET_WORKER_NAME:-}" ] ||
-      export AIRFLOW__CORE__HOSTNAME_CALLABLE=basket.orchestration.worker_hostname
+      export AIRFLOW__CORE__HOSTNAME_CALLABLE=basket.orchestration.dag_settings.worker_hostname
     # Every task runs in a process forked from the worker: the worker imports the batch
     # path (pandas, pyarrow, xgboost, torch) once at start, so a shard does not pay 3-4 s
     # for it every time. Set AIRFLOW__CELERY__EXTRA_CELERY_CONFIG='{}' to import nothing.
-    export AIRFLOW__CELERY__EXTRA_CELERY_CONFIG=${AIRFLOW__CELERY__EXTRA_CELERY_CONFIG:-'{"imports": ["basket.batch", "basket.publish"]}'}
+    export AIRFLOW__CELERY__EXTRA_CELERY_CONFIG=${AIRFLOW__CELERY__EXTRA_CELERY_CONFIG:-'{"imports": ["basket.serving.batch", "basket.orchestration.publish"]}'}
     setsid airflow celery worker --celery-hostname "${BASKET_WORKER_NAME:-$(hostname)}" \
       --queues "${BASKET_WORKER_QUEUES:-default,training,scoring}" &
     ;;

@@ -32,7 +32,7 @@ sed -n 1,12p "$latest_run/report.md"
 run_dag basket_batch_score "20 seconds"
 "$BIN/python" - <<'PY'
 import pandas as pd
-from basket.orchestration import DEFAULTS
+from basket.orchestration.dag_settings import DEFAULTS
 dataset = pd.read_parquet(DEFAULTS["recommendations_dir"])
 dataset["run_date"] = dataset["run_date"].astype(str)  # a hive partition reads as categorical
 latest = dataset[dataset["run_date"] == dataset["run_date"].max()]

@@ -9,7 +9,7 @@ VENV=${VENV:-/app/.venv-triton}
 MODEL_STORE=${BASKET_MODEL_STORE:-/app/model_store}
 SERVE=${BASKET_SERVE_DIR:-/app/serve}
 PY="$VENV/bin/python"
-PYTHONPATH=/app/model_src "$PY" -m basket.triton_export "$MODEL_STORE/basket.mar" "$SERVE/repository"
+PYTHONPATH=/app/model_src "$PY" -m basket.serving.triton.export "$MODEL_STORE/basket.mar" "$SERVE/repository"
 KEY=${BASKET_INFERENCE_KEY:-$("$PY" -c 'import secrets; print(secrets.token_urlsafe(24))')}
 (umask 077 && printf '{"inference": {"key": "%s"}}\n' "$KEY" > "$SERVE/key_file.json")
 SITE=$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')

@@ -151,7 +151,7 @@ def journey_dir(tmp_path_factory) -> Path:
     cut to 150 households (every basket of theirs) so tests stay quick."""
     import pandas as pd
 
-    from basket.cli import main
+    from basket.commands.cli import main
 
     folder = tmp_path_factory.mktemp("journey")
     assert main(["import", "completejourney", "--out", str(folder)]) == 0

@@ -20,11 +20,11 @@ import pytest
 
 import basket
 from basket.data import build_histories, load_tables
+from basket.serving.torchserve import http
 from basket.testing.histories import scoring_users
 from basket.testing.requests import history_request
 from basket.testing.torchserve_server import LocalTorchServe
 from basket.testing.triton_server import LocalTriton
-from basket.torchserve import http
 
 pytestmark = pytest.mark.slow
 
@@ -38,7 +38,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from basket.atomic import atomic_dir
+from basket.io.atomic import atomic_dir
 from basket.data.user_products import user_product_stats
 from basket.data.vocab import Vocabulary
 from basket.models.base import ChunkedRecommender, write_model_dir
@@ -95,7 +95,7 @@ def extended(tmp_path_factory) -> Path:
         Path(basket.__file__).parent, package, ignore=shutil.ignore_patterns("__pycache__")
     )
     (package / "models" / "last_bought.py").write_text(TOY_MODEL)
-    table = package / "candidate_table.py"
+    table = package / "config" / "candidates.py"
     text = table.read_text()
     assert text.count("TABLE = (\n") == 1
     table.write_text(text.replace("TABLE = (\n", "TABLE = (\n" + ENTRY))
@@ -106,7 +106,10 @@ def run_basket(src: Path, *args: str) -> subprocess.CompletedProcess:
     """`basket ARGS` run by this Python with the extended copy first on its path."""
     env = {**os.environ, "PYTHONPATH": str(src), "TQDM_DISABLE": "1"}
     done = subprocess.run(
-        [sys.executable, "-m", "basket.cli", *args], env=env, capture_output=True, text=True
+        [sys.executable, "-m", "basket.commands.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     return done

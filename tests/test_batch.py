@@ -14,11 +14,11 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import pytest
 
-import basket.batch as batch
-from basket.background import read_ahead, write_behind
-from basket.cli import main
+import basket.serving.batch as batch
+from basket.commands.cli import main
 from basket.data import DataFileError, build_histories, load_tables
 from basket.data.blocks import OrderRouting, split_tables
+from basket.io.background import read_ahead, write_behind
 from basket.models.top_freq import PTopFreq
 from basket.testing.histories import scoring_users
 

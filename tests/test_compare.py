@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import xgboost as xgb
 
-from basket.compare import compare, neural_gain, neural_verdict
 from basket.models.decoding import expected_f1_baskets, expected_f1_sizes
-from basket.significance import bootstrap_means, significance
+from basket.training.compare import compare, neural_gain, neural_verdict
+from basket.training.significance import bootstrap_means, significance
 
 ORDER = ("p_topfreq", "tifu_knn", "xgboost", "cnngru", "attentiongru")
 
@@ -198,11 +198,11 @@ def test_a_run_at_another_k_compares_and_reports_at_that_k(prepared, tmp_path):
     """One k: TrainConfig.k drives the primary metric, the tie-break, the table and the plot.
     Before, primary_metric was fixed at "recall@10" and any other k raised KeyError."""
 
-    from basket.compare import write_report
-    from basket.config import RunConfig, load_config
+    from basket.config.run import RunConfig, load_config
     from basket.models.base import TrainingSet
     from basket.models.tifu_knn import TifuKNN
     from basket.models.top_freq import PTopFreq
+    from basket.training.compare import write_report
 
     config = load_config(overrides={"train": {"k": 5}})
     assert config.primary_key == "recall@5"
@@ -223,7 +223,7 @@ def test_xgboost_can_stack_tifu_knn_and_reloads_with_its_neighbours(prepared, tm
     """Neighbour features: TIFU-KNN's own and neighbour scores as two more columns; the model
     dir carries the neighbour database, and a model saved without them still loads."""
 
-    from basket.config import TifuConfig
+    from basket.config.run import TifuConfig
     from basket.models.base import TrainingSet
     from basket.models.registry import load_model
     from basket.models.xgb import XGBConfig, XGBoostRecommender

@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from basket.online import OnlineScorer
-from basket.package import package_mar
-from basket.store.connect import open_store
-from basket.store.fill import load_snapshot
+from basket.serving.online import OnlineScorer
+from basket.serving.package import package_mar
+from basket.serving.store.connect import open_store
+from basket.serving.store.fill import load_snapshot
+from basket.serving.torchserve import http
+from basket.serving.triton.client import v2_json
 from basket.testing.local_server import free_port
-from basket.torchserve import http
-from basket.triton_client import v2_json
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]

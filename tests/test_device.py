@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from basket.device import resolve_device
+from basket.models.device import resolve_device
 from basket.models.encoding import encode
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from basket.orchestration import DEFAULTS
+from basket.orchestration.dag_settings import DEFAULTS
 
 REPO = Path(__file__).resolve().parents[1]
 DOCKERFILE = (REPO / "Dockerfile").read_text()
@@ -94,9 +94,9 @@ def test_a_torchserve_with_the_image_config_wants_keys_and_refuses_registration(
     xgb_run_dir, tmp_path
 ):
     """The real server, on the image's config (addresses moved to free loopback ports)."""
-    from basket.package import package
+    from basket.serving.package import package
+    from basket.serving.torchserve import http
     from basket.testing.torchserve_server import LocalTorchServe
-    from basket.torchserve import http
 
     template = tmp_path / "config.container.properties"
     template.write_text(container_config())

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 
-from basket.embed import EmbedConfig, embed_products, read_embeddings
+from basket.models.embed import EmbedConfig, embed_products, read_embeddings
 
 CONFIG = EmbedConfig(epochs=25)
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 from ts.torch_handler.unit_tests.test_utils.mock_context import MockContext
 
-from basket.shipped import shipped
+from basket.resources import shipped
 
 
 def load_handler_class():

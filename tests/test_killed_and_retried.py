@@ -16,9 +16,9 @@ import pytest
 import torch
 
 import basket.models.xgb as xgb_module
-from basket.atomic import atomic_dir
-from basket.config import load_config
-from basket.retrain import embed_stage, prepare_stage
+from basket.config.run import load_config
+from basket.io.atomic import atomic_dir
+from basket.training.retrain import embed_stage, prepare_stage
 
 TINY = {
     "train": {"epochs": 3, "batch_size": 32, "targets_per_user": 1, "pos_weights": [5.0]},
@@ -27,15 +27,15 @@ TINY = {
 }
 TRAIN = """
 import sys
-from basket.config import load_config
-from basket.retrain import train_stage
+from basket.config.run import load_config
+from basket.training.retrain import train_stage
 config = load_config(sys.argv[2])
 print("ready", flush=True)
 train_stage(sys.argv[1], ["cnngru"], config)
 """
 SCORE = """
 import sys
-import basket.batch as batch
+import basket.serving.batch as batch
 batch.CHUNK_USERS = 4  # many small chunks, so the kill lands mid-file
 print("ready", flush=True)
 batch.score_users(sys.argv[1], sys.argv[2], sys.argv[3], shard=(0, 2))
@@ -136,7 +136,7 @@ def test_a_folder_killed_while_being_replaced_keeps_its_old_version(tmp_path):
     (target / "model.json").write_text("old")
     writer = f"""
 import time
-from basket.atomic import atomic_dir
+from basket.io.atomic import atomic_dir
 with atomic_dir({str(target)!r}) as staging:
     (staging / "model.json").write_text("new")
     print("ready", flush=True)
@@ -152,7 +152,7 @@ with atomic_dir({str(target)!r}) as staging:
 
 
 def _record_many(args) -> None:
-    from basket.retrain import _record_stage
+    from basket.training.retrain import _record_stage
 
     run_dir, worker = args
     for step in range(20):
@@ -164,7 +164,7 @@ def test_stage_timings_recorded_by_parallel_tasks_are_all_kept(tmp_path):
     one stage_seconds.json and lost each other's entries (or read it half-written)."""
     from multiprocessing import get_context
 
-    from basket.retrain import stage_seconds
+    from basket.training.retrain import stage_seconds
 
     with get_context("spawn").Pool(4) as pool:
         pool.map(_record_many, [(str(tmp_path), worker) for worker in range(4)])
@@ -173,7 +173,7 @@ def test_stage_timings_recorded_by_parallel_tasks_are_all_kept(tmp_path):
 
 def test_atomic_writes_get_the_usual_permissions_not_private_ones(tmp_path):
     """A published basket.mar must be readable by a TorchServe running as another user."""
-    from basket.atomic import atomic_file
+    from basket.io.atomic import atomic_file
 
     with atomic_file(tmp_path / "basket.mar") as temp:
         temp.write_bytes(b"archive")

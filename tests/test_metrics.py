@@ -7,7 +7,12 @@ import math
 import numpy as np
 import pytest
 
-from basket.metrics import basket_f1, precision_recall_curve, ranking_metrics, threshold_baskets
+from basket.models.metrics import (
+    basket_f1,
+    precision_recall_curve,
+    ranking_metrics,
+    threshold_baskets,
+)
 
 # user 0 wants {2, 9}; user 1 wants {7}; user 2 wants nothing (left out of averages)
 OFFSETS = np.array([0, 2, 3, 3])
@@ -60,7 +65,7 @@ def test_threshold_baskets_pick_products_at_or_above_the_threshold():
 
 
 def test_repeat_and_new_recall_are_split_by_what_the_user_bought_before():
-    from basket.metrics import repeat_new_recall
+    from basket.models.metrics import repeat_new_recall
 
     # user 0 bought {2} before and wants {2, 9}: 2 is a repeat, 9 is new; user 1 bought {7}, wants {7}.
     seen_offsets, seen = np.array([0, 1, 2, 2]), np.array([2, 7])

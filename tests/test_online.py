@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from basket.batch import score_users
+from basket.config.serving import RequestLimits
 from basket.data import build_histories, load_tables
-from basket.online import OnlineScorer
-from basket.online_request import parse_request
-from basket.serving_config import RequestLimits
+from basket.serving.batch import score_users
+from basket.serving.online import OnlineScorer
+from basket.serving.requests import parse_request
 from basket.testing.histories import scoring_users
 from basket.testing.requests import history_request
 

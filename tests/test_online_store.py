@@ -11,12 +11,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from basket.batch import score_users
 from basket.data import build_histories, load_tables
-from basket.online import OnlineScorer
-from basket.store.base import StoreUnavailable
-from basket.store.connect import open_store
-from basket.store.fill import load_snapshot
+from basket.serving.batch import score_users
+from basket.serving.online import OnlineScorer
+from basket.serving.store.base import StoreUnavailable
+from basket.serving.store.connect import open_store
+from basket.serving.store.fill import load_snapshot
 from basket.testing.histories import scoring_users
 from basket.testing.local_server import free_port
 from basket.testing.requests import history_request

@@ -7,11 +7,8 @@ import json
 import pandas as pd
 import pytest
 
-from basket.batch import merge_shards, score_users
-from basket.compare import evaluate_candidate
 from basket.models.top_freq import PTopFreq
-from basket.package import package
-from basket.publish import (
+from basket.orchestration.publish import (
     NoProductionModel,
     archive_version,
     pin_production,
@@ -19,7 +16,10 @@ from basket.publish import (
     publish,
     register_production,
 )
+from basket.serving.batch import merge_shards, score_users
+from basket.serving.package import package
 from basket.testing.local_server import free_port
+from basket.training.compare import evaluate_candidate
 
 
 @pytest.fixture(scope="module")

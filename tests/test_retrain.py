@@ -9,15 +9,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from basket.cli import main
-from basket.compare import evaluate_candidate
-from basket.config import load_config
+from basket.commands.cli import main
+from basket.config.run import load_config
 from basket.data import VocabConfig
 from basket.data.history import sample_positions
 from basket.data.prepare import Prepared, prepare
 from basket.models.registry import load_model
-from basket.retrain import ValidationFailed, evaluation_sample, retrain
 from basket.testing.histories import same_histories
+from basket.training.compare import evaluate_candidate
+from basket.training.retrain import ValidationFailed, evaluation_sample, retrain
 
 TINY = {
     "train": {
@@ -138,9 +138,9 @@ def test_no_candidate_sees_the_evaluation_baskets(synth_dir, tmp_path):
     assert not np.array_equal(
         original.splits.eval_targets.product_ids, changed.splits.eval_targets.product_ids
     )
-    from basket.candidates import refit_set, tune, tuning_set
-    from basket.embed import embed_products, read_embeddings
-    from basket.retrain import candidate_names
+    from basket.models.embed import embed_products, read_embeddings
+    from basket.training.retrain import candidate_names
+    from basket.training.tuning import refit_set, tune, tuning_set
 
     inputs = original.splits.eval_inputs
     for name in candidate_names(config):

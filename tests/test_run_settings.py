@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from basket.cli import build_parser
+from basket.commands.cli import build_parser
 from basket.commands.training import overrides
-from basket.config import load_config
-from basket.settings import (
+from basket.config.run import load_config
+from basket.config.settings import (
     TRAINING_FLAGS,
     all_settings,
     overrides_from_assignments,
@@ -27,12 +27,12 @@ def test_every_setting_has_a_doc_and_the_readme_table_is_the_generated_one():
     assert not undocumented, f"write a comment on these fields: {undocumented}"
     text = README.read_text()
     table = re.search(
-        r"<!-- settings table: python -m basket.settings -->\n(.*?)\n<!-- end of the settings",
+        r"<!-- settings table: python -m basket.config.settings -->\n(.*?)\n<!-- end of the settings",
         text,
         re.S,
     )
     assert table, "README lost its settings table markers"
-    assert table.group(1) == settings_markdown(), "run: python -m basket.settings"
+    assert table.group(1) == settings_markdown(), "run: python -m basket.config.settings"
 
 
 def test_the_table_reads_docs_and_defaults_off_the_config():

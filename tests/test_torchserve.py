@@ -16,18 +16,18 @@ import pandas as pd
 import pytest
 import yaml
 
-from basket.batch import score_users
-from basket.cli import main
+from basket.commands.cli import main
+from basket.config.serving import ServingConfig
 from basket.data import build_histories, load_tables
 from basket.data.synth import SynthConfig, write_synthetic
-from basket.package import package_mar
-from basket.serving_config import ServingConfig
-from basket.store.base import STORE_URL_ENV
-from basket.store.fill import load_snapshot
+from basket.serving.batch import score_users
+from basket.serving.package import package_mar
+from basket.serving.store.base import STORE_URL_ENV
+from basket.serving.store.fill import load_snapshot
+from basket.serving.torchserve import http, register_model
 from basket.testing.histories import scoring_users
 from basket.testing.requests import history_request
 from basket.testing.torchserve_server import LocalTorchServe
-from basket.torchserve import http, register_model
 
 pytestmark = pytest.mark.slow
 

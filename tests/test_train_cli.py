@@ -7,8 +7,8 @@ import json
 import pandas as pd
 import pytest
 
-from basket.cli import main
-from basket.config import load_config
+from basket.commands.cli import main
+from basket.config.run import load_config
 
 TINY = """
 models = ["cnngru", "attentiongru"]

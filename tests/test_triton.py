@@ -9,17 +9,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from basket.batch import score_users
-from basket.cli import main
+from basket.commands.cli import main
+from basket.config.serving import RequestLimits
 from basket.data import build_histories, load_tables
-from basket.serving_config import RequestLimits
-from basket.store.base import STORE_URL_ENV
-from basket.store.connect import open_store
-from basket.store.fill import load_snapshot
+from basket.serving.batch import score_users
+from basket.serving.store.base import STORE_URL_ENV
+from basket.serving.store.connect import open_store
+from basket.serving.store.fill import load_snapshot
+from basket.serving.triton.repository import TritonConfig, export_triton_repository
 from basket.testing.histories import scoring_users
 from basket.testing.requests import history_request
 from basket.testing.triton_server import LocalTriton
-from basket.triton import TritonConfig, export_triton_repository
 
 pytestmark = pytest.mark.slow
 

@@ -10,11 +10,11 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from basket.cli import main
+from basket.commands.cli import main
 from basket.data import DataFileError
-from basket.validate import validate
 from basket.validation.suites import load_suite_dicts, range_checked_columns
 from basket.validation.tables import narrow_integers, read_raw
+from basket.validation.validate import validate
 
 
 def _edit(folder, table, change):
@@ -253,10 +253,10 @@ def test_the_quarantine_share_is_a_setting(data_copy):
 def test_quarantined_lines_stay_out_of_training_and_scoring(data_copy, xgb_run_dir, tmp_path):
     """Through the pipeline's own stages: validate → prepare (training data), and batch scoring
     scores as if the quarantined lines had never been in the files."""
-    from basket.batch import score_users
-    from basket.config import RunConfig
+    from basket.config.run import RunConfig
     from basket.data.prepare import Prepared
-    from basket.retrain import prepare_stage, validate_stage
+    from basket.serving.batch import score_users
+    from basket.training.retrain import prepare_stage, validate_stage
 
     _edit(data_copy, "order_products__prior", _orphan_products(share=0.005))
     run = tmp_path / "run"

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from test_deployments import SCHEDULES, by_task, deployment_run, partition
 
-from basket.batch import score_users
+from basket.serving.batch import score_users
 from basket.testing.container_airflow import ContainerAirflowDeployment
 
 pytestmark = pytest.mark.slow

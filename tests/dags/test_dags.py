@@ -9,9 +9,9 @@ import pandas as pd
 import pendulum
 import pytest
 
-from basket.batch import opened_model_dir, score_users
-from basket.online import OnlineScorer
-from basket.store.connect import default_store_url, open_store
+from basket.serving.batch import opened_model_dir, score_users
+from basket.serving.online import OnlineScorer
+from basket.serving.store.connect import default_store_url, open_store
 
 
 def test_dagbag_imports_with_the_expected_task_graphs(dagbag):
@@ -184,8 +184,8 @@ def test_a_worse_candidate_is_not_promoted(published, dagbag, workspace):
 def test_a_promoted_model_is_registered_with_a_running_torchserve(dagbag, workspace, monkeypatch):
     """The whole path, token authorization on: a better model published by the DAG is served
     by TorchServe next; the management key comes from the Variable basket_management_token."""
+    from basket.serving.torchserve import http
     from basket.testing.torchserve_server import LocalTorchServe
-    from basket.torchserve import http
 
     store = workspace / "served_store"
     dag = dagbag.dags["basket_retrain"]

@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from basket.batch import score_users
+from basket.serving.batch import score_users
 from basket.testing.airflow_deployment import AirflowDeployment
 
 pytestmark = pytest.mark.slow

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from basket.dag_steps import run_config
-from basket.orchestration import DEFAULTS, resolve_settings
+from basket.orchestration.dag_settings import DEFAULTS, resolve_settings
+from basket.orchestration.dag_steps import run_config
 
 
 @pytest.mark.parametrize("dag_id", ["basket_retrain", "basket_batch_score"])

@@ -6,9 +6,9 @@ import math
 
 import pytest
 
-from basket.cli import main
+from basket.commands.cli import main
 from basket.data.load import load_tables
-from basket.validate import validate
+from basket.validation.validate import validate
 
 # Two customers. Ann (text id) buys three baskets; her second repeats milk, with the milk
 # line twice (merged); her last comes 45 days later (gap capped at 30). Bob buys one basket

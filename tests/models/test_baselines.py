@@ -6,15 +6,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from basket.candidate_table import BY_NAME
-from basket.candidates import tune_tifu_knn, tuning_set
-from basket.config import load_config
+from basket.config.candidates import BY_NAME
+from basket.config.run import load_config
 from basket.data.history import Histories
 from basket.data.vocab import VocabConfig, Vocabulary
 from basket.models.base import TrainingSet
 from basket.models.tifu_knn import TifuConfig, TifuKNN, tifu_vectors
 from basket.models.top_freq import PTopFreq
 from basket.testing.histories import histories_from
+from basket.training.tuning import tune_tifu_knn, tuning_set
 
 PRODUCTS = pd.DataFrame({"product_id": range(1, 8), "product_name": [f"p{i}" for i in range(1, 8)]})
 

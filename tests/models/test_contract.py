@@ -6,12 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from basket.candidate_table import CANDIDATE_NAMES
-from basket.candidates import CANDIDATES, decoding_options, refit_set, tune, tuning_set
-from basket.config import load_config
+from basket.config.candidates import CANDIDATE_NAMES
+from basket.config.run import load_config
 from basket.models.base import Recommender, recommend_in_chunks
 from basket.models.ranking import top_k
 from basket.models.registry import MODEL_KINDS, load_model
+from basket.training.tuning import CANDIDATES, decoding_options, refit_set, tune, tuning_set
 
 TINY = load_config(
     overrides={

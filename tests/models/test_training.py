@@ -9,16 +9,16 @@ import pandas as pd
 import pytest
 import torch
 
-from basket.candidate_table import BY_NAME
-from basket.candidates import refit_set, tune_neural, tuning_set
-from basket.config import RunConfig, TrainConfig
+from basket.config.candidates import BY_NAME
+from basket.config.run import RunConfig, TrainConfig
 from basket.data.user_products import N_FEATURES
-from basket.metrics import ranking_metrics
+from basket.models.metrics import ranking_metrics
 from basket.models.modules import PredictorConfig
 from basket.models.neural import NeuralRecommender
 from basket.models.neural_training import fit_net, train_one_epoch, training_examples
 from basket.models.ranking import top_k
 from basket.testing.networks import CNNGRU, predict
+from basket.training.tuning import refit_set, tune_neural, tuning_set
 
 SMALL = PredictorConfig(order_hidden=32, embed_dim=16)
 FAST = TrainConfig(epochs=2, pos_weights=(5.0,), targets_per_user=2, batch_size=32)

@@ -8,13 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from basket.candidates import tuning_set
 from basket.data.history import without_newest
 from basket.data.vocab import VocabConfig, Vocabulary
 from basket.models.transitions import FEATURES, Transitions
 from basket.models.xgb import XGBConfig, XGBoostRecommender
 from basket.models.xgb_features import ProductTable, built_features, candidate_features
 from basket.testing.histories import histories_from
+from basket.training.tuning import tuning_set
 
 BASKETS = [
     [[1, 2], [3], [1, 3], [2, 3]],

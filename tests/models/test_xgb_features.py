@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from basket.candidates import refit_set, tuning_set
 from basket.data.vocab import VocabConfig, Vocabulary
 from basket.models.xgb import XGBConfig, XGBoostRecommender
 from basket.models.xgb_features import BASE_FEATURES, ProductTable, candidate_features
 from basket.testing.histories import histories_from
+from basket.training.tuning import refit_set, tuning_set
 
 PRODUCTS = pd.DataFrame(
     {

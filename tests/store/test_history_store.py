@@ -17,10 +17,10 @@ import pytest
 from basket.data import build_histories, load_tables
 from basket.data.customer_history import customer_at, customers_to_histories
 from basket.data.synth import SynthConfig, write_synthetic
-from basket.store.base import SnapshotInfo, StoreUnavailable
-from basket.store.codec import decode, encode_histories
-from basket.store.connect import open_store
-from basket.store.fill import append_orders, load_snapshot
+from basket.serving.store.base import SnapshotInfo, StoreUnavailable
+from basket.serving.store.codec import decode, encode_histories
+from basket.serving.store.connect import open_store
+from basket.serving.store.fill import append_orders, load_snapshot
 from basket.testing.histories import same_histories
 
 
@@ -223,7 +223,7 @@ def test_store_urls_name_one_backend(tmp_path):
 
 
 def test_cli_load_append_and_info(synth_dir, tmp_path, capsys):
-    from basket.cli import main
+    from basket.commands.cli import main
 
     url = f"sqlite:///{tmp_path / 'h.sqlite'}"
     data = tmp_path / "data"

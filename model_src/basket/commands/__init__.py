@@ -1,2 +1,2 @@
-"""What each `basket` subcommand runs once its arguments are parsed (`basket.cli`): one
+"""What each `basket` subcommand runs once its arguments are parsed (`basket.commands.cli`): one
 module per group, each importing what it needs, so a command loads only its own libraries."""

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from basket.batch import score_users
-from basket.package import package as package_winner
-from basket.serving_config import RequestLimits, ServingConfig
+from basket.config.serving import RequestLimits, ServingConfig
+from basket.serving.batch import score_users
+from basket.serving.package import package as package_winner
 
 
 def package(args: argparse.Namespace) -> int:

@@ -7,10 +7,10 @@ import json
 import sys
 import time
 
-from basket.store.base import StoreUnavailable
-from basket.store.codec import decode
-from basket.store.connect import open_store
-from basket.store.fill import append_orders, load_snapshot
+from basket.serving.store.base import StoreUnavailable
+from basket.serving.store.codec import decode
+from basket.serving.store.connect import open_store
+from basket.serving.store.fill import append_orders, load_snapshot
 
 
 def load(args: argparse.Namespace) -> int:

@@ -6,17 +6,17 @@ import argparse
 import json
 import time
 
-from basket.candidate_table import REFERENCE
-from basket.compare import report_table
-from basket.config import load_config
-from basket.retrain import ValidationFailed
-from basket.retrain import retrain as run_pipeline
-from basket.settings import (
+from basket.config.candidates import REFERENCE
+from basket.config.run import load_config
+from basket.config.settings import (
     TRAINING_FLAGS,
     merge_overrides,
     nested_overrides,
     overrides_from_assignments,
 )
+from basket.training.compare import report_table
+from basket.training.retrain import ValidationFailed
+from basket.training.retrain import retrain as run_pipeline
 
 
 def overrides(args: argparse.Namespace) -> dict:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from basket.validate import validate
+from basket.validation.validate import validate
 
 
 def run(args: argparse.Namespace) -> int:

@@ -28,9 +28,9 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from basket.background import write_behind
 from basket.data import schema as s
 from basket.data.load import DataFileError, Tables, find_table_file, load_tables, read_table_file
+from basket.io.background import write_behind
 
 BATCH_BYTES = 64 << 20
 

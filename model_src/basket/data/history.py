@@ -169,7 +169,7 @@ def build_histories(tables: Tables) -> Histories:
     A user's `next_*` context comes from their `test` order when there is one.
     Orders without any line (e.g. `train` orders when the train file is absent)
     are not part of the history. Lines of unknown orders are ignored here;
-    `basket.validate` reports them.
+    `basket.validation.validate` reports them.
     """
     orders = tables.orders
     lines = tables.prior_lines

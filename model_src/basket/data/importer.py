@@ -26,9 +26,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from basket.atomic import atomic_dir
 from basket.data import schema as s
 from basket.data.load import DataFileError
+from basket.io.atomic import atomic_dir
 
 log = logging.getLogger(__name__)
 

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from basket.atomic import atomic_dir
 from basket.data.history import Splits, build_histories, load_splits, make_splits, save_splits
 from basket.data.load import data_fingerprint, load_tables
 from basket.data.quarantine import drop_quarantined, read_quarantine
 from basket.data.vocab import VocabConfig, Vocabulary
+from basket.io.atomic import atomic_dir
 
 
 @dataclass(frozen=True)

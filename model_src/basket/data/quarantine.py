@@ -1,4 +1,4 @@
-"""Rows that validation quarantined (`basket.validate`, warning rules), kept out of training
+"""Rows that validation quarantined (`basket.validation.validate`, warning rules), kept out of training
 and scoring: RUN/validation/quarantine/TABLE.parquet holds them, with the rule they broke.
 
 Only order lines can be quarantined today (a line's product missing from the catalogue);

@@ -20,26 +20,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from basket.config.run import VocabConfig
 from basket.data import schema as s
-
-
-@dataclass(frozen=True)
-class VocabConfig:
-    """How to choose the vocabulary: the `top_n` most bought products (None: every product
-    bought) with at least `min_count` purchases; and the neural nets' share of it."""
-
-    top_n: int | None = None  # the N most bought products at most; none: every product bought
-    min_count: int = 1  # purchases a product needs to be in the vocabulary
-    # The neural output layer and the EV file: the most bought products that hold this share of
-    # the order lines, at most `neural_max` (their weights grow with it).
-    neural_coverage: float = 0.95
-    neural_max: int = 10_000  # products in the neural output layer and the EV file at most
-
-    def __post_init__(self) -> None:
-        if not 0.0 < self.neural_coverage <= 1.0:
-            raise ValueError(f"vocab.neural_coverage must be in (0, 1], got {self.neural_coverage}")
-        if self.neural_max < 1:
-            raise ValueError(f"vocab.neural_max must be at least 1, got {self.neural_max}")
 
 
 @dataclass(frozen=True)

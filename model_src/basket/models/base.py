@@ -3,7 +3,7 @@
 Every model kind offers the same life cycle: `fit(TrainingSet)` learns (with
 validation baskets to stop early on, or without them to refit with the budget
 the first fit found), `score`/`recommend` answer, `save`/`load` persist without
-pickle. `basket.candidates` trains them by name; `basket.models.registry` opens
+pickle. `basket.training.tuning` trains them by name; `basket.models.registry` opens
 any saved one; `tests/models/test_contract.py` runs the same contract on each.
 
 A recommender scores every product of its vocabulary for each user of a
@@ -26,7 +26,7 @@ from typing import Any, ClassVar, Protocol, Self, runtime_checkable
 import numpy as np
 import pandas as pd
 
-from basket.config import RunConfig, TrainConfig
+from basket.config.run import RunConfig, TrainConfig
 from basket.data.history import Histories, Targets, sample_positions
 from basket.data.vocab import Vocabulary
 from basket.models.scored import DenseScores, HeadTailScores, Scores, SparseScores, basket

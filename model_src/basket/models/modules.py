@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, fields
 import torch
 from torch import nn
 
-from basket.config import PredictorConfig
+from basket.config.run import PredictorConfig
 
 CONTEXT_FEATURES = 6  # sin/cos day of week, sin/cos hour, days since prior / 30, first order
 

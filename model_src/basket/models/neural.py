@@ -9,19 +9,19 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from basket.atomic import atomic_dir
-from basket.candidate_table import ENCODERS
-from basket.config import PredictorConfig, TrainConfig
+from basket.config.candidates import ENCODERS
+from basket.config.run import PredictorConfig, TrainConfig
 from basket.data.history import Histories
 from basket.data.user_products import N_FEATURES
 from basket.data.vocab import Vocabulary
-from basket.device import resolve_device
-from basket.embed import write_embeddings
+from basket.io.atomic import atomic_dir
 from basket.models.base import (
     ChunkedRecommender,
     TrainingSet,
     write_model_dir,
 )
+from basket.models.device import resolve_device
+from basket.models.embed import write_embeddings
 from basket.models.encoding import encode
 from basket.models.model_meta import ModelMeta
 from basket.models.modules import NextBasketNet

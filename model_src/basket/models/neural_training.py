@@ -5,7 +5,7 @@ pos_weight, AdamW, gradient clipping, a plateau learning-rate schedule and early
 checkpoint by validation recall@k, halves the learning rate after every epoch
 without a gain and stops after `patience` of them; without (a refit) it replays
 the learning rates of the epochs that fit kept. `NeuralRecommender.fit` calls
-it; the pos_weight grid is in `basket.candidates`. Nothing here sees the
+it; the pos_weight grid is in `basket.training.tuning`. Nothing here sees the
 evaluation baskets.
 """
 
@@ -21,12 +21,12 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from basket.config import TrainConfig
+from basket.config.run import TrainConfig
 from basket.data.history import Histories, Targets, holdout_last
 from basket.data.vocab import Vocabulary
-from basket.device import module_device
-from basket.metrics import ranking_metrics
+from basket.models.device import module_device
 from basket.models.encoding import Encoded, concat, encode
+from basket.models.metrics import ranking_metrics
 from basket.models.modules import NextBasketNet, PredictorConfig
 from basket.models.ranking import top_k
 

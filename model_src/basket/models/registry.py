@@ -1,12 +1,12 @@
 """The one registry of model kinds: the `kind` written in a model dir's model.json -> its class,
 so `load_model` opens any winner, whichever kind it is. The classes are the candidate table's
-(`basket.candidate_table.TABLE`): a new candidate's model class is registered by its entry."""
+(`basket.config.candidates.TABLE`): a new candidate's model class is registered by its entry."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from basket.candidate_table import TABLE
+from basket.config.candidates import TABLE
 from basket.models.model_meta import ModelMeta
 
 MODEL_KINDS = {cls.kind: cls for cls in (candidate.model_class() for candidate in TABLE)}

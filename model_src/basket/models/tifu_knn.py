@@ -28,17 +28,17 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from basket.atomic import atomic_dir
-from basket.config import TifuConfig
+from basket.config.run import TifuConfig
 from basket.data.history import Histories
 from basket.data.vocab import Vocabulary
+from basket.io.atomic import atomic_dir
 from basket.models.base import (
     ChunkedRecommender,
     TrainingSet,
     write_model_dir,
 )
 from basket.models.model_meta import ModelMeta
-from basket.sparse import normalise_rows
+from basket.models.sparse import normalise_rows
 
 QUERY_CHUNK = 1024
 

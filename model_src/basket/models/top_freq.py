@@ -12,10 +12,10 @@ from typing import ClassVar
 
 import numpy as np
 
-from basket.atomic import atomic_dir
 from basket.data.history import Histories
 from basket.data.user_products import user_product_stats
 from basket.data.vocab import Vocabulary
+from basket.io.atomic import atomic_dir
 from basket.models.base import (
     ChunkedRecommender,
     TrainingSet,

@@ -18,10 +18,10 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
-from basket.atomic import atomic_dir
-from basket.config import TifuConfig, XGBConfig
+from basket.config.run import TifuConfig, XGBConfig
 from basket.data.history import Histories, Targets, holdout_last, without_newest
 from basket.data.vocab import Vocabulary
+from basket.io.atomic import atomic_dir
 from basket.models.base import (
     ChunkedRecommender,
     TrainingSet,

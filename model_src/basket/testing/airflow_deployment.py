@@ -22,8 +22,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from basket.serving.torchserve import http
 from basket.testing.local_server import LocalServer, free_port
-from basket.torchserve import http
 
 SCRIPT = Path(__file__).resolve().parents[3] / "scripts" / "airflow_cluster.sh"
 DONE = ("success", "failed")

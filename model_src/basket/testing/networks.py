@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from basket.config import PredictorConfig
+from basket.config.run import PredictorConfig
 from basket.models.encoding import Encoded
 from basket.models.modules import NextBasketNet
 from basket.models.neural_training import predict_batches

@@ -17,9 +17,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from basket.shipped import shipped
+from basket.resources import shipped
+from basket.serving.torchserve import http
 from basket.testing.local_server import LocalServer, free_port
-from basket.torchserve import http
 
 REPO_CONFIG = shipped("config.properties")
 

@@ -10,8 +10,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from basket.serving.torchserve import http
 from basket.testing.local_server import LocalServer, free_port
-from basket.torchserve import http
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
@@ -87,9 +87,15 @@ class LocalTriton(LocalServer):
 
     def ask(self, requests: list[dict], model: str = "basket") -> list[dict]:
         """Answers to `requests` (JSON bodies) from model `model`, through tritonclient run in
-        the Triton environment (`basket.triton_client`)."""
+        the Triton environment (`basket.serving.triton.client`)."""
         out = subprocess.run(
-            [str(self.venv / "bin" / "python"), "-m", "basket.triton_client", self.url, model],
+            [
+                str(self.venv / "bin" / "python"),
+                "-m",
+                "basket.serving.triton.client",
+                self.url,
+                model,
+            ],
             input=json.dumps(requests),
             capture_output=True,
             text=True,

@@ -1,2 +1,2 @@
 """Validation's parts: report types, table reading, the GX suites, triage; the stage is
-`basket.validate.validate`."""
+`basket.validation.validate.validate`."""

@@ -12,7 +12,7 @@ import pandas as pd
 
 from basket.data import schema as s
 from basket.data.load import DataFileError
-from basket.shipped import shipped
+from basket.resources import shipped
 from basket.validation.report import EXAMPLES, Failure, failures_from_result
 
 DEFAULT_EXPECTATIONS_DIR = shipped("expectations")

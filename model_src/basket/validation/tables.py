@@ -1,5 +1,5 @@
 """The files of a data folder as validation reads them: as on disk (integers narrowed where
-lossless), plus the lookup columns the suites check (see `basket.validate`)."""
+lossless), plus the lookup columns the suites check (see `basket.validation.validate`)."""
 
 from __future__ import annotations
 

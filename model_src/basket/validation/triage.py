@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from basket.atomic import atomic_dir
+from basket.io.atomic import atomic_dir
 from basket.validation.report import WARNING, Failure
 
 # The share of a file's rows a warning rule may quarantine before it stops the run.
