@@ -241,7 +241,7 @@ def main() -> None:
         "--candidate", default=None, help="serve RUN/models/NAME instead of the winner"
     )
     parser.add_argument("--workers", type=int, default=ServingConfig.workers)
-    parser.add_argument("--batch-size", type=int, default=ServingConfig.batch_size)
+    parser.add_argument("--server-batch-size", dest="batch_size", type=int, default=ServingConfig.batch_size)
     parser.add_argument("--max-batch-delay", type=int, default=ServingConfig.max_batch_delay_ms)
     args = parser.parse_args()
     if shutil.which("wrk") is None:

@@ -2,7 +2,7 @@
 
 TorchServe hands the handler a server-side batch of requests; all valid ones
 are scored in one `Recommender.recommend` call (the call batch scoring makes),
-and each request gets its own status: 200 with the answer of DESIGN.md, or a
+and each request gets its own status: 200 with the answer of docs/reference/http-api.md, or a
 4xx JSON error naming what is wrong. The worker never dies on bad input.
 Request limits come from the `basket` section of the archive's model-config.yaml; the
 history store that requests by customer id read from comes from the server's environment

@@ -151,3 +151,19 @@ def test_the_compose_file_runs_the_image_with_settings_that_exist():
         services["model-server"]["environment"]["BASKET_STORE_URL"]
         == (services["scheduler"]["environment"]["AIRFLOW_VAR_BASKET_STORE_URL"])
     )
+
+
+def test_the_compose_file_has_no_default_secret():
+    """Each secret of compose.yaml is required (`${NAME:?message}`): `up` refuses to start
+    without it and names it, rather than running with a key anyone can read here."""
+    text = (REPO / "compose.yaml").read_text()
+    for secret in (
+        "BASKET_JWT_SECRET",
+        "BASKET_API_SECRET",
+        "BASKET_FERNET_KEY",
+        "POSTGRES_PASSWORD",
+    ):
+        uses = re.findall(rf"\$\{{{secret}(:?[-?=+])?([^}}]*)\}}", text)
+        assert uses, secret
+        for operator, message in uses:
+            assert operator == ":?" and secret in message, (secret, operator, message)

@@ -70,7 +70,7 @@ def test_config_file_and_flags_override_defaults(tmp_path):
 def test_unknown_setting_is_refused_by_name(tmp_path):
     path = tmp_path / "c.json"
     path.write_text('{"train": {"epoch": 7}}')
-    with pytest.raises(ValueError, match="unknown setting 'epoch'"):
+    with pytest.raises(ValueError, match="unknown setting 'train.epoch'"):
         load_config(path)
 
 

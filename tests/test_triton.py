@@ -35,7 +35,7 @@ def exported(xgb_run_dir, tmp_path_factory) -> Path:
         "--triton",
         str(out / "repo"),
         # Not the defaults: Triton must take the same settings as the .mar.
-        "--batch-size", "4", "--workers", "1", "--max-k", "50", "--max-orders", "90",
+        "--server-batch-size", "4", "--workers", "1", "--max-k", "50", "--max-orders", "90",
     ]  # fmt: skip
     assert main(argv) == 0
     return out / "repo"

@@ -233,7 +233,7 @@ def test_cli_load_append_and_info(synth_dir, tmp_path, capsys):
     assert main(["store", "info", "--store", url, "--user", "1"]) == 0
     shown = capsys.readouterr().out
     assert '"users": 300' in shown and '"user_id": 1' in shown
-    assert main(["store", "info", "--store", f"sqlite:///{tmp_path / 'none.sqlite'}"]) == 2
+    assert main(["store", "info", "--store", f"sqlite:///{tmp_path / 'none.sqlite'}"]) == 3
     assert "no such file" in capsys.readouterr().err
 
 

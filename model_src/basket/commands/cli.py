@@ -11,12 +11,17 @@ import sys
 import typing
 from pathlib import Path
 
+from basket import __version__
+from basket.commands.exit_codes import ExitCode
 from basket.config.candidates import CANDIDATE_NAMES, NEURAL, REFERENCE
 from basket.config.run import DEVICES
 from basket.config.serving import ServingConfig
 from basket.config.settings import TRAINING_FLAGS, parse_assignment, setting
 from basket.data.load import DataFileError
-from basket.serving.store.base import STORE_URL_ENV
+from basket.serving.store.base import STORE_URL_ENV, StoreUnavailable
+
+# Errors a user can act on: one line naming the file, row, setting or value, no traceback.
+USER_ERRORS = (DataFileError, OSError, ImportError, ValueError)
 
 
 def _add_import_commands(commands) -> None:
@@ -136,9 +141,15 @@ def _add_training_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of the `basket` command (the CLI contract of DESIGN.md)."""
+    """The argument parser of the `basket` command (docs/reference/cli.md is generated from it)."""
     parser = argparse.ArgumentParser(
-        prog="basket", description="Next-basket prediction for grocery orders."
+        prog="basket",
+        description="Next-basket prediction for grocery orders.",
+        epilog="Exit codes: " + ", ".join(f"{int(c)} {c.name.lower()}" for c in ExitCode) + ".",
+    )
+    parser.add_argument("--version", action="version", version=f"basket {__version__}")
+    parser.add_argument(
+        "--debug", action="store_true", help="show the traceback of an error, and debug logs"
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -201,8 +212,9 @@ def build_parser() -> argparse.ArgumentParser:
     pack.add_argument("--model-name", default="basket", help="name served at /predictions/NAME")
     pack.add_argument("--workers", type=int, default=_serving().workers, help="TorchServe workers")
     pack.add_argument(
-        "--batch-size", type=int, default=_serving().batch_size, help="server-side batch size"
-    )
+        "--server-batch-size", dest="batch_size", type=int, default=_serving().batch_size,
+        help="requests the server scores together (not the training batch, train.batch_size)",
+    )  # fmt: skip
     pack.add_argument(
         "--max-batch-delay",
         type=int,
@@ -257,17 +269,44 @@ def _command(name: str):
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the `basket` command; returns the process exit code (2 for unusable input)."""
+    """Run the `basket` command; returns the process exit code (`ExitCode`). An error is one
+    line on stderr naming what is wrong; `--debug` shows its traceback instead."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S"
+        level=logging.DEBUG if args.debug else logging.INFO,
+        format="%(asctime)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
     )
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
     try:
         return _command(args.run)(args)
-    except (DataFileError, FileNotFoundError, ImportError) as err:
-        print(f"basket {args.command}: error: {err}", file=sys.stderr)
-        return 2
+    except Exception as err:
+        if args.debug:
+            raise
+        code = _exit_code(err)
+        kind = "internal error" if code is ExitCode.INTERNAL else "error"
+        hint = " (rerun with --debug for the traceback, and report it)" if kind != "error" else ""
+        print(f"basket {args.command}: {kind}: {_one_line(err)}{hint}", file=sys.stderr)
+        return code
+    except KeyboardInterrupt:
+        print(f"basket {args.command}: interrupted", file=sys.stderr)
+        return ExitCode.INTERRUPTED
+
+
+def _exit_code(error: Exception) -> ExitCode:
+    """The exit code an exception ends a command with."""
+    if isinstance(error, StoreUnavailable):
+        return ExitCode.UNAVAILABLE
+    if isinstance(error, USER_ERRORS):
+        return ExitCode.BAD_INPUT
+    return ExitCode.INTERNAL
+
+
+def _one_line(error: Exception) -> str:
+    """An exception as one line: its message with line breaks folded (an OSError's path
+    kept), or its type when it has no message."""
+    text = " ".join(str(error).split()) or type(error).__name__
+    return text if not isinstance(error, KeyError) else f"{type(error).__name__}: {text}"
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import json
 import sys
 import time
 
+from basket.commands.exit_codes import ExitCode
 from basket.serving.store.base import StoreUnavailable
 from basket.serving.store.codec import decode
 from basket.serving.store.connect import open_store
@@ -81,4 +82,4 @@ def _customer(store, user_id: int) -> dict | None:
 
 def _unavailable(error: StoreUnavailable) -> int:
     print(f"basket store: error: {error}", file=sys.stderr)
-    return 2
+    return ExitCode.UNAVAILABLE

@@ -6,6 +6,7 @@ import argparse
 import json
 import time
 
+from basket.commands.exit_codes import ExitCode
 from basket.config.candidates import REFERENCE
 from basket.config.run import load_config
 from basket.config.settings import (
@@ -50,7 +51,7 @@ def _run(args: argparse.Namespace, config, candidates) -> int:
     except ValidationFailed as failed:
         print(failed.report.summary())
         print("stopped before training: no winner was written.")
-        return 1
+        return ExitCode.CHECK_FAILED
     report = json.loads(result.report_path.read_text())
     table = report_table(
         report["candidates"], report["primary_metric"], report["winner"], report["k"]

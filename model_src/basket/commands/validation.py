@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from basket.commands.exit_codes import ExitCode
 from basket.validation.validate import validate
 
 
@@ -14,4 +15,4 @@ def run(args: argparse.Namespace) -> int:
         max_warning_share=args.max_warning_share,
     )  # fmt: skip
     print(report.summary())
-    return 0 if report.success else 1
+    return ExitCode.OK if report.success else ExitCode.CHECK_FAILED

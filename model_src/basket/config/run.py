@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import tomllib
+import types
+import typing
 from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -219,36 +221,76 @@ class RunConfig:
         return f"{name}@{self.train.k}"
 
 
-def _merge(instance: Any, overrides: dict[str, Any]) -> Any:
-    """A copy of dataclass `instance` with `overrides` applied (nested dicts for nested configs)."""
+def _merge(instance: Any, overrides: dict[str, Any], prefix: str = "") -> Any:
+    """A copy of dataclass `instance` with `overrides` applied (nested dicts for nested configs);
+    ValueError naming the setting when one is unknown or its value of the wrong type."""
     known = {f.name: f for f in fields(instance)}
+    hints = typing.get_type_hints(type(instance))
     changes = {}
     for key, value in overrides.items():
         if key not in known:
             raise ValueError(
-                f"unknown setting {key!r} for {type(instance).__name__}; known: {sorted(known)}"
+                f"unknown setting {prefix + key!r} for {type(instance).__name__}; "
+                f"known: {sorted(known)}"
             )
         current = getattr(instance, key)
         if is_dataclass(current):
-            changes[key] = _merge(current, value)
-        elif isinstance(current, tuple):
-            changes[key] = tuple(value)
+            if not isinstance(value, dict):
+                raise ValueError(
+                    f"setting {prefix + key} is a section: expected a table of settings, got {value!r}"
+                )
+            changes[key] = _merge(current, value, f"{prefix}{key}.")
         else:
-            changes[key] = value
+            changes[key] = _typed(value, hints[key], prefix + key)
     return replace(instance, **changes)
+
+
+def _typed(value: Any, hint: Any, path: str) -> Any:
+    """`value` as setting `path` of type `hint` holds it (lists as tuples, ints as floats where
+    a float is asked for); ValueError naming the setting when it is of another type."""
+    options = (
+        typing.get_args(hint)
+        if typing.get_origin(hint) in (types.UnionType, typing.Union)
+        else (hint,)
+    )
+    for option in options:
+        if option is type(None) and value is None:
+            return None
+        if typing.get_origin(option) is tuple and isinstance(value, list | tuple):
+            item = typing.get_args(option)[0]
+            return tuple(_typed(v, item, path) for v in value)
+        if option is float and isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        if option in (int, str, bool) and type(value) is option:
+            return value
+    raise ValueError(f"setting {path}: expected {_type_name(hint)}, got {value!r}")
+
+
+def _type_name(hint: Any) -> str:
+    return " or ".join(
+        "none" if option is type(None) else getattr(option, "__name__", str(option))
+        for option in (
+            typing.get_args(hint)
+            if typing.get_origin(hint) in (types.UnionType, typing.Union)
+            else (hint,)
+        )
+    )
 
 
 def load_config(
     path: Path | str | None = None, overrides: dict[str, Any] | None = None
 ) -> RunConfig:
     """Defaults, then the file (JSON or TOML) at `path`, then `overrides`; the settings that
-    must agree checked (`check_config`)."""
+    must agree checked (`check_config`). ValueError names the file and the setting at fault."""
     config = RunConfig()
     if path is not None:
         path = Path(path)
         text = path.read_text()
-        data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
-        config = _merge(config, data)
+        try:
+            data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+            config = _merge(config, data)
+        except ValueError as err:
+            raise ValueError(f"{path}: {err}") from None
     return check_config(_merge(config, overrides or {}))
 
 

@@ -68,7 +68,7 @@ class Setting:
 TRAINING_FLAGS = {
     "--models": "models",
     "--epochs": "train.epochs",
-    "--batch-size": "train.batch_size",
+    "--train-batch-size": "train.batch_size",
     "--pos-weights": "train.pos_weights",
     "--targets-per-user": "train.targets_per_user",
     "--seed": "train.seed",

@@ -4,7 +4,7 @@ Users are scored in chunks through the same `Recommender.recommend` the online
 handler uses, so batch and online answers are identical. Each chunk becomes a
 row group of a temporary parquet file beside the target, renamed into place
 only when complete (a reader never sees a half-written file). Columns, as in
-DESIGN.md: user_id, rank, product_id, product_name, score, model_version.
+docs/architecture.md: user_id, rank, product_id, product_name, score, model_version.
 
 Memory does not grow with the number of customers: beyond `BLOCK_USERS` the
 data folder is read one block of customers at a time (`basket.data.blocks`),

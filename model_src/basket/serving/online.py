@@ -1,4 +1,4 @@
-"""Online answers: parsed requests in, the DESIGN.md answer out, through `Recommender.recommend`.
+"""Online answers: parsed requests in, the answer of docs/reference/http-api.md out, through `Recommender.recommend`.
 
 `OnlineScorer.answer_batch` parses every request of a server-side batch
 (`basket.serving.requests`), reads the histories of the customers they name from the
