@@ -40,6 +40,7 @@ import psycopg2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _machine import describe_machine
+from _results import Target, record
 from basket.data.history import build_histories
 from basket.data.load import load_tables
 from basket.serving.package import package_mar
@@ -208,6 +209,35 @@ def main() -> None:
     payload = {"machine": describe_machine(), "users": users, "baseline_s": baseline_s,
                "runs": runs, "seconds": time.perf_counter() - started}  # fmt: skip
     (args.out.parent / "batch_scaleout.json").write_text(json.dumps(payload, indent=1))
+    table = [
+        [
+            "basket score, one process (baseline)",
+            round(baseline_s, 1),
+            round(users / baseline_s),
+            None,
+        ]
+    ]
+    for run in runs:
+        where = "one core each" if run["pinned"] else "sharing both cores"
+        table.append(
+            [
+                f"Celery, {run['workers']} worker(s), {where}: scoring span",
+                round(run["scoring_s"], 1),
+                round(users / run["scoring_s"]),
+                round(one[run["pinned"]] / run["scoring_s"], 2),
+            ]
+        )
+    record(
+        "batch_scaleout",
+        "The batch DAG on Celery workers against one `basket score` process",
+        ["path", "seconds", "customers/s", "vs 1 worker"],
+        table,
+        [Target("1 worker's scoring span <= 1.10 x one process", f"{one_vs_process:.2f} x",
+                one_vs_process <= 1.10),
+         Target("2 workers >= 1.60 x 1 worker (shared cores)", f"{two_vs_one:.2f} x",
+                two_vs_one >= 1.60)],
+        {"customers": users, "users_per_shard": args.users_per_shard},
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _machine import describe_machine
+from _results import record
 from basket.config.run import RunConfig
 from basket.models.metrics import per_user_ranking
 from basket.training.significance import bootstrap_means, interval
@@ -135,6 +136,13 @@ def main() -> None:
         print(json.dumps({"net": net, "valid_recall_by_w_c": {f"{a},{b}": round(v, 4)
                           for (a, b), v in scored.items()}}), flush=True)  # fmt: skip
     print("\n".join(lines))
+    record(
+        "blend",
+        "Rank blends of XGBoost with the neural nets (Complete Journey)",
+        [cell.strip() for cell in lines[0].strip("|").split("|")],
+        [[cell.strip() for cell in line.strip("|").split("|")] for line in lines[2:]],
+        parameters={"households": held_inputs.n_users},
+    )  # fmt: skip
     print(f"\n{describe_machine()}; {held_inputs.n_users} households; "
           f"done in {time.perf_counter() - started:.0f}s")  # fmt: skip
 

@@ -41,6 +41,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _machine import describe_machine
+from _results import Target, record
 from basket.config.run import RunConfig, TifuGrid
 from basket.data.prepare import Prepared
 from basket.data.vocab import VocabConfig, Vocabulary, line_coverage
@@ -278,6 +279,35 @@ def main() -> None:
         f"(1.10 × the yardstick), paired interval above 0: {'met' if met else 'not met'}"
     )
     print(f"done in {result['seconds']:.0f}s (retrain {retrain_s:.0f}s)")
+    yard_recall, yard_ndcg = table[BASELINE]["recall@10"], table[BASELINE]["ndcg@10"]
+    rows = [
+        ["shipped winner via basket score", winner, round(scored["recall@10"], 4),
+         round(scored["ndcg@10"], 4), round(scored["recall@10"] / yard_recall, 3),
+         round(scored["ndcg@10"] / yard_ndcg, 3)]
+    ] + [
+        [name if name != BASELINE else "yardstick (whole-catalogue TIFU-KNN, wide grid)",
+         "winner" if name == winner else "", round(row["recall@10"], 4), round(row["ndcg@10"], 4),
+         round(row["recall@10_vs_yardstick"], 3), round(row["ndcg@10_vs_yardstick"], 3)]
+        for name, row in sorted(table.items(), key=lambda item: -item[1]["recall@10"])
+    ]  # fmt: skip
+    low, high = scored["recall@10_minus_yardstick_interval"]
+    record(
+        "quality",
+        "Held-out quality on Complete Journey against a tuned TIFU-KNN",
+        ["candidate", "", "recall@10", "NDCG@10", "recall@10 / yardstick", "NDCG@10 / yardstick"],
+        rows,
+        [
+            Target("shipped recall@10 >= 1.10 x the yardstick",
+                   f"{scored['recall@10'] / yard_recall:.3f} x", scored["recall@10"] >= target[0]),
+            Target("shipped NDCG@10 >= 1.10 x the yardstick",
+                   f"{scored['ndcg@10'] / yard_ndcg:.3f} x", scored["ndcg@10"] >= target[1]),
+            Target("paired interval of the recall@10 difference above 0",
+                   f"{low:+.4f} to {high:+.4f}", low > 0),
+        ],
+        {"households": result["households"], "retrain_flags": retrain_flags,
+         "minutes": round(result["seconds"] / 60, 1),
+         "retrain_minutes": round(retrain_s / 60, 1)},
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

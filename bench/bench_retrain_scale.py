@@ -26,6 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _machine import describe_machine
+from _results import Target, record
 from basket.config.run import load_config
 from basket.training.retrain import candidate_names
 
@@ -165,12 +166,43 @@ def main() -> None:
             f"full: validate {check['seconds']:.0f} s, {check['peak_gib'] * 2**30 / 1e9:.2f} GB "
             f"(target <= 30 s and <= 4 GB: {'met' if met else 'NOT met'})"
         )
+    record_scale(results, sizes, flags, args.fraction)
     (args.out / "scale.json").write_text(
         json.dumps(
             {"machine": describe_machine(), "sizes": sizes, "flags": flags, "stages": results},
             indent=1,
         )  # fmt: skip
     )
+
+
+def record_scale(results: dict, sizes: dict, flags: list[str], fraction: float) -> None:
+    """Each stage's time and memory at each size, and the targets at Instacart scale, into
+    bench/results/retrain_scale.json."""
+    full = results["full"]
+    whole = sum(stage["seconds"] for stage in full.values()) / 60
+    peak_gb = max(stage["peak_gib"] for stage in full.values()) * 2**30 / 1e9
+    check = full["validate"]
+    targets = []
+    if fraction == 1.0:
+        targets = [
+            Target("whole retrain at Instacart scale <= 45 min", f"{whole:.1f} min", whole <= 45),
+            Target("peak memory <= 8 GB", f"{peak_gb:.2f} GB", peak_gb <= 8),
+            Target("compare <= 5 min", f"{full['compare']['seconds'] / 60:.1f} min",
+                   full["compare"]["seconds"] <= 300),
+            Target("validate <= 30 s", f"{check['seconds']:.0f} s", check["seconds"] <= 30),
+        ]  # fmt: skip
+    record(
+        "retrain_scale",
+        "The nightly retrain at Instacart scale, stage by stage",
+        ["stage", *[f"{label} s" for label in sizes], *[f"{label} GiB" for label in sizes]],
+        [
+            [stage, *[round(results[label][stage]["seconds"]) for label in sizes],
+             *[round(results[label][stage]["peak_gib"], 2) for label in sizes]]
+            for stage in full
+        ],
+        targets,
+        {"customers": sizes, "fraction": fraction, "retrain_flags": flags},
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

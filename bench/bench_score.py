@@ -35,6 +35,7 @@ import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _machine import describe_machine
+from _results import Target, record
 from basket.data import VocabConfig
 from basket.data.history import build_histories, make_splits
 from basket.data.load import load_tables
@@ -173,6 +174,32 @@ def main() -> None:
         "quarter_peak_rss_gib": quarter_gib,
     }
     (args.out.parent / "score.json").write_text(json.dumps(payload, indent=1))
+    paths = (
+        (f"earlier default ({EARLIER_TOP_N:,} products, logistic), in process", earlier_s),
+        ("model.recommend in process (baseline)", in_process_s),
+        ("basket score end to end", end_to_end_s),
+        ("basket score, shard 0 of 4", quarter_s),
+    )
+    record(
+        "score",
+        "Batch scoring (`basket score`) at Instacart scale",
+        ["path", "seconds", "customers/s", "vs in process", "peak RSS GiB"],
+        [
+            [name, round(seconds, 1), round(n / seconds), round(in_process_s / seconds, 2), gib]
+            for (name, seconds), n, gib in zip(
+                paths, (users, users, users, quarter["users"]),
+                (None, None, round(peak_gib, 2), round(quarter_gib, 2)), strict=True,
+            )
+        ],
+        [
+            Target(f"basket score end to end >= {TARGET_PER_SECOND:,} customers/s",
+                   f"{rate:,.0f} customers/s", rate >= TARGET_PER_SECOND),
+            Target("the whole-catalogue rank:ndcg default at most 1.10 x the earlier default's time",
+                   f"{slower:.2f} x", slower <= 1.10),
+        ],
+        {"customers": users, "vocabulary": len(vocab),
+         "trees": model.booster.best_iteration + 1},
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -41,10 +41,12 @@ from pathlib import Path
 
 import numpy as np
 import psutil
+import pyarrow.parquet as pq
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _machine import describe_machine
+from _results import Target, record
 from basket.config.serving import ServingConfig
 from basket.data import build_histories, load_tables
 from basket.serving.online import OnlineScorer
@@ -241,7 +243,9 @@ def main() -> None:
         "--candidate", default=None, help="serve RUN/models/NAME instead of the winner"
     )
     parser.add_argument("--workers", type=int, default=ServingConfig.workers)
-    parser.add_argument("--server-batch-size", dest="batch_size", type=int, default=ServingConfig.batch_size)
+    parser.add_argument(
+        "--server-batch-size", dest="batch_size", type=int, default=ServingConfig.batch_size
+    )
     parser.add_argument("--max-batch-delay", type=int, default=ServingConfig.max_batch_delay_ms)
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -312,6 +316,7 @@ def main() -> None:
         forget = open_store(redis_url, writable=True)
         forget.client.delete(*forget.client.scan_iter(match=f"{forget.prefix}:*"))
     report(base, rows, reads, config)
+    record_result(base, rows, reads, config, model_dir)
 
 
 def report(base: dict, rows: dict, reads: dict, config: ServingConfig) -> None:
@@ -354,6 +359,37 @@ def report(base: dict, rows: dict, reads: dict, config: ServingConfig) -> None:
                 f"{many['rps'] / full_many['rps']:.2f}x (target: no slower: "
                 f"{met(one['p50_ms'] <= full_one['p50_ms'] and many['rps'] >= full_many['rps'])})"
             )
+
+
+def record_result(base: dict, rows: dict, reads: dict, config: ServingConfig, model_dir) -> None:
+    """The figures `report` prints, with their targets, into bench/results/serve.json."""
+    meta = json.loads((Path(model_dir) / "model.json").read_text())
+    products = pq.ParquetFile(Path(model_dir) / "vocab.parquet").metadata.num_rows
+    table = [["in process (baseline)", "full history", round(base["p50_ms"], 2),
+              round(base["p99_ms"], 2), round(base["rps"]), None]]  # fmt: skip
+    targets = []
+    for (server, name), (one, many) in rows.items():
+        table.append([server, name, round(one["p50_ms"], 2), round(one["p99_ms"], 2),
+                      round(many["rps"]), round(sum(many["cpu"].values()), 2)])  # fmt: skip
+        targets += [
+            Target(f"{server}, {name}: p99 at c=1 <= {TARGET_P99_MS} ms",
+                   f"{one['p99_ms']:.2f} ms", one["p99_ms"] <= TARGET_P99_MS),
+            Target(f"{server}, {name}: >= {TARGET_RPS:,} requests/s at c=16",
+                   f"{many['rps']:,.0f} requests/s", many["rps"] >= TARGET_RPS),
+        ]  # fmt: skip
+    for name, read in reads.items():
+        table.append([f"store read ({name})", "one customer", round(read["p50_ms"], 3),
+                      round(read["p99_ms"], 3), None, None])  # fmt: skip
+    record(
+        f"serve_{meta['kind']}_{products}",
+        f"Serving {meta['kind']} ({products:,} products) on TorchServe and Triton",
+        ["server", "request", "p50 ms (c=1)", "p99 ms (c=1)", "requests/s (c=16)",
+         "CPU ms per request (c=16)"],
+        table,
+        targets,
+        {"model": meta.get("version"), "workers": config.workers,
+         "server_batch_size": config.batch_size, "max_batch_delay_ms": config.max_batch_delay_ms},
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _machine import describe_machine
+from _results import record
 from basket.config.run import load_config
 from basket.data.history import Histories, holdout_last, without_newest
 from basket.data.vocab import neural_vocabulary
@@ -117,6 +118,14 @@ def main() -> None:
         "seconds": round(time.perf_counter() - started, 1),
     }
     (args.out / f"stack_{args.net}.json").write_text(json.dumps(result, indent=1))
+    record(
+        f"stack_{args.net}",
+        f"Out-of-fold {args.net} scores as an XGBoost feature (Complete Journey, validation)",
+        ["model", "valid recall@10", "valid NDCG@10", "trees", "seconds"],
+        [[name, round(row["valid_recall@10"], 4), round(row["valid_ndcg@10"], 4), row["trees"],
+          row["seconds"]] for name, row in rows.items()],
+        parameters={"pos_weight": args.pos_weight, "net_seconds": result["net_seconds"]},
+    )  # fmt: skip
     print(json.dumps(result, indent=1))
 
 

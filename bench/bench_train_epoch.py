@@ -24,6 +24,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _machine import describe_machine
+from _results import record
 from basket.config.run import TrainConfig
 from basket.data import VocabConfig
 from basket.data.prepare import prepare
@@ -94,6 +95,15 @@ def main() -> None:
         )
     out = args.out.parent / f"train_epoch_b{args.batch_size}.json"
     out.write_text(json.dumps({"machine": describe_machine(), "rows": rows}, indent=1))
+    record(
+        "train_epoch",
+        "Neural training and scoring speed",
+        ["model", "batch", "forward users/s", "train users/s", "epoch s"],
+        [[row["model"], row["batch_size"], round(row["forward_users_per_s"]),
+          round(row["train_users_per_s"]), round(row["epoch_s"])] for row in rows],
+        parameters={"training_users": n, "vocabulary": len(data.vocab),
+                    "threads": torch.get_num_threads()},
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

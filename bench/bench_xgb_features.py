@@ -27,6 +27,7 @@ import xgboost as xgb
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _machine import describe_machine
+from _results import record
 from basket.data import VocabConfig
 from basket.data.prepare import prepare
 from basket.models.xgb_features import BASE_FEATURES, ProductTable, candidate_features
@@ -98,6 +99,21 @@ def main() -> None:
         "lone_requests": lone,
     }
     (args.out.parent / "xgb_features.json").write_text(json.dumps(result, indent=1))
+    record(
+        "xgb_features",
+        "XGBoost candidate features against the booster's own work",
+        ["step", "seconds", "rows/s", "ms per lone customer"],
+        [
+            ["candidate_features (ours)", round(features_s, 1), round(rows / features_s),
+             round(lone["features_ms"], 3)],
+            [f"xgboost.train, {args.rounds} rounds (baseline)", round(train_s, 1),
+             round(rows / train_s), None],
+            ["Booster.predict (baseline)", round(predict_s, 1), round(rows / predict_s),
+             round(lone["predict_ms"], 3)],
+        ],
+        parameters={"customers": history.n_users, "vocabulary": len(data.vocab),
+                    "candidate_rows": rows, "lone_customers": lone["requests"]},
+    )  # fmt: skip
 
 
 def lone_requests(history, vocab, products, booster: xgb.Booster, n: int) -> dict:

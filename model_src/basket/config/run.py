@@ -80,7 +80,7 @@ class TifuConfig:
     neighbours: int = 300  # nearest customers (cosine) whose mean vector is mixed in
     alpha: float = 0.9  # share of the customer's own vector in the score (rest: neighbours)
     # Neighbours come from at most this many customers (a fixed random sample): the search is
-    # exact, so its cost is customers x pool (see README "At scale").
+    # exact, so its cost is customers x pool (docs: Models, "At scale").
     pool: int = 50_000
 
 
@@ -110,12 +110,12 @@ class XGBConfig:
     neighbour_features: bool = False
     # Product-to-product transitions between consecutive orders as two features (the mean and
     # the largest P(candidate next | product of the last basket)); off: on Complete Journey's
-    # validation baskets they added nothing (recall@10 0.1811 against 0.1819).
+    # validation baskets they added nothing.
     transition_features: bool = False
     transition_min_count: int = 2  # pairs of products seen fewer times are left out
     # A ranking objective ("rank:ndcg", "rank:pairwise"; one query per customer and cut point,
     # scores the logistic of the margin) or "binary:logistic" (probabilities). rank:ndcg won
-    # on Complete Journey's validation baskets (recall@10 0.1823 against 0.1664).
+    # on Complete Journey's validation baskets.
     objective: str = "rank:ndcg"
     # How a ranking objective builds its pairs: "topk" (each of the `ranking_pairs` best-ranked
     # candidates of a query against the rest) or "mean" (`ranking_pairs` random pairs per
@@ -124,15 +124,15 @@ class XGBConfig:
     ranking_pairs: int = 32  # see ranking_pair_method
     # Weigh each customer's query by IDCG@10 / target basket size under a ranking objective, so
     # the objective counts a hit as recall@10 does (1 / basket size) and not as NDCG@10; off:
-    # on Complete Journey +0.0018 validation recall@10, within its noise, and lower NDCG@10.
+    # on Complete Journey its validation gain was within the noise, and NDCG@10 lower.
     recall_weights: bool = False
     # Feature columns left out (names from basket.models.xgb_features.FEATURES): for ablations.
     drop_features: tuple[str, ...] = ()
     targets_per_user: int = 3  # cut points per customer for training rows
     # Customer cut points (each ~ its candidates' rows) at most: fewer cut points per customer,
-    # then a sample of customers, as the neural max_examples. 30,000 keeps the Instacart-scale
-    # retrain within 60 minutes under rank:ndcg on a 2-core AMD EPYC (50,000: 19 minutes for
-    # XGBoost alone there); Complete Journey's 2,370 households give 7,110.
+    # then a sample of customers, as the neural max_examples; chosen so that the Instacart-scale
+    # retrain fits its nightly budget on 2 cores (bench/bench_retrain_scale.py). Complete
+    # Journey's 2,370 households give 7,110, under it.
     max_examples: int = 30_000
     rounds: int = 400  # boosting rounds at most (early stopping ends sooner)
     early_stopping_rounds: int = 25  # rounds without a validation gain before stopping
@@ -149,7 +149,7 @@ class XGBConfig:
 class TrainConfig:
     """How the neural predictors are trained and tuned; defaults from the research plan."""
 
-    batch_size: int = 64  # training examples per batch (the design said 16: see README)
+    batch_size: int = 64  # training examples per batch (the first design said 16: docs, Models)
     epochs: int = 3  # passes over the training examples at most (early stopping ends sooner)
     learning_rate: float = 1e-3  # AdamW's learning rate for the neural nets
     weight_decay: float = 1e-4  # AdamW, decoupled
@@ -159,9 +159,9 @@ class TrainConfig:
     # BCE pos_weight grid: one fit each, the best by validation recall@k.
     pos_weights: tuple[float, ...] = (5.0, 10.0, 15.0, 20.0, 25.0, 30.0)
     # Training examples per epoch at most: with many customers, fewer cut points per customer
-    # (down to each one's newest basket), then a sample of customers (see README "At scale").
-    # 40,000 keeps the Instacart-scale retrain within 60 minutes on a 2-core AMD EPYC (100,000:
-    # the two nets 41 minutes there); Complete Journey's 2,370 households give 11,850.
+    # (down to each one's newest basket), then a sample of customers (docs: Models, "At scale");
+    # chosen so that the Instacart-scale retrain fits its nightly budget on 2 cores
+    # (bench/bench_retrain_scale.py). Complete Journey's 2,370 households give 11,850, under it.
     max_examples: int = 40_000
     # The pos_weight grid runs on at most this many customers; the chosen one is then fit on all.
     grid_users: int = 3_000
@@ -202,8 +202,8 @@ class RunConfig:
     # held-out customers (a fixed sample); the comparison itself uses every customer.
     refit_gain_users: int = 20_000
     # The comparison scores the held-out baskets of at most this many customers (a fixed random
-    # sample; none: all): at 50,000 a recall's 95 % interval is about ±0.003, and scoring all
-    # 206,209 of Instacart's made the compare stage 18 minutes.
+    # sample; none: all): at 50,000 a recall's 95 % interval is about ±0.003, and scoring every
+    # Instacart customer made the compare stage far longer.
     eval_users: int | None = 50_000
     # Basket thresholds tried on validation for every candidate (beside expected-F1 decoding);
     # the low end is for TIFU-KNN, whose scores are decayed frequencies, not probabilities.
