@@ -175,7 +175,7 @@ def _repeat_lines(targets, seen_offsets: np.ndarray, seen_ids: np.ndarray) -> np
 
 
 def markdown(table: dict, paired: dict, winner: str, scored: dict) -> str:
-    """The README table."""
+    """The quality table, as Markdown (quality.md)."""
     lines = [
         "| candidate | products | held-out lines covered (repeat lines) | recall@10 (95 % interval) | NDCG@10 | precision@10 | PHR@10 | repeat / new recall@10 | recall@20 | NDCG@20 | recall@10 / yardstick | NDCG@10 / yardstick |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",

@@ -12,7 +12,7 @@
 #
 # Scale-out: set BASKET_AIRFLOW_BROKER and BASKET_AIRFLOW_DB and the same components run with
 # the CeleryExecutor; start `scripts/airflow_cluster.sh worker` on every worker host (same
-# DB, broker, dags/ and secrets file; see the README's "Scale-out" section).
+# DB, broker, dags/ and secrets file; see docs/deployment.md, "Scale-out").
 #
 # Settings (environment; defaults in brackets):
 #   AIRFLOW_HOME                 [<repo>/airflow_home]

@@ -4,7 +4,7 @@
 # Secure by default: inference and metrics listen on every interface of the container (publish
 # them), token authorization is on (keys in key_file.json in the server's working directory),
 # the management API listens on the container's loopback only and cannot register models,
-# and model URLs are restricted to the model store. See the README's Docker section to open
+# and model URLs are restricted to the model store. See docs/deployment.md to open
 # the management API deliberately.
 set -euo pipefail
 sed -e 's#^inference_address=.*#inference_address=http://0.0.0.0:8080#' \

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The README's serving commands, run as typed: start TorchServe on model_store/basket.mar
+# The serving commands of docs/serving.md, run as typed: start TorchServe on model_store/basket.mar
 # with the history store the retrain DAG loaded (model_store/histories.sqlite), show a real
 # answer to a full history and to a customer id alone, stop the server. Needs `make venv`, a
 # packaged basket.mar and a loaded store (`make run` makes both).

@@ -1,5 +1,5 @@
-"""Every setting has one definition (the typed config); its doc, the README's table, the CLI's
-flags and `--set` all come from it."""
+"""Every setting has one definition (the typed config); its doc, the docs' settings table, the
+CLI's flags and `--set` all come from it."""
 
 from __future__ import annotations
 
@@ -19,20 +19,17 @@ from basket.config.settings import (
     settings_markdown,
 )
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+SETTINGS_PAGE = ROOT / "docs" / "reference" / "settings.md"
 
 
-def test_every_setting_has_a_doc_and_the_readme_table_is_the_generated_one():
+def test_every_setting_has_a_doc_and_the_docs_table_is_the_generated_one():
     undocumented = [item.path for item in all_settings() if not item.doc]
     assert not undocumented, f"write a comment on these fields: {undocumented}"
-    text = README.read_text()
-    table = re.search(
-        r"<!-- settings table: python -m basket.config.settings -->\n(.*?)\n<!-- end of the settings",
-        text,
-        re.S,
-    )
-    assert table, "README lost its settings table markers"
-    assert table.group(1) == settings_markdown(), "run: python -m basket.config.settings"
+    text = SETTINGS_PAGE.read_text()
+    table = re.search(r"<!-- generated: settings -->\n(.*?)\n<!-- end generated -->", text, re.S)
+    assert table, "the settings page lost its generated-table markers"
+    assert table.group(1) == settings_markdown(), "run: python scripts/gen_docs.py"
 
 
 def test_the_table_reads_docs_and_defaults_off_the_config():
@@ -76,8 +73,8 @@ ENV_READS = re.compile(
 SOURCES = ("model_src/basket", "dags", "scripts", "compose.yaml", "Dockerfile", "Makefile")
 
 
-def test_every_environment_variable_read_is_in_the_readme_table():
-    root = README.parent
+def test_every_environment_variable_read_is_in_the_docs_table():
+    root = ROOT
     read = set()
     for source in SOURCES:
         path = root / source
@@ -85,10 +82,12 @@ def test_every_environment_variable_read_is_in_the_readme_table():
         for file in files:
             for match in ENV_READS.finditer(file.read_text()):
                 read.add(next(group for group in match.groups() if group))
-    section = README.read_text().split("### Environment variables", 1)[1].split("\n## ", 1)[0]
+    section = SETTINGS_PAGE.read_text().split("## Environment variables", 1)[1]
     documented = set(re.findall(r"`(BASKET_[A-Z_]+)`", section))
     assert "BASKET_STORE_URL" in read, "the scan missed a variable: the pattern is broken"
-    assert read <= documented, f"document these in the README: {sorted(read - documented)}"
+    assert read <= documented, (
+        f"document these in docs/reference/settings.md: {sorted(read - documented)}"
+    )
     assert documented <= read, f"nothing reads these any more: {sorted(documented - read)}"
 
 

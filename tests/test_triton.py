@@ -52,9 +52,10 @@ def test_repository_layout(exported, xgb_run_dir):
     assert 'key: "torch_threads" value: { string_value: "1" }' in config
     assert "max_queue_delay_microseconds: 1000" in config  # ServingConfig's 1 ms
     assert (exported / "basket" / "1" / "model.py").is_file()
-    assert (exported / "basket" / "1" / "basket" / "online.py").is_file()
+    assert (exported / "basket" / "1" / "basket" / "serving" / "online.py").is_file()
     shipped_code = {p.name for p in (exported / "basket" / "1" / "basket").iterdir()}
-    assert not {"testing", "commands", "resources"} & shipped_code  # a server needs none
+    # A server needs none of these: it never imports training (the layers contract).
+    assert not {"testing", "commands", "resources", "training", "orchestration"} & shipped_code
     shipped = {p.name for p in (exported / "basket" / "1" / "model").iterdir()}
     assert shipped == {p.name for p in (xgb_run_dir / "winner").iterdir()}
 

@@ -80,7 +80,7 @@ def postgres_and_redis() -> tuple[str, str, str]:
     if missing:
         message = f"{' and '.join(missing)} not reachable: the Celery deployment test needs them"
         if os.environ.get("CI"):
-            pytest.fail(message + " (CI must start them; see the README's test section)")
+            pytest.fail(message + " (CI must start them; see docs/development.md)")
         pytest.skip(message)
     import psycopg2
     import redis

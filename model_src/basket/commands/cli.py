@@ -135,7 +135,7 @@ def _add_training_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--set", dest="assignments", action="append", default=[], metavar="PATH=VALUE",
         type=_checked_assignment,
-        help="any setting of the README's settings table, e.g. --set xgboost.rounds=200 "
+        help="any setting of the settings table (docs/reference/settings.md), e.g. --set xgboost.rounds=200 "
         "(repeatable; lists comma-separated)",
     )  # fmt: skip
 

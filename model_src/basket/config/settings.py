@@ -7,7 +7,8 @@ the one place to write it. From this list come:
 
 - `basket train/retrain --set PATH=VALUE` (any setting, parsed by its type), beside the
   named flags of `TRAINING_FLAGS`, each of which is one setting;
-- the README's settings table (`python -m basket.config.settings`; a test keeps them equal).
+- the docs' settings table (docs/reference/settings.md, written by scripts/gen_docs.py; a test
+  keeps them equal).
 
     python -m basket.config.settings            # the markdown table
 """
@@ -153,7 +154,7 @@ def merge_overrides(first: dict, then: dict) -> dict:
 
 
 def settings_markdown() -> str:
-    """The README's settings table: every setting with its type, default and doc."""
+    """The docs' settings table: every setting with its type, default and doc."""
     lines = ["| setting | type | default | what it is |", "|---|---|---|---|"]
     for item in all_settings():
         default = json.dumps(item.default) if item.default is not None else "none"

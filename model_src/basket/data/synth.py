@@ -1,6 +1,6 @@
 """Synthetic Instacart-layout orders that behave like real grocery baskets.
 
-What it plants (documented in the README, so a model can be checked for finding it):
+What it plants (documented in docs/data.md, so a model can be checked for finding it):
 
 - power-law product popularity (Zipf-like, exponent `popularity_exponent`);
 - per-user staples: each user keeps a stable set of products, drawn by popularity

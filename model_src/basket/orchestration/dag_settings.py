@@ -44,7 +44,7 @@ DEFAULTS = {
     "recommendations_dir": str(HOME / "runs" / "recommendations"),
     "config": "",
     # Run settings on top of the config file: a JSON object {"xgboost.rounds": 200} of any
-    # setting of the README's settings table (basket.config.settings).
+    # setting of the docs' settings table (basket.config.settings).
     "settings": "",
     # A TorchServe management API to load each promoted model into; empty: none.
     "management_url": "",

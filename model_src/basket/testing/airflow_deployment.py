@@ -1,7 +1,7 @@
 """A real Airflow deployment of basket's DAGs, for tests and benchmarks.
 
 `AirflowDeployment` runs `scripts/airflow_cluster.sh` (what `make airflow` and
-the README's scale-out run) in its own AIRFLOW_HOME with free ports: scheduler,
+docs/deployment.md's scale-out run) in its own AIRFLOW_HOME with free ports: scheduler,
 dag-processor, api-server and triggerer with the LocalExecutor on SQLite, or,
 given a database and a broker URL, the CeleryExecutor with Celery workers, each
 worker in its own AIRFLOW_HOME as if on its own host. The airflow CLI runs

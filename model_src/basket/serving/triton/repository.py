@@ -7,7 +7,7 @@
 
 The Python backend runs model.py in Triton's Python stub, which needs numpy,
 pandas, pyarrow and the model's library (torch or xgboost) importable; see the
-README for the virtual environment the tests use (nvidia-pytriton's server).
+docs/serving.md for the virtual environment the tests use (nvidia-pytriton's server).
 """
 
 from __future__ import annotations
