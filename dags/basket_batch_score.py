@@ -9,8 +9,10 @@ its own under the run folder, in one pass over the data: a shard reads only its
 own lines, and the merge removes those folders. The
 merge writes `RECOMMENDATIONS_DIR/run_date=YYYY-MM-DD/recommendations.parquet`
 beside its target and renames it into place; a re-run for the same date
-replaces that partition, never duplicates it. The tasks call `basket` stage
-functions only.
+replaces that partition, never duplicates it. Each shard also stores its
+customers' answers beside their histories in the history store (`basket_store_url`), so
+servers answer requests by id with a lookup until the customer orders again or another model
+is published. The tasks call `basket` stage functions only.
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ def basket_batch_score():
 
     @task(retries=2, queue="scoring")
     def score_shard(shard: dict) -> str:
+        from basket.orchestration.dag_steps import store_url
         from basket.serving.batch import score_users
 
         settings = task_settings()
@@ -77,10 +80,14 @@ def basket_batch_score():
             out,
             k=int(settings["k"]),
             quarantine=Path(settings["run_dir"]) / "validation" / "quarantine",
+            # Each customer's answer also goes beside their history in the store, keyed to it
+            # and to this pinned model: servers answer by id with a lookup while both hold.
+            store_url=store_url(settings),
         )
         print(
             f"shard {shard['index']}/{shard['count']} ({shard['version']}): "
-            f"{result.users:,} customers, {result.rows:,} rows in {result.seconds:.1f} s"
+            f"{result.users:,} customers, {result.rows:,} rows in {result.seconds:.1f} s; "
+            f"nightly answers stored for {result.answers_stored:,}"
         )
         return str(result.out_path)
 

@@ -15,7 +15,7 @@ from basket import __version__
 from basket.commands.exit_codes import ExitCode
 from basket.config.candidates import CANDIDATE_NAMES, NEURAL, REFERENCE
 from basket.config.run import DEVICES
-from basket.config.serving import ServingConfig
+from basket.config.serving import BatchConfig, ServingConfig
 from basket.config.settings import TRAINING_FLAGS, parse_assignment, setting
 from basket.data.load import DataFileError
 from basket.serving.store.base import STORE_URL_ENV, StoreUnavailable
@@ -255,6 +255,15 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument(
         "--quarantine", type=Path, default=None,
         help="leave out the lines `basket validate --report DIR` quarantined (DIR/quarantine)",
+    )  # fmt: skip
+    score.add_argument(
+        "--store", default=None, metavar="URL",
+        help="also keep each customer's answer beside their history in this history store, "
+        "so servers answer requests by id with a lookup (see `basket store`)",
+    )  # fmt: skip
+    score.add_argument(
+        "--answers-k", type=int, default=BatchConfig.answers_k,
+        help="products kept per stored answer (requests with a larger k are answered live)",
     )  # fmt: skip
     score.set_defaults(run="serving:score")
     return parser

@@ -28,10 +28,13 @@ def package(args: argparse.Namespace) -> int:
 def score(args: argparse.Namespace) -> int:
     """Recommendations of every customer to score, as parquet."""
     result = score_users(
-        args.model, args.data, args.out, k=args.k, quarantine=args.quarantine, device=args.device
-    )
+        args.model, args.data, args.out, k=args.k, quarantine=args.quarantine, device=args.device,
+        store_url=args.store, answers_k=args.answers_k,
+    )  # fmt: skip
     print(
         f"wrote {result.rows:,} recommendations for {result.users:,} users to {result.out_path} "
         f"in {result.seconds:.1f}s ({result.users_per_second:,.0f} users/s)"
     )
+    if args.store:
+        print(f"stored the nightly answers of {result.answers_stored:,} customers in {args.store}")
     return 0

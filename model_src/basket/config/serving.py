@@ -40,6 +40,9 @@ class BatchConfig:
     block_users: int = 50_000
     # Customers per shard of the batch DAG (the Variable basket_users_per_shard overrides it).
     users_per_shard: int = 50_000
+    # Products of each customer's nightly answer kept in the history store (requests by id
+    # with a larger k are answered live): the largest k a request may ask for, by default.
+    answers_k: int = RequestLimits.max_k
 
 
 @dataclass(frozen=True)

@@ -9,10 +9,16 @@ docs/architecture.md: user_id, rank, product_id, product_name, score, model_vers
 Memory does not grow with the number of customers: beyond `BLOCK_USERS` the
 data folder is read one block of customers at a time (`basket.data.blocks`),
 and a shard `(index, count)` scores one contiguous slice of the customers.
+
+With a history store, each customer's answer (the top `answers_k` products, their scores
+and the basket) is also stored beside their history in the store's current snapshot, keyed
+to that history and to the model version (`basket.serving.store.nightly`): servers then
+answer requests by id with a lookup while neither has changed.
 """
 
 from __future__ import annotations
 
+import logging
 import tempfile
 import time
 import zipfile
@@ -39,8 +45,15 @@ from basket.data.history import build_histories
 from basket.data.quarantine import drop_quarantined, read_quarantine
 from basket.io.atomic import atomic_dir, atomic_file
 from basket.io.background import read_ahead, write_behind
+from basket.models.base import Recommendations
 from basket.models.model_meta import ModelMeta
 from basket.models.registry import load_model
+from basket.serving.store.base import WRITE_TIMEOUT_S, StoreUnavailable
+from basket.serving.store.codec import encode_histories
+from basket.serving.store.connect import open_store
+from basket.serving.store.nightly import encode_answers
+
+log = logging.getLogger(__name__)
 
 CHUNK_USERS = 4096
 BLOCK_USERS = BatchConfig.block_users
@@ -64,6 +77,7 @@ class ScoreResult:
     users: int
     rows: int
     seconds: float
+    answers_stored: int = 0  # customers whose nightly answer went into the history store
 
     @property
     def users_per_second(self) -> float:
@@ -132,10 +146,14 @@ def score_users(
     shard: tuple[int, int] | None = None,
     quarantine: Path | str | None = None,
     device: str = "cpu",
+    store_url: str | None = None,
+    answers_k: int = BatchConfig.answers_k,
 ) -> ScoreResult:
     """Recommend `k` products to every customer to score (see `scoring_user_ids`), or to shard
     `(index, count)` of them, and write parquet atomically. Lines validation quarantined into
-    `quarantine` are left out, as in training."""
+    `quarantine` are left out, as in training. With `store_url`, each customer's answer (top
+    `answers_k`) is also stored beside their history in that store's current snapshot; a
+    store that cannot take them is logged and skipped, never fails the scoring."""
     started = time.perf_counter()
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -149,12 +167,16 @@ def score_users(
     quarantined = read_quarantine(quarantine)
     names = product_name_array(recommender.vocab)
     written = {"rows": 0, "users": 0}
+    answers = NightlyAnswers.open(store_url, version)
+    scored_k = max(k, answers_k) if answers else k
 
-    def write(answer, writer: pq.ParquetWriter) -> None:
-        table = recommendation_table(answer, recommender.vocab, version, names)
+    def write(chunk, answer: Recommendations, writer: pq.ParquetWriter) -> None:
+        table = recommendation_table(top(answer, k), recommender.vocab, version, names)
         writer.write_table(table)
         written["rows"] += table.num_rows
         written["users"] += len(answer.user_ids)
+        if answers:
+            answers.store(chunk, top(answer, answers_k))
 
     with atomic_file(out_path) as temp_name:
         with (
@@ -171,10 +193,68 @@ def score_users(
                 for chunk in split_tables(tables, CHUNK_USERS)
             )
             for chunk in read_ahead(built):  # at most CHUNK_USERS customers each
-                submit(write, recommender.recommend(chunk, k), writer)
+                submit(write, chunk, recommender.recommend(chunk, scored_k), writer)
                 progress.update(chunk.n_users)
     rows, users = written["rows"], written["users"]
-    return ScoreResult(out_path, users, rows, time.perf_counter() - started)
+    stored = answers.close() if answers else 0
+    return ScoreResult(out_path, users, rows, time.perf_counter() - started, stored)
+
+
+def top(recs: Recommendations, k: int) -> Recommendations:
+    """`recs` with its rankings cut to the first `k` products (the baskets as they are)."""
+    return Recommendations(
+        recs.user_ids, recs.product_ids[:, :k], recs.scores[:, :k], recs.basket_offsets,
+        recs.basket_product_ids,
+    )  # fmt: skip
+
+
+class NightlyAnswers:
+    """Each scored chunk's answers, stored beside the histories of one store snapshot (the one
+    current when scoring began). Stops storing, with a warning, when the store cannot take
+    them or a load replaces that snapshot meanwhile: the servers then answer live."""
+
+    def __init__(self, store, snapshot: str, version: str):
+        self.target, self.snapshot, self.version = store, snapshot, version
+        self.stored, self.stopped = 0, False
+
+    @classmethod
+    def open(cls, store_url: str | None, version: str) -> NightlyAnswers | None:
+        """The answers' destination, or None without a store URL or a loaded snapshot."""
+        if not store_url:
+            return None
+        try:
+            store = open_store(store_url, WRITE_TIMEOUT_S, writable=True)
+            info = store.info()
+        except StoreUnavailable as error:
+            log.warning("nightly answers not stored: %s", error)
+            return None
+        if info is None:
+            log.warning("nightly answers not stored: %s holds no snapshot yet", store.url)
+            store.close()
+            return None
+        return cls(store, info.version, version)
+
+    def store(self, chunk, answer: Recommendations) -> None:
+        """Store `answer` for the customers of `chunk` (their histories, in the same order)."""
+        if self.stopped:
+            return
+        records = encode_answers(answer, encode_histories(chunk), self.version)
+        try:
+            kept = self.target.write_answers(self.snapshot, answer.user_ids.tolist(), records)
+        except StoreUnavailable as error:
+            kept, reason = False, str(error)
+        else:
+            reason = f"snapshot {self.snapshot} was replaced while scoring"
+        if not kept:
+            self.stopped = True
+            log.warning("nightly answers: stopped after %d customers: %s", self.stored, reason)
+            return
+        self.stored += len(records)
+
+    def close(self) -> int:
+        """Release the store; the number of customers whose answers were stored."""
+        self.target.close()
+        return self.stored
 
 
 def plan_shards(

@@ -10,6 +10,12 @@ Triton's model call it.
 Where a request's history comes from is in its answer: `"history"` is "store" (the
 customer's stored orders), "store+request" (those, then the request's orders) or
 "request" (the request's orders alone), and `"snapshot"` the store version read.
+
+`"computed"` says how: "nightly" when the answer is the one batch scoring stored beside the
+customer's history (`basket.serving.store.nightly`), sliced to the request's k, or "live"
+when the model ran. A stored answer is used only for a request by id alone (no orders, no
+next-order context, k within what was stored) whose stored history and whose model are the
+ones the answer was computed from; anything else runs the model.
 """
 
 from __future__ import annotations
@@ -32,17 +38,19 @@ from basket.serving.requests import (
 )
 from basket.serving.store.base import HistoryStore, StoreUnavailable
 from basket.serving.store.codec import CorruptRecord, decode
+from basket.serving.store.nightly import NightlyAnswer, decode_answer, digest, model_digest
 
 
 @dataclass(frozen=True)
 class ResolvedHistory:
     """The history a request is answered from, and where it came from."""
 
-    history: CustomerHistory
+    history: CustomerHistory | None  # None when a nightly answer stands in for it
     source: str  # "store", "store+request" or "request"
     snapshot: str | None
     # Why the answer is the popular-products fallback, when the history has no order.
     fallback: str = "popular"
+    nightly: NightlyAnswer | None = None  # the stored answer, when it is still true
 
 
 class OnlineScorer:
@@ -62,6 +70,7 @@ class OnlineScorer:
         self.limits = limits or RequestLimits()
         self.store = store
         self.lookup = ProductLookup(model.vocab)
+        self._model_digest = model_digest(version)
         counts = model.vocab.counts.astype(np.float64)
         self._popularity = (counts / max(counts.sum(), 1.0)).astype(np.float32)
 
@@ -98,9 +107,13 @@ class OnlineScorer:
         """(status, body) of each request; those already refused keep their error, every one
         with a history is scored in one `recommend` call."""
         resolved = self._resolve(requests)
+        answers: dict[int, tuple[int, dict]] = {
+            i: (200, self._nightly_answer(requests[i], item))
+            for i, item in enumerate(resolved)
+            if isinstance(item, ResolvedHistory) and item.nightly is not None
+        }
         scorable = [i for i, item in enumerate(resolved) if isinstance(item, ResolvedHistory)
-                    and item.history.n_orders]  # fmt: skip
-        answers: dict[int, tuple[int, dict]] = {}
+                    and i not in answers and item.history.n_orders]  # fmt: skip
         if scorable:
             histories = customers_to_histories(
                 [_user_id(requests[i], i) for i in scorable],
@@ -149,6 +162,9 @@ class OnlineScorer:
         record = read.records.get(request.user_id)
         if record is None:
             return ResolvedHistory(request.history, "request", read.snapshot, "unknown customer")
+        nightly = self._still_true(request, record, read.answers.get(request.user_id))
+        if nightly is not None:
+            return ResolvedHistory(None, "store", read.snapshot, nightly=nightly)
         try:
             stored = decode(record)
         except CorruptRecord as error:
@@ -161,6 +177,27 @@ class OnlineScorer:
         return ResolvedHistory(
             stored.with_next(request.history.next_context), "store", read.snapshot
         )
+
+    def _still_true(
+        self, request: ParsedRequest, record: bytes, stored: bytes | None
+    ) -> NightlyAnswer | None:
+        """The customer's stored answer if it answers `request` as the model would now: a
+        request by id alone, k within the stored ranking, the same model and the same
+        history; else None (the model runs)."""
+        if stored is None or request.history.n_orders:
+            return None
+        dow, hour, days = request.history.next_context
+        if dow >= 0 or hour >= 0 or not np.isnan(days):  # a next order the answer did not see
+            return None
+        answer = decode_answer(stored)
+        if (
+            answer is None
+            or request.k > len(answer.product_ids)
+            or answer.model_digest != self._model_digest
+            or answer.history_digest != digest(record)
+        ):
+            return None
+        return answer
 
     def _names(self, product_ids: np.ndarray) -> list[str]:
         return (
@@ -185,6 +222,28 @@ class OnlineScorer:
             "fallback": None,
             "history": resolved.source,
             "snapshot": resolved.snapshot,
+            "computed": "live",
+        }
+
+    def _nightly_answer(self, request: ParsedRequest, resolved: ResolvedHistory) -> dict:
+        """The answer batch scoring stored, cut to the request's k: what `_answer` gives live."""
+        stored = resolved.nightly
+        ids = stored.product_ids[: request.k]
+        keep = ids >= 0
+        ids = ids[keep]
+        basket = stored.basket_product_ids
+        return {
+            "products": self._names(ids),
+            "product_ids": ids.astype(int).tolist(),
+            "scores": stored.scores[: request.k][keep].astype(float).tolist(),
+            "basket": self._names(basket),
+            "basket_product_ids": basket.astype(int).tolist(),
+            "unknown": request.unknown,
+            "model_version": self.version,
+            "fallback": None,
+            "history": resolved.source,
+            "snapshot": resolved.snapshot,
+            "computed": "nightly",
         }
 
     def _popular(self, request: ParsedRequest, resolved: ResolvedHistory) -> dict:
@@ -202,6 +261,7 @@ class OnlineScorer:
             "fallback": resolved.fallback,
             "history": resolved.source,
             "snapshot": resolved.snapshot,
+            "computed": "live",
         }
 
 

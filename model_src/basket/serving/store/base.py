@@ -1,7 +1,8 @@
 """What every history store does, whichever backend keeps the bytes.
 
 A store holds snapshots: each is every customer's record (`basket.serving.store.codec`) from one
-`basket store load`, under a version. One pointer names the current snapshot; a load
+`basket store load`, under a version, and beside it the nightly answers batch scoring stored
+for those customers (`basket.serving.store.nightly`). One pointer names the current snapshot; a load
 writes a whole new snapshot beside it and then moves the pointer in one atomic step, so a
 reader sees one snapshot or the next, never half of each, and a load that dies half-way
 leaves the previous one serving. Every read names the snapshot it came from.
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
 # The environment variable the servers (TorchServe's handler, Triton's model) read.
@@ -43,11 +44,13 @@ class SnapshotInfo:
 
 @dataclass(frozen=True)
 class StoreRead:
-    """What one read found: the snapshot's version and the record of each customer it holds
-    (customers it does not hold are absent)."""
+    """What one read found: the snapshot's version, the record of each customer it holds
+    (customers it does not hold are absent), and the nightly answer stored for each customer
+    that has one."""
 
     snapshot: str
     records: dict[int, bytes]
+    answers: dict[int, bytes] = field(default_factory=dict)
 
 
 class HistoryStore(Protocol):
@@ -68,6 +71,12 @@ class HistoryStore(Protocol):
     ) -> bool:
         """Replace these customers' records in snapshot `version` if it is still the current
         one (True), else write nothing (False)."""
+
+    def write_answers(
+        self, version: str, user_ids: Sequence[int], answers: Sequence[bytes]
+    ) -> bool:
+        """Store these customers' nightly answers beside snapshot `version` if it is still the
+        current one (True), else write nothing (False). A new snapshot starts with none."""
 
     def info(self) -> SnapshotInfo | None:
         """The current snapshot, or None when nothing was loaded yet."""

@@ -4,10 +4,11 @@
 Keys under PREFIX:
     PREFIX:current          the current snapshot's version
     PREFIX:snapshot:V       hash: user id -> record, one per snapshot
+    PREFIX:answers:V        hash: user id -> nightly answer, for snapshot V
     PREFIX:info:V           hash: the snapshot's `SnapshotInfo`
 
 A read is one Lua script, which Redis runs atomically: it reads the pointer and the
-records of that snapshot in one step, so a reader can never see half of a load, nor a
+records and answers of that snapshot in one step, so a reader can never see half of a load, nor a
 snapshot that a load is dropping. A load writes PREFIX:snapshot:NEW in pipelined chunks,
 then sets PREFIX:current (one atomic SET) and unlinks the other snapshots.
 """
@@ -27,7 +28,8 @@ DEFAULT_PREFIX = "basket:histories"
 READ = """
 local version = redis.call('GET', KEYS[1])
 if not version then return {} end
-return {version, redis.call('HMGET', ARGV[1] .. version, unpack(ARGV, 2))}
+return {version, redis.call('HMGET', ARGV[1] .. version, unpack(ARGV, 3)),
+        redis.call('HMGET', ARGV[2] .. version, unpack(ARGV, 3))}
 """
 WRITE_IF_CURRENT = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
@@ -68,12 +70,13 @@ class RedisStore:
 
     def read(self, user_ids: Sequence[int]) -> StoreRead:
         ids = [int(u) for u in user_ids]
-        version, records = None, {}
+        version, records, answers = None, {}, {}
         for start in range(0, max(len(ids), 1), READ_CHUNK):
             chunk = ids[start : start + READ_CHUNK]
             reply = self._call(
                 lambda c=chunk: self._read(
-                    keys=[self._key("current")], args=[self._key("snapshot", ""), *c]
+                    keys=[self._key("current")],
+                    args=[self._key("snapshot", ""), self._key("answers", ""), *c],
                 )
             )
             if not reply:
@@ -86,7 +89,10 @@ class RedisStore:
                 records.update(
                     (u, r) for u, r in zip(chunk, reply[1], strict=True) if r is not None
                 )
-        return StoreRead(version, records)
+                answers.update(
+                    (u, a) for u, a in zip(chunk, reply[2], strict=True) if a is not None
+                )
+        return StoreRead(version, records, answers)
 
     def replace(
         self, batches: Iterable[tuple[Sequence[int], Sequence[bytes]]], info: SnapshotInfo
@@ -114,7 +120,11 @@ class RedisStore:
             keep = {target, self._key("info", info.version)}
             stale = [
                 key
-                for pattern in (self._key("snapshot", "*"), self._key("info", "*"))
+                for pattern in (
+                    self._key("snapshot", "*"),
+                    self._key("answers", "*"),
+                    self._key("info", "*"),
+                )
                 for key in self.client.scan_iter(match=pattern, count=1000)
                 if key.decode() not in keep
             ]
@@ -131,6 +141,18 @@ class RedisStore:
         written = self._call(
             lambda: self._write_if_current(
                 keys=[self._key("current"), self._key("snapshot", version)], args=[version, *pairs]
+            )
+        )
+        return bool(written)
+
+    def write_answers(
+        self, version: str, user_ids: Sequence[int], answers: Sequence[bytes]
+    ) -> bool:
+        pairs = [item for pair in zip((int(u) for u in user_ids), answers, strict=True)
+                 for item in pair]  # fmt: skip
+        written = self._call(
+            lambda: self._write_if_current(
+                keys=[self._key("current"), self._key("answers", version)], args=[version, *pairs]
             )
         )
         return bool(written)

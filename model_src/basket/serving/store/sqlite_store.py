@@ -1,7 +1,8 @@
 """The embedded history store: one SQLite file, no server (`sqlite:///path/histories.sqlite`).
 
 Each snapshot is a table of (user_id, record); `snapshots` lists the finished ones and
-`current_snapshot` names the one served. A load fills a new table, then moves the pointer
+`current_snapshot` names the one served. A snapshot's nightly answers, once batch scoring has
+stored some, are a table of (user_id, answer) named in `snapshot_answers`. A load fills a new table, then moves the pointer
 in one transaction and drops the other tables (a half-written one left by a load that
 died included). A read is one transaction: the pointer and the records come from the same
 state of the file.
@@ -31,6 +32,8 @@ CREATE TABLE IF NOT EXISTS snapshots (
     users INTEGER NOT NULL, source TEXT NOT NULL, fingerprint TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS current_snapshot (
     id INTEGER PRIMARY KEY CHECK (id = 1), version TEXT NOT NULL REFERENCES snapshots(version));
+CREATE TABLE IF NOT EXISTS snapshot_answers (
+    version TEXT PRIMARY KEY, answers_table TEXT NOT NULL);
 """
 # SQLite's default limit on bound parameters is 32,766; stay well below it.
 IN_CHUNK = 900
@@ -84,19 +87,28 @@ class SQLiteStore:
             db.execute("BEGIN")
             try:
                 version, table = self._current(db)
-                records = {}
+                answers_table = _answers_table(db, version)
+                records, answers = {}, {}
                 ids = [int(u) for u in user_ids]
+                # With answers: one query, each customer's record and answer (or NULL) joined.
+                select = (
+                    f'SELECT h.user_id, h.record, a.answer FROM "{table}" h '
+                    f'LEFT JOIN "{answers_table}" a ON a.user_id = h.user_id'
+                    if answers_table
+                    else f'SELECT h.user_id, h.record, NULL FROM "{table}" h'
+                )
                 for start in range(0, len(ids), IN_CHUNK):
                     chunk = ids[start : start + IN_CHUNK]
                     rows = db.execute(
-                        f'SELECT user_id, record FROM "{table}" WHERE user_id IN '
-                        f"({','.join('?' * len(chunk))})",
-                        chunk,
+                        f"{select} WHERE h.user_id IN ({','.join('?' * len(chunk))})", chunk
                     )
-                    records.update((user, bytes(record)) for user, record in rows)
+                    for user, record, answer in rows:
+                        records[user] = bytes(record)
+                        if answer is not None:
+                            answers[user] = bytes(answer)
             finally:
                 db.execute("COMMIT")
-            return StoreRead(version, records)
+            return StoreRead(version, records, answers)
 
         return self._run(work)
 
@@ -139,14 +151,15 @@ class SQLiteStore:
                 )  # fmt: skip
                 db.execute("INSERT OR REPLACE INTO current_snapshot VALUES (1, ?)", (info.version,))
                 db.execute("DELETE FROM snapshots WHERE version != ?", (info.version,))
+                db.execute("DELETE FROM snapshot_answers WHERE version != ?", (info.version,))
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
             db.execute("COMMIT")
-            # Older snapshots' tables, and any a load that died left half-written.
+            # Older snapshots' tables and their answers, and any a load that died left.
             for (old,) in db.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'histories_%' "
-                "AND name != ?",
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND "
+                "(name LIKE 'histories_%' OR name LIKE 'answers_%') AND name != ?",
                 (table,),
             ).fetchall():
                 db.execute(f'DROP TABLE "{old}"')
@@ -175,6 +188,35 @@ class SQLiteStore:
 
         return self._run(work)
 
+    def write_answers(
+        self, version: str, user_ids: Sequence[int], answers: Sequence[bytes]
+    ) -> bool:
+        def work(db: sqlite3.Connection) -> bool:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                current, _ = self._current(db)
+                if current != version:
+                    db.execute("ROLLBACK")
+                    return False
+                table = _answers_table(db, version)
+                if table is None:
+                    table = f"answers_{uuid.uuid4().hex}"
+                    db.execute(
+                        f'CREATE TABLE "{table}" (user_id INTEGER PRIMARY KEY, answer BLOB NOT NULL)'
+                    )
+                    db.execute("INSERT INTO snapshot_answers VALUES (?, ?)", (version, table))
+                db.executemany(
+                    f'INSERT OR REPLACE INTO "{table}" VALUES (?, ?)',
+                    zip((int(u) for u in user_ids), answers, strict=True),
+                )
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+            return True
+
+        return self._run(work)
+
     def info(self) -> SnapshotInfo | None:
         def work(db: sqlite3.Connection) -> SnapshotInfo | None:
             try:
@@ -194,6 +236,20 @@ class SQLiteStore:
         if self._connection is not None:
             self._connection.close()
             self._connection = None
+
+
+def _answers_table(db: sqlite3.Connection, version: str) -> str | None:
+    """The table of snapshot `version`'s nightly answers; None when it has none (or the file
+    predates answers and a read-only reader cannot add their index table)."""
+    try:
+        row = db.execute(
+            "SELECT answers_table FROM snapshot_answers WHERE version = ?", (version,)
+        ).fetchone()
+    except sqlite3.OperationalError as error:
+        if "no such table" in str(error):
+            return None
+        raise
+    return row[0] if row else None
 
 
 def _insert(db: sqlite3.Connection, table: str, user_ids, records) -> None:

@@ -122,8 +122,9 @@ ANSWER = {
     "HISTORY": "history",
     "SNAPSHOT": "snapshot",
     "FALLBACK": "fallback",
+    "COMPUTED": "computed",
 }
-TEXT_ANSWER = ("history", "snapshot", "fallback")
+TEXT_ANSWER = ("history", "snapshot", "fallback", "computed")
 
 
 def _triton_type(value: np.ndarray) -> str:

@@ -16,9 +16,10 @@ Tensors mirror the TorchServe contract, one customer per request (batch dimensio
   out  TOP_PRODUCT_IDS INT32 [k], TOP_SCORES FP32 [k]               the top-K ranking
        BASKET_PRODUCT_IDS INT32 [b]                                 the predicted basket
        UNKNOWN_PRODUCT_IDS INT32 [u]                                ids the model does not know
-       HISTORY, SNAPSHOT, FALLBACK BYTES [1]    where the history came from ("store",
-                                "store+request", "request"), the store's snapshot (or ""),
-                                why the answer is the popular fallback (or "")
+       HISTORY, SNAPSHOT, FALLBACK, COMPUTED BYTES [1]    where the history came from
+                                ("store", "store+request", "request"), the store's snapshot
+                                (or ""), why the answer is the popular fallback (or ""), and
+                                whether it is the stored nightly answer or computed live
 Triton's dynamic batcher hands `execute` several requests; they are parsed with the
 limits TorchServe applies and scored by the same `OnlineScorer`, in one
 `Recommender.recommend` call. A store that cannot be read answers UNAVAILABLE (HTTP 503).
@@ -45,7 +46,12 @@ OUTPUTS = {
     "TOP_SCORES": ("scores", np.float32),
     "BASKET_PRODUCT_IDS": ("basket_product_ids", np.int32),
 }
-TEXT_OUTPUTS = {"HISTORY": "history", "SNAPSHOT": "snapshot", "FALLBACK": "fallback"}
+TEXT_OUTPUTS = {
+    "HISTORY": "history",
+    "SNAPSHOT": "snapshot",
+    "FALLBACK": "fallback",
+    "COMPUTED": "computed",
+}
 
 
 def _input(request, name: str, dtype):

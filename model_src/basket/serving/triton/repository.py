@@ -51,7 +51,8 @@ output [
   {{ name: "UNKNOWN_PRODUCT_IDS" data_type: TYPE_INT32 dims: [ -1 ] }},
   {{ name: "HISTORY" data_type: TYPE_STRING dims: [ 1 ] }},
   {{ name: "SNAPSHOT" data_type: TYPE_STRING dims: [ 1 ] }},
-  {{ name: "FALLBACK" data_type: TYPE_STRING dims: [ 1 ] }}
+  {{ name: "FALLBACK" data_type: TYPE_STRING dims: [ 1 ] }},
+  {{ name: "COMPUTED" data_type: TYPE_STRING dims: [ 1 ] }}
 ]
 instance_group [ {{ kind: KIND_CPU count: {instances} }} ]
 {parameters}
