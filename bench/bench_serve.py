@@ -49,6 +49,7 @@ from _machine import describe_machine
 from _results import Target, record
 from basket.config.serving import ServingConfig
 from basket.data import build_histories, load_tables
+from basket.serving.batch import score_users
 from basket.serving.online import OnlineScorer
 from basket.serving.package import package_mar
 from basket.serving.store.base import STORE_URL_ENV
@@ -68,6 +69,9 @@ N_REQUESTS = 500
 TARGET_P99_MS, TARGET_RPS = 15, 1000
 # Issue 20's: a store read's p99 on Redis; an id request no slower than a full history.
 TARGET_STORE_READ_P99_MS = 1.0
+# Requests by id answered from the stored nightly answers, where the model is expensive.
+NIGHTLY_RPS = 2000
+NIGHTLY_P99_MS = {"TorchServe": 10, "Triton": 5}
 
 
 def ensure_run(run_dir: Path, data_dir: Path) -> None:
@@ -313,6 +317,18 @@ def main() -> None:
                     rows[("Triton", label)] = figures
         else:
             print(f"Triton: not measured ({TRITON_VENV} is missing: bash scripts/triton_env.sh)")
+        # The nightly answers: the same id requests once batch scoring stored each customer's
+        # answer beside their history (the rows above ran the model live).
+        for name, url in stores.items():
+            score_users(model_dir, data_dir, folder / "answers.parquet", store_url=url)
+            rows[("TorchServe", f"user_id, {name}, nightly")] = served(
+                folder / "store", by_id, args.seconds, {STORE_URL_ENV: url}
+            )
+            if (TRITON_VENV / ".installed").exists():
+                figures = served_by_triton(
+                    repository, {"user_id": id_v2}, args.seconds, {STORE_URL_ENV: url}
+                )
+                rows[("Triton", f"user_id, {name}, nightly")] = figures["user_id"]
         forget = open_store(redis_url, writable=True)
         forget.client.delete(*forget.client.scan_iter(match=f"{forget.prefix}:*"))
     report(base, rows, reads, config)
@@ -371,6 +387,19 @@ def record_result(base: dict, rows: dict, reads: dict, config: ServingConfig, mo
     for (server, name), (one, many) in rows.items():
         table.append([server, name, round(one["p50_ms"], 2), round(one["p99_ms"], 2),
                       round(many["rps"]), round(sum(many["cpu"].values()), 2)])  # fmt: skip
+        if name.endswith(", nightly"):
+            live_one, live_many = rows[(server, name.removesuffix(", nightly"))]
+            p99_target = NIGHTLY_P99_MS[server]
+            targets += [
+                Target(f"{server}, {name}: >= {NIGHTLY_RPS:,} requests/s at c=16",
+                       f"{many['rps']:,.0f} requests/s", many["rps"] >= NIGHTLY_RPS),
+                Target(f"{server}, {name}: >= 2 x the live id path at c=16",
+                       f"{many['rps'] / live_many['rps']:.2f} x",
+                       many["rps"] >= 2 * live_many["rps"]),
+                Target(f"{server}, {name}: p99 at c=1 <= {p99_target} ms",
+                       f"{one['p99_ms']:.2f} ms", one["p99_ms"] <= p99_target),
+            ]  # fmt: skip
+            continue
         targets += [
             Target(f"{server}, {name}: p99 at c=1 <= {TARGET_P99_MS} ms",
                    f"{one['p99_ms']:.2f} ms", one["p99_ms"] <= TARGET_P99_MS),

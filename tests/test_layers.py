@@ -4,9 +4,11 @@ tree, and a wrong-way import planted in a copy of the package breaks it."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import basket
@@ -57,3 +59,19 @@ def test_serving_importing_training_breaks_the_layers(tmp_path):
     done = lint_imports(copy)
     assert done.returncode != 0
     assert "basket.serving.batch -> basket.training.compare" in done.stdout
+
+
+def test_the_architecture_page_and_the_layers_contract_name_the_packages_of_the_tree():
+    """docs/architecture.md's package table, the import-linter layers and the folders of
+    model_src/basket/ name the same packages."""
+    package = Path(basket.__file__).parent
+    tree = {f"basket.{p.parent.name}" for p in package.glob("*/__init__.py")}
+    page = (ROOT / "docs" / "architecture.md").read_text()
+    documented = set(re.findall(r"^\| `(basket\.\w+)` \|", page, re.M))
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+    layers = next(c for c in config["contracts"] if c["type"] == "layers")["layers"]
+    layered = {name.strip() for layer in layers for name in layer.split("|")}
+    assert documented == tree, documented ^ tree
+    assert layered == tree, layered ^ tree
+    top_level = [p.name for p in package.iterdir() if p.name != "__pycache__"]
+    assert len(top_level) <= 14, top_level  # a handful of layers, not a flat list of modules
