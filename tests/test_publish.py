@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
 
 import pandas as pd
 import pytest
@@ -98,3 +101,43 @@ def test_shards_of_two_versions_are_not_merged(make_run, synth_dir, tmp_path):
     with pytest.raises(ValueError, match="several model versions"):
         merge_shards(parts, tmp_path / "recs", "2026-11-28")
     assert not (tmp_path / "recs" / "run_date=2026-11-28").exists()
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A model store on a tmpfs of 2 MiB (as root, as CI runs); skipped where mounting is not
+    allowed, failed under CI."""
+    mount_point = tmp_path / "small"
+    mount_point.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount_point)],
+                          capture_output=True, text=True)  # fmt: skip
+    if done.returncode != 0:
+        message = f"cannot mount a tmpfs here: {done.stderr.strip()}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    yield mount_point
+    subprocess.run(["umount", str(mount_point)], check=True)
+
+
+def test_a_publish_onto_a_full_disk_fails_loudly_and_leaves_production_as_it_was(
+    make_run, small_disk
+):
+    """The disk fills during a publish: it raises, basket.mar and production.json stay the
+    previous version's bytes, nothing half-written is left, and once there is room again the
+    same publish succeeds."""
+    store = small_disk / "store"
+    run, mar = make_run("p_topfreq-disk-1")
+    assert publish(run, mar, store).promoted
+    before = {p.name: p.read_bytes() for p in store.iterdir()}
+    filler = small_disk / "filler"
+    free = shutil.disk_usage(small_disk).free
+    filler.write_bytes(b"\0" * max(free - mar.stat().st_size // 2, 0))
+    run2, mar2 = make_run("p_topfreq-disk-2")
+    with pytest.raises(OSError, match="No space left"):
+        publish(run2, mar2, store)
+    assert {p.name: p.read_bytes() for p in store.iterdir()} == before
+    assert production_version(store) == "p_topfreq-disk-1"
+    filler.unlink()
+    assert publish(run2, mar2, store).promoted
+    assert production_version(store) == "p_topfreq-disk-2"
