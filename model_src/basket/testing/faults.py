@@ -7,14 +7,17 @@ figures; the tests run them short and hold the server to its promises. Harness o
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import psutil
 
+from basket.orchestration.publish import publish
 from basket.serving.store.base import StoreUnavailable
 from basket.serving.store.connect import open_store
 from basket.serving.store.fill import load_snapshot
@@ -78,24 +81,51 @@ def kill_a_worker(server, traffic: Traffic, expected, at_s: float = 3.0, seconds
                   model: str = "basket") -> FaultResult:  # fmt: skip
     """SIGKILL one TorchServe model worker `at_s` into the traffic; recovery: until as many
     workers as before are READY again, none of them the killed one."""
+    return _kill(
+        "TorchServe", traffic, expected, at_s, seconds, lambda: worker_pids(server),
+        lambda count, victim: _workers_ready(server, model, count, victim),
+    )  # fmt: skip
+
+
+def kill_a_stub(server, traffic: Traffic, expected, at_s: float = 3.0, seconds: float = 15.0,
+                model: str = "basket") -> FaultResult:  # fmt: skip
+    """SIGKILL one of Triton's Python backend stubs (a model instance) `at_s` into the
+    traffic; recovery: until as many stubs as before run, none the killed one, and the model
+    is ready."""
+
+    def whole(count: int, victim: int) -> bool:
+        pids = stub_pids(server)
+        ready = http("GET", f"http://{server.url}/v2/models/{model}/ready", timeout=2)[0]
+        return len(pids) >= count and victim not in pids and ready == 200
+
+    return _kill("Triton", traffic, expected, at_s, seconds, lambda: stub_pids(server), whole)
+
+
+def stub_pids(server) -> list[int]:
+    """The Python backend stubs of a local Triton (one per model instance)."""
+    return sorted(
+        p.pid for p in _descendants(server) if "triton_python_backend_stub" in _cmdline(p)
+    )
+
+
+def _kill(name, traffic, expected, at_s, seconds, pids, whole) -> FaultResult:
     traffic.start()
     time.sleep(at_s)
-    pids = worker_pids(server)
-    victim = pids[0]
+    before = pids()
+    victim = before[0]
     os.kill(victim, signal.SIGKILL)
     killed_at = traffic.now()
     recovery = None
     while traffic.now() < seconds + 60:
-        if _workers_ready(server, model, len(pids), victim):
+        if whole(len(before), victim):
             recovery = traffic.now() - killed_at
             break
         time.sleep(0.1)
     time.sleep(max(0.0, seconds - traffic.now()))
     sent = traffic.stop()
-    failed_after = [s for s in sent if s.status != 200]
-    return _result("a model worker killed (SIGKILL)", "TorchServe", sent, expected,
-                   recovery_s=recovery, workers=len(pids),
-                   failed_statuses=sorted({s.status for s in failed_after}))  # fmt: skip
+    return _result("a model worker killed (SIGKILL)", name, sent, expected,
+                   recovery_s=recovery, workers=len(before),
+                   failed_statuses=sorted({s.status for s in sent if s.status != 200}))  # fmt: skip
 
 
 def swap_the_model(server, traffic: Traffic, expected, archive: str, version: str,
@@ -223,3 +253,26 @@ def soak(server, traffic: Traffic, expected, seconds: float = 600.0,
                    rss_end_mib=round(end / 2**20),
                    p50_ms_by_window=[round(w["p50_ms"], 2) for w in windows],
                    p99_ms_by_window=[round(w["p99_ms"], 2) for w in windows])  # fmt: skip
+
+
+def publish_onto_a_full_disk(run_dir, mar, first_run, first_mar, mount_point) -> FaultResult:
+    """Publish into a model store on a tmpfs mounted at `mount_point` that fills up: the first
+    publish lands, the disk is filled, the next publish must fail loudly and leave the store's
+    bytes as they were, and succeed once there is room again."""
+    store = Path(mount_point) / "store"
+    publish(first_run, first_mar, store)
+    before = {p.name: p.read_bytes() for p in store.iterdir()}
+    filler = Path(mount_point) / "filler"
+    filler.write_bytes(b"\0" * max(shutil.disk_usage(mount_point).free - 4096, 0))
+    try:
+        publish(run_dir, mar, store)
+        raised = ""
+    except OSError as error:
+        raised = str(error)
+    untouched = {p.name: p.read_bytes() for p in store.iterdir()} == before
+    filler.unlink()
+    later = publish(run_dir, mar, store).promoted
+    failed = int(not raised) + int(not untouched) + int(not later)
+    return FaultResult("the disk fills during a publish", "model store", 1, failed, 0, None,
+                       {"raised": raised[:120], "store_untouched": untouched,
+                        "next_publish_promoted": later})  # fmt: skip

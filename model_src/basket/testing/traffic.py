@@ -16,6 +16,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -59,6 +60,8 @@ class Traffic:
     max_seconds: float = 60.0
     max_requests: int = 1_000_000
     timeout_s: float = 10.0
+    # An answer body as the TorchServe JSON answer (`v2_answer` reads Triton's KServe-v2 one).
+    answer_of: Callable[[dict], dict] = lambda body: body
     sent: list[Sent] = field(default_factory=list)
 
     def __post_init__(self):
@@ -121,14 +124,29 @@ class Traffic:
         answer = {}
         if status == 200:
             try:
-                answer = json.loads(raw)
-            except ValueError:
+                answer = self.answer_of(json.loads(raw))
+            except (ValueError, KeyError, TypeError):
                 status = -1  # a 200 whose body is not an answer
         return Sent(
             started, self.now(), request.kind, request.user_id, status,
             answer.get("model_version"), answer.get("snapshot"),
             tuple(answer.get("product_ids", ())),
         )  # fmt: skip
+
+
+def v2_answer(model_version: str) -> Callable[[dict], dict]:
+    """Reads a Triton KServe-v2 answer as the JSON answer's fields. Triton's outputs carry no
+    model version: the one model the repository serves is `model_version`."""
+
+    def read(body: dict) -> dict:
+        outputs = {output["name"]: output["data"] for output in body["outputs"]}
+        return {
+            "product_ids": [p for p in outputs["TOP_PRODUCT_IDS"] if p >= 0],
+            "snapshot": outputs["SNAPSHOT"][0] or None,
+            "model_version": model_version,
+        }
+
+    return read
 
 
 def wrong_answers(sent: list[Sent], expected: dict[str, dict[int, tuple]]) -> list[Sent]:
