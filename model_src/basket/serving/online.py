@@ -207,35 +207,26 @@ class OnlineScorer:
         )
 
     def _answer(self, recs, row: int, request: ParsedRequest, resolved: ResolvedHistory) -> dict:
-        ids = recs.product_ids[row, : request.k]
-        keep = ids >= 0
-        ids = ids[keep]
+        """The answer of row `row` of `recs`, computed live for `request`."""
         basket = recs.basket_product_ids[recs.basket_offsets[row] : recs.basket_offsets[row + 1]]
-        return {
-            "products": self._names(ids),
-            "product_ids": ids.astype(int).tolist(),
-            "scores": recs.scores[row, : request.k][keep].astype(float).tolist(),
-            "basket": self._names(basket),
-            "basket_product_ids": basket.astype(int).tolist(),
-            "unknown": request.unknown,
-            "model_version": self.version,
-            "fallback": None,
-            "history": resolved.source,
-            "snapshot": resolved.snapshot,
-            "computed": "live",
-        }
+        return self._ranked(
+            recs.product_ids[row], recs.scores[row], basket, request, resolved, "live"
+        )
 
     def _nightly_answer(self, request: ParsedRequest, resolved: ResolvedHistory) -> dict:
         """The answer batch scoring stored, cut to the request's k: what `_answer` gives live."""
         stored = resolved.nightly
-        ids = stored.product_ids[: request.k]
+        return self._ranked(stored.product_ids, stored.scores, stored.basket_product_ids,
+                            request, resolved, "nightly")  # fmt: skip
+
+    def _ranked(self, ids, scores, basket, request, resolved, computed: str) -> dict:
+        """The JSON answer of a ranking (padded with -1) cut to the request's k, and a basket."""
+        ids, scores = ids[: request.k], scores[: request.k]
         keep = ids >= 0
-        ids = ids[keep]
-        basket = stored.basket_product_ids
         return {
-            "products": self._names(ids),
-            "product_ids": ids.astype(int).tolist(),
-            "scores": stored.scores[: request.k][keep].astype(float).tolist(),
+            "products": self._names(ids[keep]),
+            "product_ids": ids[keep].astype(int).tolist(),
+            "scores": scores[keep].astype(float).tolist(),
             "basket": self._names(basket),
             "basket_product_ids": basket.astype(int).tolist(),
             "unknown": request.unknown,
@@ -243,7 +234,7 @@ class OnlineScorer:
             "fallback": None,
             "history": resolved.source,
             "snapshot": resolved.snapshot,
-            "computed": "nightly",
+            "computed": computed,
         }
 
     def _popular(self, request: ParsedRequest, resolved: ResolvedHistory) -> dict:

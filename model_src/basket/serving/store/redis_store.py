@@ -57,7 +57,7 @@ class RedisStore:
             retry=Retry(NoBackoff(), 1),
         )  # fmt: skip
         self._read = self.client.register_script(READ)
-        self._write_if_current = self.client.register_script(WRITE_IF_CURRENT)
+        self._write_if_current_script = self.client.register_script(WRITE_IF_CURRENT)
 
     def _key(self, *parts: str) -> str:
         return ":".join([self.prefix, *parts])
@@ -136,23 +136,20 @@ class RedisStore:
     def write_current(
         self, version: str, user_ids: Sequence[int], records: Sequence[bytes]
     ) -> bool:
-        pairs = [item for pair in zip((int(u) for u in user_ids), records, strict=True)
-                 for item in pair]  # fmt: skip
-        written = self._call(
-            lambda: self._write_if_current(
-                keys=[self._key("current"), self._key("snapshot", version)], args=[version, *pairs]
-            )
-        )
-        return bool(written)
+        return self._write_if_current(self._key("snapshot", version), version, user_ids, records)
 
     def write_answers(
         self, version: str, user_ids: Sequence[int], answers: Sequence[bytes]
     ) -> bool:
-        pairs = [item for pair in zip((int(u) for u in user_ids), answers, strict=True)
+        return self._write_if_current(self._key("answers", version), version, user_ids, answers)
+
+    def _write_if_current(self, key: str, version: str, user_ids, values) -> bool:
+        """HSET (user id, value) pairs into `key` if snapshot `version` is still current."""
+        pairs = [item for pair in zip((int(u) for u in user_ids), values, strict=True)
                  for item in pair]  # fmt: skip
         written = self._call(
-            lambda: self._write_if_current(
-                keys=[self._key("current"), self._key("answers", version)], args=[version, *pairs]
+            lambda: self._write_if_current_script(
+                keys=[self._key("current"), key], args=[version, *pairs]
             )
         )
         return bool(written)

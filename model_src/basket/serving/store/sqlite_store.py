@@ -169,45 +169,38 @@ class SQLiteStore:
     def write_current(
         self, version: str, user_ids: Sequence[int], records: Sequence[bytes]
     ) -> bool:
-        def work(db: sqlite3.Connection) -> bool:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                current, table = self._current(db)
-                if current != version:
-                    db.execute("ROLLBACK")
-                    return False
-                db.executemany(
-                    f'INSERT OR REPLACE INTO "{table}" VALUES (?, ?)',
-                    zip((int(u) for u in user_ids), records, strict=True),
-                )
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
-            return True
-
-        return self._run(work)
+        return self._write_if_current(version, lambda db, history_table: history_table,
+                                      user_ids, records)  # fmt: skip
 
     def write_answers(
         self, version: str, user_ids: Sequence[int], answers: Sequence[bytes]
     ) -> bool:
+        def answers_table(db: sqlite3.Connection, _history_table: str) -> str:
+            table = _answers_table(db, version)
+            if table is None:
+                table = f"answers_{uuid.uuid4().hex}"
+                db.execute(
+                    f'CREATE TABLE "{table}" (user_id INTEGER PRIMARY KEY, answer BLOB NOT NULL)'
+                )
+                db.execute("INSERT INTO snapshot_answers VALUES (?, ?)", (version, table))
+            return table
+
+        return self._write_if_current(version, answers_table, user_ids, answers)
+
+    def _write_if_current(self, version: str, table_of, user_ids, values) -> bool:
+        """Write (user id, value) rows into the table `table_of(db, history table)` names, in
+        one transaction, if snapshot `version` is still the current one (True), else nothing."""
+
         def work(db: sqlite3.Connection) -> bool:
             db.execute("BEGIN IMMEDIATE")
             try:
-                current, _ = self._current(db)
+                current, history_table = self._current(db)
                 if current != version:
                     db.execute("ROLLBACK")
                     return False
-                table = _answers_table(db, version)
-                if table is None:
-                    table = f"answers_{uuid.uuid4().hex}"
-                    db.execute(
-                        f'CREATE TABLE "{table}" (user_id INTEGER PRIMARY KEY, answer BLOB NOT NULL)'
-                    )
-                    db.execute("INSERT INTO snapshot_answers VALUES (?, ?)", (version, table))
                 db.executemany(
-                    f'INSERT OR REPLACE INTO "{table}" VALUES (?, ?)',
-                    zip((int(u) for u in user_ids), answers, strict=True),
+                    f'INSERT OR REPLACE INTO "{table_of(db, history_table)}" VALUES (?, ?)',
+                    zip((int(u) for u in user_ids), values, strict=True),
                 )
             except BaseException:
                 db.execute("ROLLBACK")
