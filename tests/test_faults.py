@@ -83,7 +83,7 @@ def traffic(server, requests) -> Traffic:
 
 def test_a_killed_worker_fails_only_its_requests_in_flight_and_comes_back(server, served):
     _, expected, requests = served
-    result = kill_a_worker(server, traffic(server, requests), expected, seconds=10)
+    result = kill_a_worker(server, traffic(server, requests), expected, seconds=7)
     assert result.wrong == 0
     assert result.failed <= 8, result  # the 8 traffic threads' requests in flight at most
     assert result.recovery_s is not None and result.recovery_s < 60, result
@@ -93,7 +93,7 @@ def test_a_killed_worker_fails_only_its_requests_in_flight_and_comes_back(server
 def test_a_new_snapshot_loaded_while_serving_fails_nothing(server, served, synth_dir):
     _, expected, requests = served
     result = replace_the_snapshot(
-        server.store_url, synth_dir, traffic(server, requests), expected, seconds=8
+        server.store_url, synth_dir, traffic(server, requests), expected, seconds=6
     )
     assert (result.failed, result.wrong) == (0, 0), result
     assert result.details["answers_from_new"] > 0
@@ -103,7 +103,7 @@ def test_a_model_registered_while_serving_switches_once_and_fails_nothing(server
     _, expected, requests = served
     result = swap_the_model(
         server, traffic(server, requests), expected, f"basket-{SWAP_VERSION}.mar",
-        SWAP_VERSION, seconds=12,
+        SWAP_VERSION, seconds=8,
     )  # fmt: skip
     assert (result.failed, result.wrong) == (0, 0), result
     assert result.details["flips_back"] == 0, result
@@ -118,7 +118,8 @@ def test_a_restarted_redis_store_gives_503s_only_to_ids_and_answers_within_a_sec
     try:
         load_snapshot(synth_dir, redis.url)
         with LocalTorchServe(model_store=store, env={STORE_URL_ENV: redis.url}) as running:
-            result = restart_the_store(redis, synth_dir, traffic(running, requests), expected)
+            result = restart_the_store(redis, synth_dir, traffic(running, requests), expected,
+                                       at_s=2, outage_s=2, seconds=7)  # fmt: skip
     finally:
         redis.stop()
     details = result.details

@@ -1,7 +1,7 @@
 """Nightly answers through the real servers: for 100 Complete Journey households and every
 model kind, TorchServe and Triton answer `{"user_id": u}` from the answer batch scoring
 stored beside the history ("computed": "nightly"), equal to what the model answered live
-before it was stored; both history store backends."""
+before it was stored; one server on each history store backend."""
 
 from __future__ import annotations
 
@@ -45,8 +45,10 @@ def nightly_equals_live(ask, journey_models, journey_dir, store_url, tmp_path) -
 
 
 def test_torchserve_answers_by_id_from_the_nightly_answers(
-    journey_models, journey_dir, store_url, tmp_path
+    journey_models, journey_dir, redis_url, tmp_path
 ):
+    """TorchServe on the Redis store (Triton below on the SQLite one: each backend once)."""
+    store_url = redis_url
     store = tmp_path / "model_store"
     store.mkdir()
     for kind, model_dir in journey_models.items():
@@ -70,8 +72,9 @@ def test_torchserve_answers_by_id_from_the_nightly_answers(
 
 
 def test_triton_answers_by_id_from_the_nightly_answers(
-    journey_models, journey_dir, store_url, triton_venv, tmp_path
+    journey_models, journey_dir, triton_venv, tmp_path
 ):
+    store_url = f"sqlite:///{tmp_path / 'histories.sqlite'}"
     repo = tmp_path / "repo"
     for kind, model_dir in journey_models.items():
         export_triton_repository(model_dir, repo, TritonConfig(name=kind))

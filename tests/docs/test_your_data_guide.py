@@ -48,11 +48,36 @@ def test_every_block_of_the_guide_runs_to_an_answer_by_id(tmp_path):
         ["bash", "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900
     )
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
-    answer = json.loads(re.search(r'(\{\s*"products".*?"snapshot": "[^"]*"\s*\})', done.stdout,
-                                  re.S).group(1))  # fmt: skip
+    answer = last_answer(done.stdout)
     assert answer["history"] == "store" and answer["fallback"] is None
     assert len(answer["products"]) == 5
     frame = pd.read_parquet(work / "recommendations.parquet")
     row = frame[frame["user_id"] == 1001].sort_values("rank")
     assert row["product_id"].tolist() == answer["product_ids"]
     assert row["score"].to_numpy() == pytest.approx(answer["scores"], abs=1e-6)
+
+
+def test_the_readmes_six_commands_are_the_guides(tmp_path):
+    """The README's "your orders in six commands" are the guide's, which the test above runs:
+    each `basket` and `torchserve` command of the README, with its folder as the guide's
+    $WORK, is a command of the guide."""
+    blocks = shell_blocks(ROOT / "README.md")
+    six = next(block for block in blocks if "basket import transactions" in block)
+    guide = " ".join(" ".join(shell_blocks(GUIDE)).replace("\\\n", " ").split())
+    readme = six.replace("\\\n", " ").replace("$PWD/shop", "$WORK").replace("shop/", "$WORK/")
+    commands = [" ".join(line.split()) for line in readme.splitlines()]
+    commands = [c.split(" #")[0].strip() for c in commands if c.startswith(("basket", "torch"))]
+    assert len(commands) >= 5
+    for command in commands:
+        words = [word for word in command.split() if not word.startswith("--department")]
+        assert all(word in guide for word in words), command
+
+
+def last_answer(output: str) -> dict:
+    """The last JSON answer (an object with "products") printed in `output`."""
+    start = (
+        output.rindex('{\n  "products"')
+        if '{\n  "products"' in output
+        else output.rindex('{"products"')
+    )
+    return json.JSONDecoder().raw_decode(output[start:])[0]
