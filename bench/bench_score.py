@@ -13,7 +13,10 @@ Measured in the same process:
 - `score_users` in a fresh process: load (in blocks of 50,000 customers), build
   histories, score in chunks, write parquet atomically; its peak RSS, and the
   same for a quarter of the customers (shard 0 of 4), to show memory does not
-  grow with the number of customers.
+  grow with the number of customers;
+- the store's cost of nightly answers: `basket store load` into a SQLite store (seconds,
+  file size), then `score_users` with that store, which also keeps each customer's top 100
+  beside their history (seconds against the plain run, the file size after).
 
 Prints customers per second for both and their ratio, with the machine.
 Usage: python bench/bench_score.py
@@ -42,6 +45,7 @@ from basket.data.load import load_tables
 from basket.data.vocab import Vocabulary
 from basket.models.base import TrainingSet
 from basket.models.xgb import XGBConfig, XGBoostRecommender
+from basket.serving.store.fill import load_snapshot
 from bench_load import INSTACART_USERS, ensure_instacart_data, ensure_parquet_copy
 
 TARGET_PER_SECOND = 4000  # issue 13: customers per second, `basket score` end to end
@@ -86,14 +90,17 @@ def in_process_seconds(model: XGBoostRecommender, histories) -> float:
     return time.perf_counter() - started
 
 
-def score_in_fresh_process(model_dir: Path, folder: Path, out: Path, shard) -> tuple:
+def score_in_fresh_process(
+    model_dir: Path, folder: Path, out: Path, shard, store_url: str | None = None
+) -> tuple:
     """(seconds, peak RSS GiB, result dict) of `score_users` in its own Python process.
 
     Peak RSS is the process's VmHWM: getrusage's ru_maxrss would carry over this (large)
     parent's size through fork and exec on Linux."""
     code = (
         "import json; from basket.serving.batch import score_users; "
-        f"r = score_users({str(model_dir)!r}, {str(folder)!r}, {str(out)!r}, 10, {shard!r}); "
+        f"r = score_users({str(model_dir)!r}, {str(folder)!r}, {str(out)!r}, 10, {shard!r}, "
+        f"store_url={store_url!r}); "
         "print(json.dumps({'users': r.users, 'rows': r.rows, 'seconds': r.seconds, "
         "'peak_kib': int(open('/proc/self/status').read().split('VmHWM:')[1].split()[0])}))"
     )
@@ -133,6 +140,20 @@ def main() -> None:
     recs = args.out.parent / "bench_recommendations.parquet"
     end_to_end_s, peak_gib, result = score_in_fresh_process(model_dir, folder, recs, None)
     quarter_s, quarter_gib, quarter = score_in_fresh_process(model_dir, folder, recs, (0, 4))
+    store_file = args.out.parent / "bench_score_store.sqlite"
+    store_file.unlink(missing_ok=True)
+    started = time.perf_counter()
+    load_snapshot(folder, f"sqlite:///{store_file}")
+    load_s, histories_mib = time.perf_counter() - started, store_file.stat().st_size / 2**20
+    answers_s, answers_gib, _ = score_in_fresh_process(
+        model_dir, folder, recs, None, f"sqlite:///{store_file}"
+    )
+    answers_mib = store_file.stat().st_size / 2**20
+    print(
+        f"store: load {load_s:.1f} s, {histories_mib:,.0f} MiB of histories; score with the "
+        f"nightly answers {answers_s:.1f} s ({answers_s / end_to_end_s:.2f}x the plain run), "
+        f"file {answers_mib:,.0f} MiB after"
+    )
 
     users = histories.n_users
     print(f"machine: {describe_machine()}")
@@ -179,6 +200,7 @@ def main() -> None:
         ("model.recommend in process (baseline)", in_process_s),
         ("basket score end to end", end_to_end_s),
         ("basket score, shard 0 of 4", quarter_s),
+        ("basket score end to end, nightly answers into a SQLite store", answers_s),
     )
     record(
         "score",
@@ -187,8 +209,9 @@ def main() -> None:
         [
             [name, round(seconds, 1), round(n / seconds), round(in_process_s / seconds, 2), gib]
             for (name, seconds), n, gib in zip(
-                paths, (users, users, users, quarter["users"]),
-                (None, None, round(peak_gib, 2), round(quarter_gib, 2)), strict=True,
+                paths, (users, users, users, quarter["users"], users),
+                (None, None, round(peak_gib, 2), round(quarter_gib, 2), round(answers_gib, 2)),
+                strict=True,
             )
         ],
         [
@@ -196,9 +219,12 @@ def main() -> None:
                    f"{rate:,.0f} customers/s", rate >= TARGET_PER_SECOND),
             Target("the whole-catalogue rank:ndcg default at most 1.10 x the earlier default's time",
                    f"{slower:.2f} x", slower <= 1.10),
+            Target("basket store load at most 2 x its 22.6 s before nightly answers existed",
+                   f"{load_s:.1f} s", load_s <= 2 * 22.6),
         ],
         {"customers": users, "vocabulary": len(vocab),
-         "trees": model.booster.best_iteration + 1},
+         "trees": model.booster.best_iteration + 1, "store_load_s": round(load_s, 1),
+         "store_mib_histories": round(histories_mib), "store_mib_with_answers": round(answers_mib)},
     )  # fmt: skip
 
 
