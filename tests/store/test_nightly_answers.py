@@ -110,3 +110,15 @@ def test_scoring_goes_on_when_the_store_cannot_take_answers(journey_dir, journey
     result = score_users(journey_models["p_topfreq"], journey_dir, tmp_path / "p.parquet",
                          store_url=missing)  # fmt: skip
     assert result.answers_stored == 0 and result.users > 0
+
+
+def test_answers_of_many_customers_at_once_are_stored(journey_dir, store_url):
+    """A scored chunk holds thousands of customers: more than one Lua call takes at once
+    (Redis's `unpack` stops near 8,000 values), so the store writes them in parts."""
+    version = load_snapshot(journey_dir, store_url).version
+    store = open_store(store_url, writable=True)
+    known = households(journey_dir)
+    users = sorted(set(range(1, 6001)) | set(known))
+    assert store.write_answers(version, users, [b"a" * 28] * len(users)) is True
+    answers = store.read(known).answers
+    assert set(answers) == set(known) and set(answers.values()) == {b"a" * 28}

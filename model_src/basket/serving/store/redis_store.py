@@ -39,6 +39,8 @@ return 1
 # Records per pipelined HSET while loading; user ids per scripted read (Lua's unpack limit).
 WRITE_CHUNK = 2000
 READ_CHUNK = 4000
+# Customers per conditional write (two values each, under Lua's `unpack` limit of ~8,000).
+SCRIPT_CHUNK = 2000
 
 
 class RedisStore:
@@ -144,15 +146,22 @@ class RedisStore:
         return self._write_if_current(self._key("answers", version), version, user_ids, answers)
 
     def _write_if_current(self, key: str, version: str, user_ids, values) -> bool:
-        """HSET (user id, value) pairs into `key` if snapshot `version` is still current."""
-        pairs = [item for pair in zip((int(u) for u in user_ids), values, strict=True)
-                 for item in pair]  # fmt: skip
-        written = self._call(
-            lambda: self._write_if_current_script(
-                keys=[self._key("current"), key], args=[version, *pairs]
+        """HSET (user id, value) pairs into `key` if snapshot `version` is still current, in
+        calls of `SCRIPT_CHUNK` customers (Lua's `unpack` takes a few thousand values); False,
+        with what was written before kept, if a load replaced the snapshot meanwhile."""
+        ids = [int(u) for u in user_ids]
+        for start in range(0, len(ids), SCRIPT_CHUNK):
+            pairs = [item for pair in zip(ids[start : start + SCRIPT_CHUNK],
+                                          values[start : start + SCRIPT_CHUNK], strict=True)
+                     for item in pair]  # fmt: skip
+            written = self._call(
+                lambda p=pairs: self._write_if_current_script(
+                    keys=[self._key("current"), key], args=[version, *p]
+                )
             )
-        )
-        return bool(written)
+            if not written:
+                return False
+        return True
 
     def info(self) -> SnapshotInfo | None:
         def work() -> SnapshotInfo | None:
