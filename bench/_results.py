@@ -33,7 +33,8 @@ class Target:
 
 
 def commit() -> str:
-    """The checkout's commit (short hash), "+changes" when the work tree differs from it."""
+    """The checkout's commit (short hash), "+changes" when the work tree differs from it
+    (results this or another benchmark wrote under bench/results/ aside)."""
     root = Path(__file__).resolve().parents[1]
 
     def git(*args: str) -> str:
@@ -41,7 +42,8 @@ def commit() -> str:
         return done.stdout.strip()
 
     head = git("rev-parse", "--short", "HEAD") or "unknown"
-    return head + ("+changes" if git("status", "--porcelain", "--untracked-files=no") else "")
+    changed = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!bench/results")
+    return head + ("+changes" if changed else "")
 
 
 def record(

@@ -74,7 +74,10 @@ def _workers_ready(server, model: str, count: int, gone: int) -> bool:
         return False
     workers = [w for m in body for w in m.get("workers", [])]
     ready = [w for w in workers if w.get("status") == "READY"]
-    return len(ready) >= count and gone not in worker_pids(server)
+    # A new worker process must be running too: right after the kill, TorchServe can still
+    # list the dead worker as READY.
+    alive = worker_pids(server)
+    return len(ready) >= count and len(alive) >= count and gone not in alive
 
 
 def kill_a_worker(server, traffic: Traffic, expected, at_s: float = 3.0, seconds: float = 15.0,
