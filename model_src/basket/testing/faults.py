@@ -151,6 +151,7 @@ def swap_the_model(server, traffic: Traffic, expected, archive: str, version: st
     return _result("a new model registered while serving", "TorchServe", sent, expected,
                    recovery_s=None if switch is None else switch - began,
                    register_s=round(registered - began, 2), flips_back=len(flips),
+                   failed_statuses=sorted({s.status for s in sent if s.status != 200}),
                    versions=sorted({s.model_version for s in sent if s.model_version}))  # fmt: skip
 
 
