@@ -57,7 +57,7 @@ def test_every_block_of_the_guide_runs_to_an_answer_by_id(tmp_path):
     assert row["score"].to_numpy() == pytest.approx(answer["scores"], abs=1e-6)
 
 
-def test_the_readmes_six_commands_are_the_guides(tmp_path):
+def test_the_readmes_six_commands_are_the_guides():
     """The README's "your orders in six commands" are the guide's, which the test above runs:
     each `basket` and `torchserve` command of the README, with its folder as the guide's
     $WORK, is a command of the guide."""
