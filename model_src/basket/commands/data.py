@@ -5,7 +5,12 @@ from __future__ import annotations
 import argparse
 import time
 
-from basket.data.importer import TransactionColumns, import_completejourney, import_transactions
+from basket.data.importer import (
+    TransactionColumns,
+    UserSample,
+    import_completejourney,
+    import_transactions,
+)
 from basket.data.synth import SynthConfig, write_synthetic
 
 
@@ -35,14 +40,27 @@ def transactions(args: argparse.Namespace) -> int:
     )  # fmt: skip
     return _imported(
         import_transactions(
-            args.file, columns, args.out, args.products, args.holdout_last, args.min_orders
+            args.file,
+            columns,
+            args.out,
+            args.products,
+            args.holdout_last,
+            args.min_orders,
+            _sample(args),
         )
     )
 
 
 def completejourney(args: argparse.Namespace) -> int:
     """Complete Journey (basket[datasets]) as an Instacart-layout folder."""
-    return _imported(import_completejourney(args.out, not args.no_holdout, args.min_orders))
+    return _imported(
+        import_completejourney(args.out, not args.no_holdout, args.min_orders, _sample(args))
+    )
+
+
+def _sample(args: argparse.Namespace) -> UserSample | None:
+    """The `--sample-users` / `--sample-seed` sample, or None (every user)."""
+    return None if args.sample_users is None else UserSample(args.sample_users, args.sample_seed)
 
 
 def _imported(result) -> int:

