@@ -106,13 +106,17 @@ class XGBConfig:
 
     explore: int = 20  # popular products added to every customer's candidates
     # Stack TIFU-KNN: its own and neighbour scores as features, with the TIFU settings the
-    # search on validation chooses (the tifu_knn candidate's search, run again).
+    # search on validation chooses (the tifu_knn candidate's search); `ranker_search` tries
+    # both values per run.
     neighbour_features: bool = False
     # Product-to-product transitions between consecutive orders as two features (the mean and
     # the largest P(candidate next | product of the last basket)); off: on Complete Journey's
     # validation baskets they added nothing.
     transition_features: bool = False
     transition_min_count: int = 2  # pairs of products seen fewer times are left out
+    # The repurchase kernel's two features (basket.models.repurchase): each product's learnt
+    # chance of coming back after so many days; `ranker_search` tries both values per run.
+    repurchase_features: bool = False
     # A ranking objective ("rank:ndcg", "rank:pairwise"; one query per customer and cut point,
     # scores the logistic of the margin) or "binary:logistic" (probabilities). rank:ndcg won
     # on Complete Journey's validation baskets.
@@ -143,6 +147,27 @@ class XGBConfig:
     min_child_weight: float = 5.0  # least hessian weight in a leaf
     seed: int = 0  # random seed of sampling and of the booster
     threads: int = 2  # XGBoost threads
+
+
+@dataclass(frozen=True)
+class RankerSearch:
+    """XGBoost's levers and settings chosen on each run's validation baskets: one at a time
+    from XGBConfig's values, the levers first, each value tried as one fit (early stopping
+    included) on at most `users` customers, kept only where its validation recall@k (ties:
+    NDCG@k) beats the best so far. No new fit starts once `seconds` have passed. An empty
+    tuple leaves that setting at XGBConfig's value; `seconds` 0 searches nothing."""
+
+    neighbour_features: tuple[bool, ...] = (False, True)  # TIFU-KNN stacked as two features
+    repurchase_features: tuple[bool, ...] = (False, True)  # the repurchase kernel's features
+    max_depth: tuple[int, ...] = (4, 6, 8)  # tree depths tried
+    learning_rate: tuple[float, ...] = (0.05, 0.1, 0.2)  # learning rates tried
+    min_child_weight: tuple[float, ...] = (1.0, 5.0, 20.0)  # least hessian per leaf, tried
+    targets_per_user: tuple[int, ...] = (2, 3, 5)  # cut points per customer tried
+    explore: tuple[int, ...] = (10, 20, 50)  # candidate pools tried (popular products added)
+    users: int = 5_000  # customers each setting is fitted and scored on (a fixed sample)
+    # The search's time budget: at Instacart scale it must leave the nightly retrain in budget.
+    seconds: float = 240.0
+    seed: int = 0  # random seed of the customers' sample
 
 
 @dataclass(frozen=True)
@@ -182,6 +207,7 @@ class RunConfig:
     predictor: PredictorConfig = field(default_factory=PredictorConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     xgboost: XGBConfig = field(default_factory=XGBConfig)
+    ranker_search: RankerSearch = field(default_factory=RankerSearch)
     tifu: TifuConfig = field(default_factory=TifuConfig)
     tifu_grid: TifuGrid = field(default_factory=TifuGrid)
     # The other candidates a retrain trains (basket.config.candidates).

@@ -61,13 +61,9 @@ class UserProductStats:
         return batch_row, entries
 
 
-def user_product_stats(histories: Histories, vocab: Vocabulary) -> UserProductStats:
-    """Count, recency and repurchase interval of every in-vocabulary product each user bought."""
-    items = vocab.index_of(histories.product_ids)
-    order_of_line = histories.order_of_line()
-    user_of_order = histories.user_of_order()
-    user_of_line = user_of_order[order_of_line]
-    # Days elapsed since each user's first order, at each order and at the order to predict.
+def timeline(histories: Histories) -> tuple[np.ndarray, np.ndarray]:
+    """(days from each user's first order to each order (O,), to the order to predict (U,)):
+    its gap when known, else the user's mean gap."""
     gaps = np.nan_to_num(histories.days_since_prior.astype(np.float64), nan=0.0)
     elapsed = np.cumsum(gaps)
     elapsed -= np.repeat(
@@ -80,7 +76,16 @@ def user_product_stats(histories: Histories, vocab: Vocabulary) -> UserProductSt
     next_gap = np.where(
         np.isnan(histories.next_days_since_prior), mean_gap, histories.next_days_since_prior
     )
-    now = elapsed[histories.order_offsets[1:] - 1] + next_gap
+    return elapsed, elapsed[histories.order_offsets[1:] - 1] + next_gap
+
+
+def user_product_stats(histories: Histories, vocab: Vocabulary) -> UserProductStats:
+    """Count, recency and repurchase interval of every in-vocabulary product each user bought."""
+    items = vocab.index_of(histories.product_ids)
+    order_of_line = histories.order_of_line()
+    user_of_order = histories.user_of_order()
+    user_of_line = user_of_order[order_of_line]
+    elapsed, now = timeline(histories)
     # Orders ago: 0 for the user's last order.
     orders_ago = (histories.order_offsets[user_of_line + 1] - 1 - order_of_line).astype(np.int64)
     known = items >= 0

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import ClassVar
 
@@ -90,11 +90,25 @@ class TifuKNN(ChunkedRecommender):
         """Build the neighbour database from `data.inputs` (inputs only, never targets): every
         customer, or a fixed random sample of `config.pool` of them when there are more."""
         pool = self.config.pool  # the same sample for every setting a search tries
-        inputs = data.derived(("tifu pool", pool), lambda: data.sample(pool).inputs)
-        self.database = tifu_vectors(inputs, self.vocab, self.config)
-        self.database_users = inputs.user_ids.copy()
+        return self.fit_histories(
+            data.derived(("tifu pool", pool), lambda: data.sample(pool).inputs)
+        )
+
+    def fit_histories(self, histories: Histories) -> TifuKNN:
+        """Build the neighbour database from `histories` as they are (the caller samples)."""
+        self.database = tifu_vectors(histories, self.vocab, self.config)
+        self.database_users = histories.user_ids.copy()
         self._search = None
         return self
+
+    def __deepcopy__(self, memo: dict) -> TifuKNN:
+        """A copy sharing nothing but the vocabulary, without the search matrix (torch's sparse
+        tensors do not copy; it is built again when first needed)."""
+        return replace(
+            self,
+            database=None if self.database is None else self.database.copy(),
+            database_users=None if self.database_users is None else self.database_users.copy(),
+        )
 
     def _search_matrix(self) -> torch.Tensor:
         if self._search is None:

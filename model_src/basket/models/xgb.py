@@ -19,7 +19,13 @@ import pandas as pd
 import xgboost as xgb
 
 from basket.config.run import TifuConfig, XGBConfig
-from basket.data.history import Histories, Targets, holdout_last, without_newest
+from basket.data.history import (
+    Histories,
+    Targets,
+    holdout_last,
+    sample_positions,
+    without_newest,
+)
 from basket.data.vocab import Vocabulary
 from basket.io.atomic import atomic_dir
 from basket.models.base import (
@@ -28,6 +34,7 @@ from basket.models.base import (
     write_model_dir,
 )
 from basket.models.model_meta import ModelMeta
+from basket.models.repurchase import RepurchaseKernel
 from basket.models.tifu_knn import TifuKNN
 from basket.models.transitions import Transitions
 from basket.models.xgb_features import (
@@ -86,6 +93,7 @@ class XGBoostRecommender(ChunkedRecommender):
     tifu_config: TifuConfig | None = None
     tifu: TifuKNN | None = None
     transitions: Transitions | None = None  # with config.transition_features
+    kernel: RepurchaseKernel | None = None  # with config.repurchase_features
     kind: ClassVar[str] = "xgboost"
     score_form: ClassVar[str] = "sparse"  # see basket.models.scored
 
@@ -111,12 +119,18 @@ class XGBoostRecommender(ChunkedRecommender):
             if self.config.transition_features
             else None
         )  # fmt: skip
+        # Fitted without the baskets the training rows predict, as the transitions are.
+        self.kernel = (
+            RepurchaseKernel.build(without_newest(data.inputs, cuts), self.vocab)
+            if self.config.repurchase_features
+            else None
+        )
         parts, history = [], source.inputs
         for _ in range(cuts):
             history, targets = holdout_last(history)
             if history.n_users == 0:
                 break
-            parts.append((self._candidates(history), targets))
+            parts.append((self._candidates(history, self._neighbours_at(history)), targets))
         features = np.concatenate([c.features for c, _ in parts])
         y = np.concatenate([self._labels(c, t) for c, t in parts])
         # One query per (cut, customer) for the ranking objectives; rows are sorted by customer.
@@ -182,11 +196,25 @@ class XGBoostRecommender(ChunkedRecommender):
         built = self._built
         return tuple(name for name in built if name not in self.config.drop_features)
 
-    def _candidates(self, histories: Histories):
-        """Candidate rows of `histories` with the booster's feature columns."""
+    def _neighbours_at(self, cut: Histories) -> TifuKNN | None:
+        """The neighbour model for the training rows of a cut point: TIFU-KNN over every
+        customer's history as it stood at that cut (`cut`, at most `pool` customers of it).
+        The fitted model's database holds each neighbour's later baskets, up to the same
+        time as the rows' targets; built over it, the neighbour features were stronger on
+        the training rows than any served customer's are, and the booster trusted them more
+        than they deserve (docs: Models, "Levers")."""
+        if self.tifu is None:
+            return None
+        pool = sample_positions(cut.n_users, self.tifu_config.pool, self.config.seed)
+        return TifuKNN(self.vocab, self.tifu_config).fit_histories(cut.select_users(pool))
+
+    def _candidates(self, histories: Histories, tifu: TifuKNN | None = None):
+        """Candidate rows of `histories` with the booster's feature columns; the neighbour
+        features from `tifu` (default: the fitted neighbour model)."""
         candidates = candidate_features(
-            histories, self.vocab, self.products, self.config.explore, self.tifu, self.transitions
-        )
+            histories, self.vocab, self.products, self.config.explore, tifu or self.tifu,
+            self.transitions, self.kernel,
+        )  # fmt: skip
         if not self.config.drop_features:
             return candidates
         built = self._built
@@ -200,7 +228,9 @@ class XGBoostRecommender(ChunkedRecommender):
     @property
     def _built(self) -> tuple[str, ...]:
         """Every column `candidate_features` builds for this model."""
-        return built_features(self.transitions is not None, self.tifu is not None)
+        return built_features(
+            self.transitions is not None, self.tifu is not None, self.kernel is not None
+        )
 
     def _labels(self, candidates, targets: Targets) -> np.ndarray:
         offsets, items = targets.in_vocabulary(self.vocab)
@@ -237,7 +267,7 @@ class XGBoostRecommender(ChunkedRecommender):
     def save(self, model_dir: Path, extra: dict | None = None) -> Path:
         """model.json, vocab.parquet, products.parquet, booster.ubj (XGBoost's own format) and,
         with neighbour features, the TIFU-KNN model in neighbours/; with transition features,
-        transitions.npz."""
+        transitions.npz; with the repurchase kernel's, repurchase.npz."""
         meta = {
             "kind": self.kind,
             "threshold": self.threshold,
@@ -256,6 +286,8 @@ class XGBoostRecommender(ChunkedRecommender):
                 self.tifu.save(staging / "neighbours")
             if self.transitions is not None:
                 self.transitions.save(staging / "transitions.npz")
+            if self.kernel is not None:
+                self.kernel.save(staging / "repurchase.npz")
         return Path(model_dir)
 
     @classmethod
@@ -281,5 +313,8 @@ class XGBoostRecommender(ChunkedRecommender):
             tifu=TifuKNN.load(neighbours) if (neighbours / "model.json").is_file() else None,
             transitions=Transitions.load(model_dir / "transitions.npz")
             if (model_dir / "transitions.npz").is_file()
+            else None,
+            kernel=RepurchaseKernel.load(model_dir / "repurchase.npz")
+            if (model_dir / "repurchase.npz").is_file()
             else None,
         )

@@ -22,7 +22,10 @@ Candidates: every vocabulary product the customer bought before, plus the
   order (basket.models.transitions);
 - neighbours (stacking TIFU-KNN, when the model has one): the customer's own
   time-decayed, grouped frequency of the product, and its mean frequency among
-  the customer's most similar other customers.
+  the customer's most similar other customers;
+- repurchase kernel (when the model has one): the product's learnt repurchase
+  hazard at the days since the customer last bought it, and summed over every
+  purchase of it (basket.models.repurchase).
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ from basket.data import schema as s
 from basket.data.history import Histories, offsets_from_counts
 from basket.data.user_products import DECAYS, OWN_FEATURES, user_product_stats
 from basket.data.vocab import Vocabulary
+from basket.models.repurchase import FEATURES as KERNEL_FEATURES
+from basket.models.repurchase import RepurchaseKernel
 from basket.models.tifu_knn import TifuKNN
 from basket.models.transitions import FEATURES as TRANSITION_FEATURES
 from basket.models.transitions import Transitions
@@ -54,18 +59,22 @@ FEATURES = (
     "emb_last_basket", "emb_history",
     *TRANSITION_FEATURES,
     "tifu_own", "tifu_neighbours",
+    *KERNEL_FEATURES,
 )  # fmt: skip
 NEIGHBOUR_FEATURES = ("tifu_own", "tifu_neighbours")
-# Without transitions or a TIFU-KNN model.
-BASE_FEATURES = FEATURES[: -len(NEIGHBOUR_FEATURES) - len(TRANSITION_FEATURES)]
+# Without transitions, a TIFU-KNN model or a repurchase kernel.
+BASE_FEATURES = FEATURES[
+    : -len(NEIGHBOUR_FEATURES) - len(TRANSITION_FEATURES) - len(KERNEL_FEATURES)
+]
 
 
-def built_features(transitions: bool, neighbours: bool) -> tuple[str, ...]:
+def built_features(transitions: bool, neighbours: bool, kernel: bool = False) -> tuple[str, ...]:
     """The columns `candidate_features` builds, in order, with or without each optional block."""
     return (
         BASE_FEATURES
         + (TRANSITION_FEATURES if transitions else ())
         + (NEIGHBOUR_FEATURES if neighbours else ())
+        + (KERNEL_FEATURES if kernel else ())
     )
 
 
@@ -207,9 +216,10 @@ def candidate_features(
     explore: int,
     tifu: TifuKNN | None = None,
     transitions: Transitions | None = None,
+    kernel: RepurchaseKernel | None = None,
 ) -> Candidates:
     """Candidates and features for every user of `histories`: the columns of
-    `built_features(transitions is not None, tifu is not None)`."""
+    `built_features(transitions is not None, tifu is not None, kernel is not None)`."""
     stats = user_product_stats(histories, vocab)
     n_users, n_products = histories.n_users, len(vocab)
     bought_user = np.repeat(np.arange(n_users), np.diff(stats.offsets))
@@ -300,10 +310,18 @@ def candidate_features(
             if transitions is not None
             else np.zeros((len(users), 0), dtype=np.float32),
             np.zeros((len(users), len(NEIGHBOUR_FEATURES) if tifu else 0), dtype=np.float32),
+            kernel.features(histories, vocab, users, items)
+            if kernel is not None
+            else np.zeros((len(users), 0), dtype=np.float32),
         ]
     )
     if tifu is not None:
-        features[:, -len(NEIGHBOUR_FEATURES) :] = _neighbour_features(histories, users, items, tifu)
+        start = (
+            features.shape[1] - len(NEIGHBOUR_FEATURES) - (len(KERNEL_FEATURES) if kernel else 0)
+        )
+        features[:, start : start + len(NEIGHBOUR_FEATURES)] = _neighbour_features(
+            histories, users, items, tifu
+        )
     return Candidates(users, items, features)
 
 
