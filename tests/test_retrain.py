@@ -29,7 +29,10 @@ TINY = {
     "predictor": {"order_hidden": 32},
     "embed": {"epochs": 3},
     "xgboost": {"rounds": 40, "targets_per_user": 1},
-}
+    # Each lever once, one setting: the search and the report's levers, in seconds.
+    "ranker_search": {"max_depth": [4], "learning_rate": [], "min_child_weight": [],
+                      "targets_per_user": [], "explore": []},
+}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +50,7 @@ def test_report_follows_the_contract(tiny_run):
         "xgboost",
         "p_topfreq",
         "tifu_knn",
+        "blend",
     }
     for metrics in report["candidates"].values():
         assert {"recall@10", "precision@10", "ndcg@10", "basket_f1_samples"} <= set(metrics)
@@ -61,7 +65,7 @@ def test_report_follows_the_contract(tiny_run):
     # and whether the neural nets add anything over the best of the others
     gain = report["neural_gain"]
     assert gain["neural"] in ("cnngru", "attentiongru")
-    assert gain["other"] in ("p_topfreq", "tifu_knn", "xgboost")
+    assert gain["other"] in ("p_topfreq", "tifu_knn", "xgboost", "blend")
     assert "The neural nets add" in (tiny_run.run_dir / "report.md").read_text()
     # the vocabulary is the whole catalogue; the report says what the neural output layer holds
     vocabulary = report["vocabulary"]
@@ -73,6 +77,30 @@ def test_report_follows_the_contract(tiny_run):
     assert "The neural output layer holds" in (tiny_run.run_dir / "report.md").read_text()
     for name in ("report.md", "candidates.png", "precision_recall_at_k.png", "config.json"):
         assert (tiny_run.run_dir / name).is_file(), name
+
+
+def test_the_report_says_what_each_lever_gained_and_what_ships_uses(tiny_run):
+    """Every lever chosen on validation is in the report with its gain and interval, and one
+    sentence says which inputs the shipped model uses and why."""
+    report = json.loads(tiny_run.report_path.read_text())
+    markdown = (tiny_run.run_dir / "report.md").read_text()
+    assert "## Levers chosen on validation" in markdown
+    assert f"The shipped model, {report['winner']}, " in markdown
+    names = {lever["lever"].split(" (")[0] for lever in report["levers"]["xgboost"]}
+    assert names == {"TIFU-KNN's scores as ranker features", "the repurchase kernel's features",
+                     "ranker settings searched"}  # fmt: skip
+    assert report["levers"]["blend"][-1]["lever"].startswith("the blend with TIFU-KNN")
+    for records in report["levers"].values():
+        for lever in records:
+            assert lever["gain_low"] <= lever["gain"] <= lever["gain_high"]
+            assert f"{lever['gain']:+.4f} ({lever['gain_low']:+.4f}" in markdown
+    grid = pd.read_csv(tiny_run.run_dir / "grid" / "xgboost_grid.csv")
+    assert list(grid["setting"]) == [
+        "(start)",
+        "neighbour_features",
+        "repurchase_features",
+        "max_depth",
+    ]
 
 
 def test_what_ships_is_the_refit_and_the_report_shows_what_it_gained(tiny_run):

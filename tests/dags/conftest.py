@@ -39,6 +39,7 @@ TINY_CONFIG = {
     "predictor": {"order_hidden": 32},
     "embed": {"epochs": 3},
     "xgboost": {"rounds": 40, "targets_per_user": 1},
+    "ranker_search": {"seconds": 0},  # the settings as given (tests/test_retrain.py searches)
 }
 
 

@@ -91,7 +91,7 @@ def test_retrain_dag_publishes_the_winner_as_basket_mar(published, workspace):
     ).read_bytes()
     report = json.loads((run_dirs[0] / "report.json").read_text())
     assert report["winner"] == winner["name"] and set(report["candidates"]) == {
-        "cnngru", "attentiongru", "xgboost", "p_topfreq", "tifu_knn"
+        "cnngru", "attentiongru", "xgboost", "p_topfreq", "tifu_knn", "blend"
     }  # fmt: skip
 
 

@@ -26,6 +26,8 @@ class Candidate:
     # validation like every other's.
     tuner: str = "basket.training.tuning:tune_fit"
     encoder: str | None = None  # the neural order encoder ("cnn", "attention"); None: not neural
+    # The candidates a blend fuses, as tuned for themselves (their tuning is shared in a process).
+    components: tuple[str, ...] = ()
 
     @property
     def neural(self) -> bool:
@@ -58,6 +60,15 @@ TABLE = (
     ),
     Candidate(
         "xgboost", "basket.models.xgb:XGBoostRecommender", "train_xgboost", f"{TUNING}:tune_xgboost"
+    ),
+    # The ranker and TIFU-KNN fused by rank: trained in xgboost's task, after it, so the
+    # process holds the tuned ranker (TIFU-KNN's settings are searched again there).
+    Candidate(
+        "blend",
+        "basket.models.blend:BlendRecommender",
+        "train_xgboost",
+        f"{TUNING}:tune_blend",
+        components=("xgboost", "tifu_knn"),
     ),
     Candidate("cnngru", NEURAL_MODEL, "train_cnngru", f"{TUNING}:tune_neural", encoder="cnn"),
     Candidate(

@@ -275,6 +275,14 @@ def write_report(
     vocabulary = (extra or {}).get("vocabulary")
     if vocabulary:
         markdown += ["", vocabulary_line(vocabulary)]
+    levers = (extra or {}).get("levers") or {}
+    if any(levers.values()):
+        markdown += [
+            "",
+            "## Levers chosen on validation",
+            "",
+            *levers_section(levers, comparison.winner),
+        ]
     if tuned:
         markdown += [
             "",
@@ -290,6 +298,34 @@ def write_report(
         ]
     (run_dir / "report.md").write_text("\n".join(markdown) + "\n")
     return run_dir / "report.json"
+
+
+def levers_section(levers: dict[str, list[dict]], winner: str) -> list[str]:
+    """The report's lines on the levers: which inputs the shipped model uses and why (one
+    sentence), then each candidate's levers with their validation gain and its interval."""
+    mine = levers.get(winner) or []
+    used = [lever["lever"] for lever in mine if lever["used"]]
+    left = [lever["lever"] for lever in mine if not lever["used"]]
+    if mine:
+        sentence = (
+            f"The shipped model, {winner}, uses "
+            + ("; ".join(used) if used else "none of its optional inputs")
+            + (f", and not {'; '.join(left)}" if left else "")
+            + ": each was kept only where it raised recall on this run's validation baskets."
+        )
+    else:
+        sentence = f"The shipped model, {winner}, has no optional inputs to choose."
+    rows = [
+        "| candidate | lever | used | validation gain in recall (95 % interval) | customers |",
+        "|---|---|---|---|---|",
+    ] + [
+        f"| {name} | {lever['lever']} | {'yes' if lever['used'] else 'no'} "
+        f"| {lever['gain']:+.4f} ({lever['gain_low']:+.4f} to {lever['gain_high']:+.4f}) "
+        f"| {lever['customers']:,} |"
+        for name, records in levers.items()
+        for lever in records
+    ]
+    return [sentence, "", *rows]
 
 
 def vocabulary_line(vocabulary: dict) -> str:

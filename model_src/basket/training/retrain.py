@@ -154,7 +154,12 @@ def train_stage(run_dir: Path | str, names, config: RunConfig) -> list[Path]:
         tuned = tune(name, tuning, config)
         if tuned.grid is not None:
             write_grid(tuned, name, config.train.k, run_dir / "grid")
-        extra = {"name": name, "decoding_on_validation": tuned.decodings, "fit": "tuned"}
+        extra = {
+            "name": name,
+            "decoding_on_validation": tuned.decodings,
+            "levers": list(tuned.levers),
+            "fit": "tuned",
+        }
         if config.refit:
             tuned.model.save(run_dir / "tuned" / name, extra=extra)
             refit_began = time.perf_counter()
@@ -201,6 +206,7 @@ def compare_stage(run_dir: Path | str, config: RunConfig) -> RetrainResult:
                 "metrics": comparison.metrics[name],
                 "data_fingerprint": data.fingerprint,
                 "decoding_on_validation": decodings[name],
+                "levers": metas[name].get("levers") or [],
                 "fit": metas[name].fit,
             },
         )
@@ -228,6 +234,7 @@ def compare_stage(run_dir: Path | str, config: RunConfig) -> RetrainResult:
             "vocabulary": vocabulary_record(data, config),
             "refit_gain_customers": gain_customers,
             "decodings_on_validation": decodings,
+            "levers": {name: meta.get("levers") or [] for name, meta in metas.items()},
             "stage_seconds": stages,
             "seconds": seconds,
         },

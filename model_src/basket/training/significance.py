@@ -132,3 +132,13 @@ def significance(
         confidence=confidence,
         samples=samples,
     )
+
+
+def paired_gain(
+    new: np.ndarray, old: np.ndarray, confidence: float = 0.95, samples: int = 1000
+) -> tuple[float, float, float]:
+    """(mean of `new - old`, its `confidence` paired-bootstrap interval) over the same
+    customers' per-customer values."""
+    differences = np.asarray(new, dtype=np.float64) - np.asarray(old, dtype=np.float64)
+    low, high = interval(bootstrap_means(differences[None, :], samples)[:, 0], confidence)
+    return float(differences.mean()), low, high

@@ -2,7 +2,10 @@
 
     cnngru, attentiongru   NeuralRecommender: one fit per pos_weight, the best by validation
                            recall@k (ties: NDCG@k)
-    xgboost                XGBoostRecommender: early stopping on the validation baskets
+    xgboost                XGBoostRecommender: its levers and settings searched, early
+                           stopping on the validation baskets (basket.training.ranker_search)
+    blend                  BlendRecommender: the tuned xgboost and tifu_knn, their weight
+                           chosen on the validation baskets
     tifu_knn               TifuKNN: the neighbour database is the inputs
     p_topfreq              PTopFreq: nothing to learn
 
@@ -16,6 +19,7 @@ as labels too. Nothing here reads an evaluation basket.
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 from collections.abc import Callable
@@ -31,11 +35,16 @@ from basket.data.history import Histories, Targets
 from basket.data.prepare import Prepared
 from basket.data.vocab import neural_vocabulary
 from basket.models.base import Recommender, TrainingSet, chunks, scored
-from basket.models.metrics import basket_f1, ranking_metrics
+from basket.models.blend import CONSTANTS as BLEND_CONSTANTS
+from basket.models.blend import WEIGHTS as BLEND_WEIGHTS
+from basket.models.blend import BlendRecommender, fuse
+from basket.models.metrics import basket_f1, per_user_ranking, ranking_metrics
 from basket.models.neural import NeuralRecommender
+from basket.models.ranking import sparse_top_k
 from basket.models.scored import basket
 from basket.models.tifu_knn import TifuKNN
-from basket.models.xgb import XGBoostRecommender
+from basket.training.ranker_search import lever, search_ranker
+from basket.training.significance import paired_gain
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +58,8 @@ class Tuned:
     grid: pd.DataFrame | None = None
     epochs: pd.DataFrame | None = None
     decodings: dict[str, float] | None = None  # basket F1 on validation of each decoding tried
+    # What each lever gained on validation and whether the model uses it (`ranker_search.lever`)
+    levers: tuple[dict, ...] = ()
 
 
 def tuning_set(
@@ -124,16 +135,82 @@ def tune_neural(candidate: Candidate, data: TrainingSet, config: RunConfig) -> T
 
 
 def tune_xgboost(candidate: Candidate, data: TrainingSet, config: RunConfig) -> Tuned:
-    """XGBoost with early stopping on the validation baskets; with neighbour features, TIFU-KNN's
-    settings come from the same search as the tifu_knn candidate's."""
-    tifu = search_tifu(data, config)[0] if config.xgboost.neighbour_features else None
-    return Tuned(XGBoostRecommender(data.vocab, config.xgboost, tifu_config=tifu).fit(data))
+    """XGBoost with its levers and settings searched on the validation baskets
+    (`search_ranker`), early stopping there; with neighbour features, TIFU-KNN's settings
+    come from the same search as the tifu_knn candidate's. The search's table as the grid."""
+    model, table, levers = search_ranker(data, config, lambda: searched_tifu(data, config)[0])
+    return Tuned(model, grid=table, levers=tuple(levers))
 
 
 def tune_tifu_knn(candidate: Candidate, data: TrainingSet, config: RunConfig) -> Tuned:
     """TIFU-KNN with the settings `search_tifu` chooses; its table as the grid."""
-    best, table = search_tifu(data, config)
+    best, table = searched_tifu(data, config)
     return Tuned(TifuKNN(data.vocab, best).fit(data), grid=table)
+
+
+def tune_blend(candidate: Candidate, data: TrainingSet, config: RunConfig) -> Tuned:
+    """The candidate's components, the ranker and TIFU-KNN, as tuned (`tuned_component`), blended with the
+    weight and constant whose validation recall@k (ties: NDCG@k) is best; the grid holds
+    every pair tried, with its paired gain over the better component alone."""
+    k, (ranker_name, neighbours_name) = config.train.k, candidate.components
+    ranker = tuned_component(ranker_name, data, config)
+    blend = BlendRecommender(
+        data.vocab, ranker.model, tuned_component(neighbours_name, data, config).model
+    )
+    inputs, targets = data.validation()
+    ranks = blend.ranks(inputs)
+    results = {}
+    for weight in BLEND_WEIGHTS:
+        for constant in BLEND_CONSTANTS:
+            users, items, scores = fuse(*ranks, weight, constant, len(data.vocab))
+            index, _ = sparse_top_k(users, items, scores, inputs.n_users, len(data.vocab), k)
+            ranked = data.vocab.product_ids[index]
+            results[weight, constant] = per_user_ranking(
+                ranked, targets.offsets, targets.product_ids, k
+            )
+    key, tie = f"recall@{k}", f"ndcg@{k}"
+    means = {option: (m[key].mean(), m[tie].mean()) for option, m in results.items()}
+    # Ties go to the first pair tried: the ranker alone (weight 0), then small weights.
+    best = max(means, key=lambda option: means[option])
+    blend.weight, blend.constant = best
+    alone = max([(0.0, BLEND_CONSTANTS[0]), (1.0, BLEND_CONSTANTS[0])], key=means.get)
+    rows = []
+    for (weight, constant), metrics in results.items():
+        gain, low, high = paired_gain(
+            metrics[key], results[alone][key], config.confidence, config.bootstrap_samples
+        )
+        rows.append({
+            "weight": weight, "constant": constant, "valid_recall": means[weight, constant][0],
+            "valid_ndcg": means[weight, constant][1], "gain_over_best_alone": gain,
+            "gain_low": low, "gain_high": high, "chosen": (weight, constant) == best,
+        })  # fmt: skip
+    alone_name = "the ranker" if alone[0] == 0 else "TIFU-KNN"
+    log.info("blend: TIFU-KNN's weight %g, constant %g: valid recall@%d %.4f (%s alone %.4f)",
+             *best, k, means[best][0], alone_name, means[alone][0])  # fmt: skip
+    chosen = next(row for row in rows if row["chosen"])
+    blended = lever(
+        f"the blend with TIFU-KNN (its weight {best[0]:g}, constant {best[1]:g}; versus "
+        f"{alone_name} alone)",
+        {"gain": chosen["gain_over_best_alone"], "gain_low": chosen["gain_low"],
+         "gain_high": chosen["gain_high"], "customers": inputs.n_users, "value": True},
+        0.0 < best[0] < 1.0,
+    )  # fmt: skip
+    return Tuned(blend, grid=pd.DataFrame(rows), levers=(*ranker.levers, blended))
+
+
+def tuned_component(name: str, data: TrainingSet, config: RunConfig) -> Tuned:
+    """Candidate `name` tuned on `data` (its decoding aside), once per set and config: the
+    blend reads the ranker and TIFU-KNN a run tunes as candidates of their own. A copy on
+    every call: a candidate's refit changes its model in place."""
+    tuned = data.derived(("tuned", name, config), lambda: CANDIDATES[name](data, config))
+    return copy.deepcopy(tuned)
+
+
+def searched_tifu(data: TrainingSet, config: RunConfig) -> tuple[TifuConfig, pd.DataFrame]:
+    """`search_tifu`, once per set and config (the tifu_knn candidate and the ranker's
+    neighbour features use the same settings)."""
+    key = ("tifu search", config.tifu, config.tifu_grid, config.train.k)
+    return data.derived(key, lambda: search_tifu(data, config))
 
 
 def _short(setting: TifuConfig) -> str:
@@ -187,7 +264,7 @@ def tune(name: str, data: TrainingSet, config: RunConfig) -> Tuned:
     """Candidate `name` fitted on `data` with its decoding chosen on the validation baskets."""
     if name not in CANDIDATES:
         raise ValueError(f"unknown candidate {name!r}; known: {', '.join(CANDIDATES)}")
-    tuned = CANDIDATES[name](data, config)
+    tuned = tuned_component(name, data, config)
     decodings = choose_decoding(tuned.model, *data.validation(), config.basket_thresholds)
     return replace(tuned, decodings=decodings)
 
