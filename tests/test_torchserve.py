@@ -20,6 +20,7 @@ from basket.commands.cli import main
 from basket.config.serving import ServingConfig
 from basket.data import build_histories, load_tables
 from basket.data.synth import SynthConfig, write_synthetic
+from basket.models.registry import load_model
 from basket.serving.batch import score_users
 from basket.serving.package import package_mar
 from basket.serving.store.base import STORE_URL_ENV
@@ -68,6 +69,22 @@ def test_archive_holds_the_model_dir_handler_and_batching_config(mar, xgb_run_di
     assert manifest["model"]["modelVersion"] == "xgboost-test-1"
     assert model_yaml["batchSize"] > 1 and model_yaml["maxBatchDelay"] <= 10
     assert model_yaml["basket"]["max_k"] == 100
+
+
+def test_a_model_with_folders_is_archived_as_it_is(small_vocabulary_models, tmp_path):
+    """The blend keeps its ranker in ranker/ and TIFU-KNN in neighbours/ (a stacked XGBoost
+    its neighbours/ too): the archiver copies a folder's contents into the archive's root,
+    where ranker/model.json overwrote the blend's own, and TorchServe served the ranker."""
+    model_dir = small_vocabulary_models["blend"]
+    mar = package_mar(model_dir, tmp_path / "blend.mar")
+    with zipfile.ZipFile(mar) as archive:
+        names = set(archive.namelist())
+        root = json.loads(archive.read("model.json"))
+        archive.extractall(tmp_path / "unpacked")
+    inside = {str(p.relative_to(model_dir)) for p in model_dir.rglob("*") if p.is_file()}
+    assert inside <= names and "ranker/model.json" in names and "neighbours/database.npz" in names
+    assert root["kind"] == "blend"
+    assert type(load_model(tmp_path / "unpacked")).__name__ == "BlendRecommender"
 
 
 def test_package_without_a_winner_says_so(tmp_path, capsys):

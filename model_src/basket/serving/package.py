@@ -11,6 +11,7 @@ renamed into place, so a server never loads half a file.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -54,7 +55,7 @@ def package_mar(
         staging = Path(staging)
         model_yaml = staging / "model-config.yaml"
         model_yaml.write_text(yaml.safe_dump(config.model_yaml(), sort_keys=False))
-        extra = sorted(str(path) for path in model_dir.iterdir())
+        extra = archived_entries(model_dir, staging / "folders")
         generate_model_archive(
             ModelArchiverConfig(
                 model_name=config.model_name,
@@ -68,6 +69,21 @@ def package_mar(
         )
         os.replace(staging / f"{config.model_name}.mar", out_path)
     return out_path
+
+
+def archived_entries(model_dir: Path, wrapper: Path) -> list[str]:
+    """The model-archiver `extra_files` that put `model_dir` into the archive as it is: its
+    files, and its folders inside `wrapper`. The archiver copies a folder's *contents* into the
+    archive's root, so a model's `ranker/` or `neighbours/` given as itself would spill its own
+    model.json over the model's; given inside a wrapper, each lands whole under its name."""
+    files = sorted(str(path) for path in model_dir.iterdir() if not path.is_dir())
+    folders = sorted(path for path in model_dir.iterdir() if path.is_dir())
+    if not folders:
+        return files
+    wrapper.mkdir()
+    for folder in folders:
+        shutil.copytree(folder, wrapper / folder.name)
+    return [*files, str(wrapper)]
 
 
 def package(
