@@ -14,7 +14,7 @@ from basket.data.history import holdout_last
 from basket.data.vocab import VocabConfig, Vocabulary
 from basket.models import xgb as xgb_module
 from basket.models.base import TrainingSet
-from basket.models.blend import Ranks, fuse
+from basket.models.blend import JointRanks, Ranks, reach
 from basket.models.registry import load_model
 from basket.models.repurchase import FEATURES as KERNEL_FEATURES
 from basket.models.repurchase import RepurchaseKernel
@@ -102,10 +102,16 @@ def test_ranks_and_the_blend_at_either_end_are_each_models_own_ranking():
         (1, 1, 1),
     ]
     other = Ranks.of(np.array([0, 0]), np.array([5, 4]), np.array([0.3, 0.2]))
+    joint = JointRanks.of(ranks, other, 10)
     for weight, winner in ((0.0, 2), (1.0, 5)):
-        fused_users, fused_items, scores = fuse(ranks, other, weight, 5.0, 10)
-        mine = fused_users == 0
-        assert fused_items[mine][np.argmax(scores[mine])] == winner
+        scores = joint.scores(weight, 5.0)
+        mine = joint.users == 0
+        assert joint.items[mine][np.argmax(scores[mine])] == winner
+    # Past `reach` in both lists, a product cannot enter a blend's top k at any weight.
+    depth = reach(2, (5.0,))
+    deep = Ranks.of(np.zeros(depth + 1, int), np.arange(depth + 1), -np.arange(depth + 1.0))
+    joint = JointRanks.of(deep, deep, depth + 1)
+    assert joint.within(depth).items.tolist() == list(range(depth))
 
 
 @pytest.fixture(scope="module")
@@ -170,7 +176,10 @@ def test_the_blend_is_never_below_its_better_component_on_validation(
     blend, grid = tuned.model, tuned.grid
     ranker = validation_ranking(blend.ranker, data, 10)["recall@10"]
     neighbours = validation_ranking(blend.neighbours, data, 10)["recall@10"]
-    assert validation_ranking(blend, data, 10)["recall@10"] >= max(ranker, neighbours) - 1e-9
+    blended = validation_ranking(blend, data, 10)["recall@10"]
+    assert blended >= max(ranker, neighbours) - 1e-9
+    # The search read only what can reach a top 10; the model, every product: the same answer.
+    assert blended == pytest.approx(grid.loc[grid["chosen"], "valid_recall"].iloc[0])
     assert {0.0, 1.0} <= set(grid["weight"]) and grid["chosen"].sum() == 1
     assert tuned.levers[-1]["lever"].startswith("the blend with TIFU-KNN")
     # Saved and loaded, it answers as it did; a refit keeps its weight.

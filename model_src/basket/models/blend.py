@@ -55,21 +55,45 @@ class Ranks:
         return cls(users[keep], items[keep], ranks[keep])
 
 
-def fuse(
-    ranker: Ranks, neighbours: Ranks, weight: float, constant: float, n_products: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(users, items, scores) of the reciprocal-rank blend of two models' ranks, sorted by
-    customer and product; products that neither list gives anything are left out."""
-    users = np.concatenate([ranker.users, neighbours.users]).astype(np.int64)
-    items = np.concatenate([ranker.items, neighbours.items]).astype(np.int64)
-    gain = np.concatenate(
-        [(1.0 - weight) / (constant + ranker.ranks), weight / (constant + neighbours.ranks)]
-    )
-    keys, inverse = np.unique(users * n_products + items, return_inverse=True)
-    summed = np.bincount(inverse, weights=gain, minlength=len(keys))
-    kept = summed > 0
-    keys = keys[kept]
-    return keys // n_products, keys % n_products, summed[kept].astype(np.float32)
+@dataclass(frozen=True)
+class JointRanks:
+    """Every (customer, product) either model ranks, sorted by customer then product, with
+    its rank in each (inf where that model leaves it out)."""
+
+    users: np.ndarray
+    items: np.ndarray
+    ranker: np.ndarray  # float64 ranks, inf: not in the ranker's list
+    neighbours: np.ndarray  # float64 ranks, inf: not in TIFU-KNN's list
+
+    @classmethod
+    def of(cls, ranker: Ranks, neighbours: Ranks, n_products: int) -> JointRanks:
+        """The union of two models' ranks."""
+        users = np.concatenate([ranker.users, neighbours.users]).astype(np.int64)
+        items = np.concatenate([ranker.items, neighbours.items]).astype(np.int64)
+        keys, inverse = np.unique(users * n_products + items, return_inverse=True)
+        ranks = np.full((2, len(keys)), np.inf)
+        ranks[0, inverse[: len(ranker.users)]] = ranker.ranks
+        ranks[1, inverse[len(ranker.users) :]] = neighbours.ranks
+        return cls(keys // n_products, keys % n_products, ranks[0], ranks[1])
+
+    def within(self, reach: int) -> JointRanks:
+        """The entries ranked within `reach` by either model."""
+        keep = np.minimum(self.ranker, self.neighbours) < reach
+        return JointRanks(self.users[keep], self.items[keep], self.ranker[keep],
+                          self.neighbours[keep])  # fmt: skip
+
+    def scores(self, weight: float, constant: float) -> np.ndarray:
+        """Each entry's blend score (float32)."""
+        return (
+            weight / (constant + self.neighbours) + (1.0 - weight) / (constant + self.ranker)
+        ).astype(np.float32)
+
+
+def reach(k: int, constants: tuple[float, ...] = CONSTANTS) -> int:
+    """How deep in either list a product must be to reach any blend's top k: one beyond it in
+    both scores at most 1 / (c + reach), below the k-th best of the heavier list's own top k
+    (at least 0.5 / (c + k - 1)), for every constant c tried."""
+    return int(max(constants)) + 2 * k + 1
 
 
 @dataclass
@@ -99,12 +123,16 @@ class BlendRecommender(ChunkedRecommender):
             Ranks.of(*self.neighbours.score_sparse(histories)[:3]),
         )
 
+    def joint_ranks(self, histories: Histories) -> JointRanks:
+        """Both models' ranks of every customer of `histories`, joined."""
+        return JointRanks.of(*self.ranks(histories), len(self.vocab))
+
     def score_sparse(self, histories: Histories):
         """(users, vocabulary indices, blend scores, None); other products score 0."""
-        users, items, scores = fuse(
-            *self.ranks(histories), self.weight, self.constant, len(self.vocab)
-        )
-        return users, items, scores, None
+        joint = self.joint_ranks(histories)
+        scores = joint.scores(self.weight, self.constant)
+        kept = scores > 0
+        return joint.users[kept], joint.items[kept], scores[kept], None
 
     def score(self, histories: Histories) -> np.ndarray:
         """(U, V) blend scores, 0 outside both models' lists."""

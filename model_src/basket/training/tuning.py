@@ -37,7 +37,7 @@ from basket.data.vocab import neural_vocabulary
 from basket.models.base import Recommender, TrainingSet, chunks, scored
 from basket.models.blend import CONSTANTS as BLEND_CONSTANTS
 from basket.models.blend import WEIGHTS as BLEND_WEIGHTS
-from basket.models.blend import BlendRecommender, fuse
+from basket.models.blend import BlendRecommender, JointRanks, reach
 from basket.models.metrics import basket_f1, per_user_ranking, ranking_metrics
 from basket.models.neural import NeuralRecommender
 from basket.models.ranking import sparse_top_k
@@ -158,12 +158,20 @@ def tune_blend(candidate: Candidate, data: TrainingSet, config: RunConfig) -> Tu
         data.vocab, ranker.model, tuned_component(neighbours_name, data, config).model
     )
     inputs, targets = data.validation()
-    ranks = blend.ranks(inputs)
+    # Scored once, in chunks of customers, keeping only what can reach any blend's top k.
+    parts = [(start, blend.joint_ranks(part).within(reach(k))) for start, part in chunks(inputs)]
+    joint = JointRanks(
+        *(np.concatenate([getattr(p, name) + (start if name == "users" else 0)
+                          for start, p in parts])
+          for name in ("users", "items", "ranker", "neighbours"))
+    )  # fmt: skip
     results = {}
     for weight in BLEND_WEIGHTS:
         for constant in BLEND_CONSTANTS:
-            users, items, scores = fuse(*ranks, weight, constant, len(data.vocab))
-            index, _ = sparse_top_k(users, items, scores, inputs.n_users, len(data.vocab), k)
+            scores = joint.scores(weight, constant)
+            index, _ = sparse_top_k(
+                joint.users, joint.items, scores, inputs.n_users, len(data.vocab), k
+            )
             ranked = data.vocab.product_ids[index]
             results[weight, constant] = per_user_ranking(
                 ranked, targets.offsets, targets.product_ids, k
